@@ -1,0 +1,138 @@
+"""The byte-level storage interface every FsspecDict talks to.
+
+A backend stores opaque bytes at fsspec paths and reports each file's version
+(an ETag plus a timestamp) from the filesystem's own metadata.  FsspecDict
+builds the whole dict contract on these few primitives; a backend adds only
+what fsspec cannot do uniformly: atomic replacement, conditional writes and
+deletes, and metadata that is fresh rather than cached.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple, TypeAlias
+
+from fsspec import AbstractFileSystem
+
+__all__ = ["ABSENT", "ANY", "Expected", "PreconditionFailed", "StorageBackend", "Version"]
+
+
+class Version(NamedTuple):
+    """The identity of one stored version of a file: its ETag and write time."""
+
+    etag: str
+    timestamp: float
+
+
+class _Marker:
+    """A named marker for write and delete preconditions."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+ANY = _Marker("ANY")
+"""Precondition: none; the write or delete happens whatever is stored."""
+
+ABSENT = _Marker("ABSENT")
+"""Precondition: the path holds nothing (insert-if-absent)."""
+
+Expected: TypeAlias = _Marker | str
+"""``ANY``, ``ABSENT`` or the ETag the path must currently have."""
+
+
+class PreconditionFailed(Exception):
+    """A conditional write or delete found another version than expected."""
+
+
+class StorageBackend(ABC):
+    """Bytes in, bytes and versions out, at paths under one root.
+
+    Reads raise ``FileNotFoundError`` for a missing path; conditional writes
+    and deletes raise ``PreconditionFailed`` when the stored version differs
+    from the expected one.  ``atomic_conditions`` says whether those checks
+    are atomic with respect to every other writer (other processes included).
+    """
+
+    backend_name: str = "fsspec"
+    atomic_conditions: bool = False
+
+    def __init__(self, fs: AbstractFileSystem, root: str) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/")
+
+    @property
+    def url(self) -> str:
+        """The root as a protocol-qualified URL."""
+        return str(self.fs.unstrip_protocol(self.root or "/"))
+
+    def path_for(self, relative: str) -> str:
+        """The full fsspec path of a root-relative path."""
+        return f"{self.root}/{relative}"
+
+    @abstractmethod
+    def child(self, relative: str) -> StorageBackend:
+        """A backend on the same storage, rooted at ``relative`` below this root."""
+
+    # --- reads ---------------------------------------------------------------
+    @abstractmethod
+    def read(self, path: str) -> bytes:
+        """The bytes stored at ``path``."""
+
+    @abstractmethod
+    def read_versioned(self, path: str) -> tuple[bytes, Version]:
+        """The bytes at ``path`` together with the version they belong to."""
+
+    def read_if_changed(self, path: str, etag: str) -> tuple[bytes | None, Version]:
+        """Like ``read_versioned``, but with ``None`` for the bytes when the ETag still matches."""
+        version = self.stat(path)
+        if version.etag == etag:
+            return None, version
+        return self.read_versioned(path)
+
+    def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes, Version] | None]:
+        """Versioned reads of many paths, in order; ``None`` for a path that vanished."""
+        for path in paths:
+            try:
+                data, version = self.read_versioned(path)
+            except FileNotFoundError:
+                yield None
+            else:
+                yield path, data, version
+
+    @abstractmethod
+    def stat(self, path: str) -> Version:
+        """The current version of ``path``."""
+
+    @abstractmethod
+    def exists(self, path: str) -> bool:
+        """Whether a value is stored at ``path``."""
+
+    # --- writes --------------------------------------------------------------
+    @abstractmethod
+    def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
+        """Store ``data`` at ``path`` atomically if ``expected`` holds; return the new ETag.
+
+        Readers see the old bytes or the new ones, never a mix.
+        """
+
+    @abstractmethod
+    def remove(self, path: str, expected: Expected = ANY) -> None:
+        """Delete ``path`` if ``expected`` holds (``FileNotFoundError`` if it is absent)."""
+
+    # --- listing -------------------------------------------------------------
+    @abstractmethod
+    def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
+        """Root-relative paths of files ending in ``suffix``, with timestamps if asked (else 0.0)."""
+
+    def prune_empty_dirs(self) -> None:
+        """Remove empty directories below the root (a no-op where directories are implicit)."""
+
+    def ensure_root(self) -> None:
+        """Make the root exist where the filesystem needs directories."""

@@ -1,0 +1,168 @@
+"""fsspec's memory filesystem, with O(1) operations, write-counter ETags and a lock.
+
+fsspec's ``info()`` and ``exists()`` on memory scan the whole store, so this
+backend works on ``fs.store`` (a dict of path to file object) directly: every
+read, write and stat is one dict operation.  Each stored file carries its
+version, an ETag drawn from one counter per store (timestamps alone collide
+within a microsecond) plus its write time.  Mutations hold the store's lock,
+which makes conditional operations atomic across threads.  Stored files are
+ordinary ``MemoryFile`` objects, so the filesystem stays usable through fsspec.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
+
+from .base import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Version
+
+__all__ = ["MemoryBackend", "private_memory_filesystem"]
+
+
+def private_memory_filesystem() -> MemoryFileSystem:
+    """A memory filesystem whose store no other instance or ``memory://`` URL sees."""
+    return MemoryFileSystem(global_store=False, skip_instance_cache=True)
+
+
+class _VersionedFile(MemoryFile):  # type: ignore[misc]
+    """A ``MemoryFile`` that knows its version; its times derive from one float."""
+
+    def __init__(self, fs: MemoryFileSystem, path: str, data: bytes, version: Version) -> None:
+        io.BytesIO.__init__(self, data)
+        self.fs = fs
+        self.path = path
+        self.version = version
+
+    @property
+    def created(self) -> datetime:
+        return datetime.fromtimestamp(self.version.timestamp, tz=timezone.utc)
+
+    @created.setter
+    def created(self, value: datetime) -> None:
+        self.version = Version(self.version.etag, value.timestamp())
+
+    modified = created
+
+
+class _StoreState:
+    """The lock and ETag counter shared by every backend on one memory store."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.counter = itertools.count(1)
+
+
+_STATE_ATTRIBUTE = "_persidict_state"
+_state_creation_lock = threading.Lock()
+
+
+def _state_of(fs: MemoryFileSystem) -> _StoreState:
+    """The state of ``fs``'s store: per instance for a private store, per class for the global one."""
+    owner: Any = fs if "store" in vars(fs) else type(fs)
+    state = owner.__dict__.get(_STATE_ATTRIBUTE)
+    if state is None:
+        with _state_creation_lock:
+            state = owner.__dict__.get(_STATE_ATTRIBUTE)
+            if state is None:
+                state = _StoreState()
+                setattr(owner, _STATE_ATTRIBUTE, state)
+    return state  # type: ignore[no-any-return]
+
+
+class MemoryBackend(StorageBackend):
+    """A root on a memory filesystem; thread-safe, O(1) per item operation."""
+
+    backend_name = "memory"
+    atomic_conditions = True
+
+    def __init__(self, fs: MemoryFileSystem | None = None, root: str = "") -> None:
+        fs = private_memory_filesystem() if fs is None else fs
+        super().__init__(fs, fs._strip_protocol(root) if root else "")
+        self._store: dict[str, Any] = fs.store
+        self._state = _state_of(fs)
+
+    def child(self, relative: str) -> MemoryBackend:
+        return MemoryBackend(self.fs, self.path_for(relative))
+
+    def path_for(self, relative: str) -> str:
+        return f"{self.root}/{relative}"
+
+    # --- reads ---------------------------------------------------------------
+    def read(self, path: str) -> bytes:
+        try:
+            return self._store[path].getvalue()  # type: ignore[no-any-return]
+        except KeyError:
+            raise FileNotFoundError(path) from None
+
+    def read_versioned(self, path: str) -> tuple[bytes, Version]:
+        try:
+            stored = self._store[path]
+        except KeyError:
+            raise FileNotFoundError(path) from None
+        return stored.getvalue(), self._version_of(stored)
+
+    def stat(self, path: str) -> Version:
+        try:
+            stored = self._store[path]
+        except KeyError:
+            raise FileNotFoundError(path) from None
+        return self._version_of(stored)
+
+    def exists(self, path: str) -> bool:
+        return path in self._store
+
+    def _version_of(self, stored: Any) -> Version:
+        version = getattr(stored, "version", None)
+        if version is None:  # written through fsspec directly: give it a version now
+            with self._state.lock:
+                version = getattr(stored, "version", None)
+                if version is None:
+                    version = Version(str(next(self._state.counter)), stored.modified.timestamp())
+                    stored.version = version
+        return version  # type: ignore[no-any-return]
+
+    # --- writes --------------------------------------------------------------
+    def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
+        state = self._state
+        with state.lock:
+            if expected is not ANY:
+                self._check(path, expected)
+            etag = str(next(state.counter))
+            self._store[path] = _VersionedFile(self.fs, path, data, Version(etag, time.time()))
+        return etag
+
+    def remove(self, path: str, expected: Expected = ANY) -> None:
+        with self._state.lock:
+            if path not in self._store:
+                raise FileNotFoundError(path)
+            if expected is not ANY:
+                self._check(path, expected)
+            del self._store[path]
+
+    def _check(self, path: str, expected: Expected) -> None:
+        stored = self._store.get(path)
+        if expected is ABSENT:
+            if stored is not None:
+                raise PreconditionFailed(path)
+        elif stored is None or self._version_of(stored).etag != expected:
+            raise PreconditionFailed(path)
+
+    # --- listing -------------------------------------------------------------
+    def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
+        prefix = self.root + "/"
+        start = len(prefix)
+        for path in list(self._store):  # a snapshot: other threads may write meanwhile
+            if path.startswith(prefix) and path.endswith(suffix):
+                if not with_timestamps:
+                    yield path[start:], 0.0
+                    continue
+                stored = self._store.get(path)
+                if stored is not None:
+                    yield path[start:], self._version_of(stored).timestamp

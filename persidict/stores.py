@@ -1,0 +1,93 @@
+"""Preconfigured FsspecDicts: a local folder and a private in-memory store."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .backends import LocalBackend, MemoryBackend
+from .fsspec_dict import FsspecDict
+from .persi_dict import PersiDict
+from .results import ValueType
+
+__all__ = ["FileDirDict", "LocalDict"]
+
+
+class FileDirDict(FsspecDict[ValueType]):
+    """One file per value in a local folder tree.
+
+    Key components carry a short digest suffix (``digest_len``, default 4) so
+    that keys differing only in case stay distinct on case-insensitive disks.
+    With ``fsync=True`` (the default) every write is flushed to disk, file and
+    folder, before it is reported done; ``fsync=False`` trades durability
+    across a power loss for speed, never atomicity.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_dir: str | os.PathLike[str] = "__file_dir_dict__",
+        serialization_format: str = "pkl",
+        append_only: bool = False,
+        digest_len: int = 4,
+        base_class_for_values: type | None = None,
+        fsync: bool = True,
+    ) -> None:
+        super().__init__(
+            LocalBackend(os.path.abspath(os.fspath(base_dir)), fsync=bool(fsync)),
+            serialization_format=serialization_format,
+            append_only=append_only,
+            base_class_for_values=base_class_for_values,
+            digest_len=digest_len,
+        )
+
+    @property
+    def base_dir(self) -> str:
+        """The absolute path of the store's root folder."""
+        return self._backend.root
+
+    @property
+    def fsync(self) -> bool:
+        """Whether writes are flushed to disk before they return."""
+        return bool(self._backend.fsync)  # type: ignore[attr-defined]
+
+    def get_params(self) -> dict[str, Any]:
+        params = PersiDict.get_params(self)
+        params.update(base_dir=self.base_dir, digest_len=self.digest_len, fsync=self.fsync)
+        return dict(sorted(params.items()))
+
+
+class LocalDict(FsspecDict[ValueType]):
+    """An in-memory store on a private fsspec memory filesystem.
+
+    Thread-safe, O(1) per item operation.  Values are serialized like in
+    every other store, so a value read back is a new object.  Pass
+    ``backend=other.backend`` to share one store on purpose.
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: MemoryBackend | None = None,
+        serialization_format: str = "pkl",
+        append_only: bool = False,
+        base_class_for_values: type | None = None,
+    ) -> None:
+        if backend is not None and not isinstance(backend, MemoryBackend):
+            raise TypeError(f"backend must be a MemoryBackend (another LocalDict's .backend), got {backend!r}")
+        super().__init__(
+            MemoryBackend() if backend is None else backend,
+            serialization_format=serialization_format,
+            append_only=append_only,
+            base_class_for_values=base_class_for_values,
+        )
+
+    @property
+    def backend(self) -> MemoryBackend:
+        """The memory store this dict lives on; pass it to another LocalDict to share it."""
+        return self._backend  # type: ignore[return-value]
+
+    def get_params(self) -> dict[str, Any]:
+        params = PersiDict.get_params(self)
+        params["backend"] = self.backend
+        return dict(sorted(params.items()))
