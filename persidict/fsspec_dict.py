@@ -50,8 +50,6 @@ __all__ = ["FsspecDict"]
 CONFLICT_ATTEMPTS = 16
 """Check-and-write rounds before a conditional operation gives up on a key others keep changing."""
 
-_DOT_COMPONENTS = frozenset({".", ".."})
-
 
 class FsspecDict(PersiDict[ValueType]):
     """A persistent dict on any fsspec URL, local path or ``UPath``.
@@ -129,7 +127,7 @@ class FsspecDict(PersiDict[ValueType]):
             strings = tuple(sign_component(s, self.digest_len) for s in strings)
         relative = "/".join(strings)
         # Defense in depth: validated keys cannot do this, forged ones must not either.
-        if "\\" in relative or len(parts := relative.split("/")) != len(strings) or not _DOT_COMPONENTS.isdisjoint(parts):
+        if relative.count("/") + 1 != len(strings) or "\\" in relative or "." in strings or ".." in strings:
             raise ValueError(f"Key resolves to a path outside the store's root: {key!r}")
         return self._backend.path_for(relative + self._suffix)
 
@@ -230,9 +228,11 @@ class FsspecDict(PersiDict[ValueType]):
             return
         data = self._encode(value)
         try:
-            self._put(self._path(key), data, ABSENT if self._append_only else ANY, key)
+            self._backend.put(self._path(key), data, ABSENT if self._append_only else ANY)
         except PreconditionFailed:
             raise MutationPolicyError(APPEND_ONLY) from None
+        except OSError as exc:
+            raise self._failure("write", key, exc) from exc
 
     def __delitem__(self, key: NonEmptyPersiDictKey) -> None:
         self._check_append_only()
@@ -360,6 +360,23 @@ class FsspecDict(PersiDict[ValueType]):
         fresh = ETagValue(found[1].etag)
         return ConditionalOperationResult(satisfied, fresh, fresh, found[0])
 
+    def _observe(
+        self, key: NonEmptySafeStrTuple, path: str, expected: Any, retrieve_value: RetrieveValueFlag
+    ) -> tuple[Version | None, Any]:
+        """The key's version (None if absent) and, by rule R, its value, in one backend call."""
+        if retrieve_value is NEVER_RETRIEVE:
+            return self._version_or_absent(path, key), VALUE_NOT_RETRIEVED
+        if retrieve_value is IF_ETAG_CHANGED and isinstance(expected, str):
+            try:
+                data, version = self._backend.read_if_changed(path, expected)
+            except FileNotFoundError:
+                return None, None
+            except OSError as exc:
+                raise self._failure("read", key, exc) from exc
+            return version, VALUE_NOT_RETRIEVED if data is None else self._decode(data, key)
+        found = self._read_versioned(path, key)  # a present key's ETag always differs from INA
+        return (None, None) if found is None else (found[1], found[0])
+
     def get_item_if(
         self,
         key: NonEmptyPersiDictKey,
@@ -371,22 +388,7 @@ class FsspecDict(PersiDict[ValueType]):
         """Read ``key`` (one backend call), reporting whether ``condition`` holds."""
         require_retrieve_mode(retrieve_value)
         key = to_nonempty_key(key)
-        path = self._path(key)
-        if retrieve_value is NEVER_RETRIEVE:
-            version = self._version_or_absent(path, key)
-            value: Any = VALUE_NOT_RETRIEVED
-        elif retrieve_value is IF_ETAG_CHANGED and isinstance(expected_etag, str):
-            try:
-                data, version = self._backend.read_if_changed(path, expected_etag)
-            except FileNotFoundError:
-                version = None
-            except OSError as exc:
-                raise self._failure("read", key, exc) from exc
-            else:
-                value = VALUE_NOT_RETRIEVED if data is None else self._decode(data, key)
-        else:
-            found = self._read_versioned(path, key)
-            version, value = (None, None) if found is None else (found[1], found[0])
+        version, value = self._observe(key, self._path(key), expected_etag, retrieve_value)
         if version is None:
             return absent_result(condition_holds(condition, expected_etag, ITEM_NOT_AVAILABLE))
         etag = ETagValue(version.etag)
@@ -467,10 +469,10 @@ class FsspecDict(PersiDict[ValueType]):
                 else:
                     return ConditionalOperationResult(True, ITEM_NOT_AVAILABLE, new_etag, default_value)
         for _ in range(CONFLICT_ATTEMPTS):
-            version = self._version_or_absent(path, key)
+            version, value = self._observe(key, path, expected_etag, retrieve_value)
             if version is not None:
-                satisfied = condition_holds(condition, expected_etag, ETagValue(version.etag))
-                return self._unchanged(key, path, satisfied, expected_etag, version, retrieve_value)
+                etag = ETagValue(version.etag)
+                return ConditionalOperationResult(condition_holds(condition, expected_etag, etag), etag, etag, value)
             if not condition_holds(condition, expected_etag, ITEM_NOT_AVAILABLE):
                 return absent_result(False)
             try:

@@ -101,7 +101,7 @@ def normalize_n_retries(n_retries: Any) -> int | None:
 
 def validate_iter_request(result_type: Any) -> frozenset[str]:
     """Check a ``_generic_iter`` request: a set of 1 to 3 known labels."""
-    if not isinstance(result_type, (set, frozenset)):
+    if not isinstance(result_type, set):
         raise TypeError(f"result_type must be a set, got {type(result_type).__name__}")
     if not 1 <= len(result_type) <= 3 or not result_type <= _ITER_LABELS:
         raise ValueError(f"result_type must hold 1 to 3 of {sorted(_ITER_LABELS)}, got {result_type!r}")

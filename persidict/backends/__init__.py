@@ -30,12 +30,25 @@ __all__ = [
 ]
 
 
+def _protocols(fs: AbstractFileSystem) -> set[str]:
+    protocol = fs.protocol
+    return {protocol} if isinstance(protocol, str) else set(protocol)
+
+
 def backend_for_filesystem(fs: AbstractFileSystem, root: str) -> StorageBackend:
-    """The most capable backend for an already opened filesystem."""
+    """The most capable backend for an already opened filesystem.
+
+    Cloud backends are imported only when used, so ``import persidict``
+    never pulls in s3fs, gcsfs or adlfs.
+    """
     if isinstance(fs, LocalFileSystem):
         return LocalBackend(root)
     if isinstance(fs, MemoryFileSystem):
         return MemoryBackend(fs, root)
+    if _protocols(fs) & {"s3", "s3a"}:
+        from .s3 import S3Backend
+
+        return S3Backend(fs, root)
     return GenericBackend(fs, root)
 
 

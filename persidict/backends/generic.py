@@ -110,8 +110,7 @@ class GenericBackend(StorageBackend):
         start = len(self.root) + 1
         found = self.fs.find(self.root, detail=True, withdirs=False)
         for path, info in found.items():
-            name = path.rsplit("/", 1)[-1]
-            if name.endswith(suffix) and not name.startswith(".__tmp__"):
+            if path.endswith(suffix):
                 yield path[start:], _timestamp(info) if with_timestamps else 0.0
 
     def ensure_root(self) -> None:

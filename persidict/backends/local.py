@@ -275,7 +275,7 @@ def _walk(folder: str, relative: str, suffix: str, with_timestamps: bool) -> Ite
         try:
             if entry.is_dir(follow_symlinks=False):
                 yield from _walk(entry.path, relative + name + "/", suffix, with_timestamps)
-            elif name.endswith(suffix) and not name.startswith(TEMP_PREFIX) and entry.is_file():
+            elif name.endswith(suffix) and entry.is_file():  # temporary names have no suffix
                 timestamp = entry.stat().st_mtime if with_timestamps else 0.0
                 yield relative + name, timestamp
         except FileNotFoundError:

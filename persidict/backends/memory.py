@@ -34,19 +34,24 @@ def private_memory_filesystem() -> MemoryFileSystem:
 class _VersionedFile(MemoryFile):  # type: ignore[misc]
     """A ``MemoryFile`` that knows its version; its times derive from one float."""
 
-    def __init__(self, fs: MemoryFileSystem, path: str, data: bytes, version: Version) -> None:
+    def __init__(self, fs: MemoryFileSystem, path: str, data: bytes, etag: str, timestamp: float) -> None:
         io.BytesIO.__init__(self, data)
         self.fs = fs
         self.path = path
-        self.version = version
+        self.etag = etag
+        self.timestamp = timestamp
+
+    @property
+    def version(self) -> Version:
+        return Version(self.etag, self.timestamp)
 
     @property
     def created(self) -> datetime:
-        return datetime.fromtimestamp(self.version.timestamp, tz=timezone.utc)
+        return datetime.fromtimestamp(self.timestamp, tz=timezone.utc)
 
     @created.setter
     def created(self, value: datetime) -> None:
-        self.version = Version(self.version.etag, value.timestamp())
+        self.timestamp = value.timestamp()
 
     modified = created
 
@@ -135,7 +140,7 @@ class MemoryBackend(StorageBackend):
             if expected is not ANY:
                 self._check(path, expected)
             etag = str(next(state.counter))
-            self._store[path] = _VersionedFile(self.fs, path, data, Version(etag, time.time()))
+            self._store[path] = _VersionedFile(self.fs, path, data, etag, time.time())
         return etag
 
     def remove(self, path: str, expected: Expected = ANY) -> None:

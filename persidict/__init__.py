@@ -1,0 +1,111 @@
+"""persidict: persistent dictionaries for distributed work.
+
+A PersiDict looks and behaves like a ``dict``, but every value lives in its
+own file or object: in a local folder (``FileDirDict``), in memory
+(``LocalDict``), or on any fsspec filesystem (``FsspecDict``).  Per-key
+ETags and compare-and-swap operations let many processes share one store.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .empty_dict import EmptyDict
+from .exceptions import BackendError, ConcurrencyConflictError, MutationPolicyError
+from .fsspec_dict import FsspecDict
+from .jokers import (
+    ALWAYS_RETRIEVE,
+    ANY_ETAG,
+    DELETE_CURRENT,
+    ETAG_HAS_CHANGED,
+    ETAG_IS_THE_SAME,
+    IF_ETAG_CHANGED,
+    ITEM_NOT_AVAILABLE,
+    KEEP_CURRENT,
+    NEVER_RETRIEVE,
+    VALUE_NOT_RETRIEVED,
+    AlwaysRetrieveFlag,
+    AnyETagFlag,
+    DeleteCurrentFlag,
+    ETagConditionFlag,
+    ETagHasChangedFlag,
+    ETagIsTheSameFlag,
+    IfETagChangedRetrieveFlag,
+    ItemNotAvailableFlag,
+    Joker,
+    KeepCurrentFlag,
+    NeverRetrieveFlag,
+    RetrieveValueFlag,
+    ValueNotRetrievedFlag,
+)
+from .keys import (
+    SAFE_CHARS_SET,
+    SAFE_STRING_MAX_LENGTH,
+    NonEmptySafeStrTuple,
+    SafeStrTuple,
+    contains_unsafe_chars,
+    get_safe_chars,
+    replace_unsafe_chars,
+)
+from .persi_dict import NonEmptyPersiDictKey, PersiDict, PersiDictKey
+from .results import (
+    ConditionalOperationResult,
+    ETagIfExists,
+    ETagValue,
+    OperationResult,
+    TransformingFunction,
+    ValueType,
+)
+from .stores import FileDirDict, LocalDict
+
+try:
+    __version__ = version("persidict")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "unknown"
+
+__all__ = [
+    "ALWAYS_RETRIEVE",
+    "ANY_ETAG",
+    "AlwaysRetrieveFlag",
+    "AnyETagFlag",
+    "BackendError",
+    "ConcurrencyConflictError",
+    "ConditionalOperationResult",
+    "DELETE_CURRENT",
+    "DeleteCurrentFlag",
+    "ETAG_HAS_CHANGED",
+    "ETAG_IS_THE_SAME",
+    "ETagConditionFlag",
+    "ETagHasChangedFlag",
+    "ETagIfExists",
+    "ETagIsTheSameFlag",
+    "ETagValue",
+    "EmptyDict",
+    "FileDirDict",
+    "FsspecDict",
+    "IF_ETAG_CHANGED",
+    "ITEM_NOT_AVAILABLE",
+    "IfETagChangedRetrieveFlag",
+    "ItemNotAvailableFlag",
+    "Joker",
+    "KEEP_CURRENT",
+    "KeepCurrentFlag",
+    "LocalDict",
+    "MutationPolicyError",
+    "NEVER_RETRIEVE",
+    "NeverRetrieveFlag",
+    "NonEmptyPersiDictKey",
+    "NonEmptySafeStrTuple",
+    "OperationResult",
+    "PersiDict",
+    "PersiDictKey",
+    "RetrieveValueFlag",
+    "SafeStrTuple",
+    "TransformingFunction",
+    "VALUE_NOT_RETRIEVED",
+    "ValueNotRetrievedFlag",
+    "ValueType",
+    "__version__",
+    "get_safe_chars",
+    "replace_unsafe_chars",
+]

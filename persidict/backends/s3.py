@@ -1,0 +1,257 @@
+"""Amazon S3 (and S3-compatible servers) through s3fs, with server-side conditions.
+
+Every primitive is one S3 request where the API allows it: a GET returns the
+body together with its ETag and LastModified; a PUT carries ``If-None-Match: *``
+(insert-if-absent) or ``If-Match: <etag>`` (compare-and-swap); a DELETE
+carries ``If-Match``.  Requests go straight to the S3 API through s3fs's
+client, never through its listing cache, so other writers' changes are seen
+at once.  Bodies are always sent with a single PutObject, so a condition can
+never be dropped the way s3fs drops it for multipart uploads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from fsspec.asyn import sync
+
+from .base import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Version
+
+__all__ = ["S3Backend"]
+
+MAX_SINGLE_PUT = 5 * 1024**3
+"""S3's limit for one PutObject; larger values would need multipart, which loses conditions."""
+
+CONCURRENT_READS = 32
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+_NOT_MODIFIED_CODES = frozenset({"NotModified", "304"})
+
+
+def _client_error_of(exc: BaseException) -> Any:
+    """The botocore ClientError behind ``exc`` (s3fs chains it as ``__cause__``), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if hasattr(seen, "response") and isinstance(getattr(seen, "response"), dict):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
+def _code_of(exc: BaseException) -> str:
+    error = _client_error_of(exc)
+    if error is None:
+        return ""
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code or str(status or "")
+
+
+def _status_of(exc: BaseException) -> int | None:
+    error = _client_error_of(exc)
+    if error is None:
+        return None
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if status is not None else None
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    return _code_of(exc) in _NOT_FOUND_CODES or (_status_of(exc) == 404 and _code_of(exc) != "NoSuchBucket")
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    return _code_of(exc) in _CONFLICT_CODES or _status_of(exc) in (409, 412)
+
+
+def _is_not_modified(exc: BaseException) -> bool:
+    return _code_of(exc) in _NOT_MODIFIED_CODES or _status_of(exc) == 304
+
+
+def _as_os_error(exc: BaseException) -> OSError:
+    """An ``OSError`` for FsspecDict to report as ``BackendError`` (keeps ``exc`` as the cause)."""
+    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+        return exc
+    wrapped = OSError(errno.EIO, f"S3 request failed: {exc}")
+    wrapped.__cause__ = exc
+    return wrapped
+
+
+def _version(response: dict[str, Any]) -> Version:
+    return Version(str(response["ETag"]), response["LastModified"].timestamp())
+
+
+class S3Backend(StorageBackend):
+    """A bucket and key prefix on S3."""
+
+    backend_name = "s3"
+    atomic_conditions = True
+
+    def __init__(self, fs: Any, root: str) -> None:
+        super().__init__(fs, root)
+        self.bucket, _, prefix = self.root.partition("/")
+        self.prefix = prefix + "/" if prefix else ""
+
+    def child(self, relative: str) -> S3Backend:
+        return S3Backend(self.fs, self.path_for(relative))
+
+    def _object_key(self, path: str) -> str:
+        return path.partition("/")[2]
+
+    def _run(self, coroutine: Any) -> Any:
+        """Run one request coroutine on s3fs's event loop, mapping errors to OSError."""
+        try:
+            return sync(self.fs.loop, lambda: coroutine)
+        except (PreconditionFailed, FileNotFoundError):
+            raise
+        except Exception as exc:
+            if _is_not_found(exc):
+                raise FileNotFoundError(errno.ENOENT, "No such key", str(exc)) from exc
+            raise _as_os_error(exc) from exc
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        return await self.fs._call_s3(method, Bucket=self.bucket, **kwargs)
+
+    async def _get(self, path: str, **conditions: Any) -> tuple[bytes, Version]:
+        response = await self._call("get_object", Key=self._object_key(path), **conditions)
+        body = response["Body"]
+        try:
+            data = await body.read()
+        finally:
+            body.close()
+        return data, _version(response)
+
+    # --- reads ---------------------------------------------------------------
+    def read(self, path: str) -> bytes:
+        return self.read_versioned(path)[0]
+
+    def read_versioned(self, path: str) -> tuple[bytes, Version]:
+        return self._run(self._get(path))  # type: ignore[no-any-return]
+
+    def read_if_changed(self, path: str, etag: str) -> tuple[bytes | None, Version]:
+        async def get_unless_unchanged() -> tuple[bytes | None, Version]:
+            try:
+                return await self._get(path, IfNoneMatch=etag)
+            except Exception as exc:
+                if not _is_not_modified(exc):
+                    raise
+                headers = _client_error_of(exc).response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+                return None, Version(headers.get("etag", etag), _http_date(headers.get("last-modified")))
+
+        return self._run(get_unless_unchanged())  # type: ignore[no-any-return]
+
+    def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes, Version] | None]:
+        """Fetch many values concurrently (at most ``CONCURRENT_READS`` requests in flight)."""
+        paths = list(paths)
+        limit = asyncio.Semaphore(CONCURRENT_READS)
+
+        async def one(path: str) -> tuple[str, bytes, Version] | None:
+            async with limit:
+                try:
+                    data, version = await self._get(path)
+                except Exception as exc:
+                    if _is_not_found(exc):
+                        return None
+                    raise
+                return path, data, version
+
+        async def all_of_them() -> list[tuple[str, bytes, Version] | None]:
+            return list(await asyncio.gather(*(one(path) for path in paths)))
+
+        return iter(self._run(all_of_them()))
+
+    def stat(self, path: str) -> Version:
+        return _version(self._run(self._call("head_object", Key=self._object_key(path))))
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    # --- writes --------------------------------------------------------------
+    def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
+        if len(data) > MAX_SINGLE_PUT:
+            raise ValueError(f"values over {MAX_SINGLE_PUT} bytes need multipart uploads, which cannot be conditional")
+        conditions: dict[str, str] = {}
+        if expected is ABSENT:
+            conditions["IfNoneMatch"] = "*"
+        elif isinstance(expected, str):
+            conditions["IfMatch"] = expected
+
+        async def put_object() -> str:
+            try:
+                response = await self._call("put_object", Key=self._object_key(path), Body=data, **conditions)
+            except Exception as exc:
+                # If-Match on a missing object answers 404: the expected version is gone too.
+                if conditions and (_is_conflict(exc) or _is_not_found(exc)):
+                    raise PreconditionFailed(path) from exc
+                raise
+            return str(response["ETag"])
+
+        return self._run(put_object())  # type: ignore[no-any-return]
+
+    def remove(self, path: str, expected: Expected = ANY) -> None:
+        if expected is ABSENT:
+            raise PreconditionFailed(path)
+        key = self._object_key(path)
+
+        async def delete_object() -> None:
+            # S3 answers a plain DELETE of a missing key with success, so pin the
+            # version we saw (or were given) to learn whether we deleted anything.
+            etag = expected if isinstance(expected, str) else _version(await self._call("head_object", Key=key)).etag
+            try:
+                await self._call("delete_object", Key=key, IfMatch=etag)
+            except Exception as exc:
+                if _is_conflict(exc):
+                    raise PreconditionFailed(path) from exc
+                raise
+
+        self._run(delete_object())
+
+    # --- listing -------------------------------------------------------------
+    def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
+        start = len(self.prefix)
+        token: str | None = None
+        while True:
+            page_args: dict[str, Any] = {"Prefix": self.prefix, "MaxKeys": 1000}
+            if token:
+                page_args["ContinuationToken"] = token
+            page = self._run(self._call("list_objects_v2", **page_args))
+            for item in page.get("Contents", ()):
+                name = item["Key"]
+                if name.endswith(suffix):
+                    yield name[start:], item["LastModified"].timestamp() if with_timestamps else 0.0
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+
+    def ensure_root(self) -> None:
+        """Create the bucket if it does not exist (a 403 on a foreign bucket is tolerated)."""
+        try:
+            self._run(self.fs._call_s3("head_bucket", Bucket=self.bucket))
+            return
+        except FileNotFoundError:
+            pass
+        except PermissionError:
+            return
+        region = self.fs.client_kwargs.get("region_name") if hasattr(self.fs, "client_kwargs") else None
+        create_args: dict[str, Any] = {"Bucket": self.bucket}
+        if region and region != "us-east-1":
+            create_args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self._run(self.fs._call_s3("create_bucket", **create_args))
+        except OSError as exc:
+            if _code_of(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+
+
+def _http_date(value: str | None) -> float:
+    if not value:
+        return 0.0
+    from email.utils import parsedate_to_datetime
+
+    return parsedate_to_datetime(value).timestamp()
