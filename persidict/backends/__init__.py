@@ -45,10 +45,19 @@ def backend_for_filesystem(fs: AbstractFileSystem, root: str) -> StorageBackend:
         return LocalBackend(root)
     if isinstance(fs, MemoryFileSystem):
         return MemoryBackend(fs, root)
-    if _protocols(fs) & {"s3", "s3a"}:
+    protocols = _protocols(fs)
+    if protocols & {"s3", "s3a"}:
         from .s3 import S3Backend
 
         return S3Backend(fs, root)
+    if protocols & {"gs", "gcs"}:
+        from .gcs import GCSBackend
+
+        return GCSBackend(fs, root)
+    if protocols & {"az", "abfs", "abfss"}:
+        from .azure import AzureBackend
+
+        return AzureBackend(fs, root)
     return GenericBackend(fs, root)
 
 
@@ -66,5 +75,17 @@ def open_backend(location: Any, storage_options: dict[str, Any] | None = None) -
         location = os.fspath(location)
     if not isinstance(location, str):
         raise TypeError(f"Expected a URL, a path or a UPath, got {type(location).__name__}")
-    fs, root = fsspec.core.url_to_fs(location, **(storage_options or {}))
+    options = dict(storage_options or {})
+    protocol, _ = fsspec.core.split_protocol(location)
+    if protocol in ("s3", "s3a"):
+        options.setdefault("config_kwargs", S3_CLIENT_DEFAULTS)
+    fs, root = fsspec.core.url_to_fs(location, **options)
     return backend_for_filesystem(fs, root)
+
+
+S3_CLIENT_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "read_timeout": 60,
+    "retries": {"max_attempts": 3, "mode": "standard"},
+}
+"""botocore settings unless the caller gives ``config_kwargs``: a dead endpoint fails in seconds, not minutes."""

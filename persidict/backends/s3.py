@@ -93,9 +93,12 @@ class S3Backend(StorageBackend):
         super().__init__(fs, root)
         self.bucket, _, prefix = self.root.partition("/")
         self.prefix = prefix + "/" if prefix else ""
+        self._bucket_checked = False
 
     def child(self, relative: str) -> S3Backend:
-        return S3Backend(self.fs, self.path_for(relative))
+        child = S3Backend(self.fs, self.path_for(relative))
+        child._bucket_checked = self._bucket_checked
+        return child
 
     def _object_key(self, path: str) -> str:
         return path.partition("/")[2]
@@ -231,6 +234,9 @@ class S3Backend(StorageBackend):
 
     def ensure_root(self) -> None:
         """Create the bucket if it does not exist (a 403 on a foreign bucket is tolerated)."""
+        if self._bucket_checked:
+            return
+        self._bucket_checked = True
         try:
             self._run(self.fs._call_s3("head_bucket", Bucket=self.bucket))
             return
