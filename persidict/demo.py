@@ -52,12 +52,12 @@ def _tour(store: PersiDict[object], name: str) -> None:
 def run_demo() -> None:
     """Run the tour on a temporary local folder, then on an in-memory store."""
     with tempfile.TemporaryDirectory(prefix="persidict-demo-") as folder:
-        local = FileDirDict(base_dir=folder, fsync=False)
+        local: FileDirDict[object] = FileDirDict(base_dir=folder, fsync=False)
         _tour(local, f"FileDirDict in {folder}")
         _show("the files on disk (one per value)")
         for root, _dirs, files in sorted(os.walk(folder)):
             for name in sorted(files):
                 print("  ", os.path.relpath(os.path.join(root, name), folder))
-        reopened = FileDirDict(base_dir=folder)
+        reopened: FileDirDict[object] = FileDirDict(base_dir=folder)
         print("a second FileDirDict on the same folder sees", len(reopened), "values")
     _tour(LocalDict(), "LocalDict (memory)")

@@ -413,7 +413,7 @@ class FsspecDict(PersiDict[ValueType]):
             if expected_etag is ITEM_NOT_AVAILABLE or (isinstance(expected_etag, str) and not self._append_only):
                 precondition = ABSENT if expected_etag is ITEM_NOT_AVAILABLE else expected_etag
                 try:
-                    new_etag = self._put(path, data, precondition, key)  # type: ignore[arg-type]
+                    new_etag = self._put(path, data, precondition, key)
                 except PreconditionFailed:
                     pass  # report what is there below
                 else:

@@ -340,7 +340,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
             return True
         if not isinstance(other, Mapping):
             return NotImplemented
-        if type(self) is type(other) and self.get_params() == other.get_params():  # type: ignore[attr-defined]
+        if type(self) is type(other) and self.get_params() == other.get_params():
             return True
         try:
             for key, pair in zip_longest(self.keys(), other.items(), fillvalue=None):
@@ -406,7 +406,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
     # --- conditional operations (check-then-act; stores override for atomicity) ----
     def _actual_etag(self, key: NonEmptySafeStrTuple) -> ETagIfExists:
         try:
-            return self.etag(key)
+            return ETagValue(self.etag(key))
         except KeyError:
             return ITEM_NOT_AVAILABLE
 
@@ -462,7 +462,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
             return ConditionalOperationResult(condition_holds(condition, expected_etag, actual), actual, actual, value)
         actual_or_absent = self._actual_etag(key)
         satisfied = condition_holds(condition, expected_etag, actual_or_absent)
-        if actual_or_absent is ITEM_NOT_AVAILABLE:
+        if not isinstance(actual_or_absent, str):
             return absent_result(satisfied)
         return self._unchanged_result(key, satisfied, expected_etag, actual_or_absent, retrieve_value)
 
@@ -509,7 +509,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         key = to_nonempty_key(key)
         actual = self._actual_etag(key)
         satisfied = condition_holds(condition, expected_etag, actual)
-        if actual is ITEM_NOT_AVAILABLE:
+        if not isinstance(actual, str):
             if not satisfied:
                 return absent_result(False)
             self[key] = default_value
@@ -577,7 +577,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
                     retrieve_value=ALWAYS_RETRIEVE,
                 )
                 if written.condition_was_satisfied:
-                    return OperationResult(written.resulting_etag, new_value)
+                    return OperationResult(written.resulting_etag, new_value)  # type: ignore[arg-type]
                 current, actual = written.new_value, written.actual_etag
                 need_read = False
             if max_retries is not None and retries >= max_retries:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from fsspec.implementations.local import LocalFileSystem
 
@@ -36,6 +37,8 @@ except ImportError:  # pragma: no cover - Windows: conditional operations are no
 
 __all__ = ["LocalBackend"]
 
+T = TypeVar("T")
+
 TEMP_PREFIX = ".__tmp__"
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -45,7 +48,7 @@ def _etag(st: os.stat_result) -> str:
     return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
 
 
-def _retrying(function, *args):  # type: ignore[no-untyped-def]
+def _retrying(function: Callable[..., T], *args: Any) -> T:
     """Call ``function(*args)``; retry a ``PermissionError`` (virus scanners, sync clients) a few times."""
     try:
         return function(*args)
@@ -77,17 +80,17 @@ class LocalBackend(StorageBackend):
 
     # --- reads ---------------------------------------------------------------
     def read(self, path: str) -> bytes:
-        return _retrying(_read_file, path)  # type: ignore[no-any-return]
+        return _retrying(_read_file, path)
 
     def read_versioned(self, path: str) -> tuple[bytes, Version]:
-        return _retrying(_read_file_versioned, path)  # type: ignore[no-any-return]
+        return _retrying(_read_file_versioned, path)
 
     def stat(self, path: str) -> Version:
         st = _retrying(os.stat, path)
         return Version(_etag(st), st.st_mtime)
 
     def exists(self, path: str) -> bool:
-        return _retrying(os.path.isfile, path)  # type: ignore[no-any-return]
+        return _retrying(os.path.isfile, path)
 
     # --- writes --------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
@@ -95,13 +98,15 @@ class LocalBackend(StorageBackend):
         try:
             if expected is ABSENT:
                 self._link_new(temp, path)
-            else:
-                self._replace_locked(temp, path, expected)
-        finally:
+                os.unlink(temp)
+            elif self._replace_locked(temp, path, expected) == "linked":
+                os.unlink(temp)
+        except BaseException:
             _unlink_quietly(temp)
+            raise
         if self.fsync:
             _fsync_dir(os.path.dirname(path))
-        return etag  # type: ignore[no-any-return]
+        return etag
 
     def remove(self, path: str, expected: Expected = ANY) -> None:
         def unlink_if_expected() -> None:
@@ -153,8 +158,12 @@ class LocalBackend(StorageBackend):
         except FileExistsError as exc:
             raise PreconditionFailed(path) from exc
 
-    def _replace_locked(self, temp: str, path: str, expected: Expected) -> None:
-        """Move ``temp`` over ``path`` while holding the lock of the version it replaces."""
+    def _replace_locked(self, temp: str, path: str, expected: Expected) -> str:
+        """Move ``temp`` to ``path`` while holding the lock of the version it replaces.
+
+        Returns "linked" when ``path`` was created (``temp`` still exists), or
+        "replaced" when an existing version was swapped out (``temp`` is gone).
+        """
         while True:
             fd = _retrying(_open_current_locked, path)
             if fd is None:
@@ -162,13 +171,13 @@ class LocalBackend(StorageBackend):
                     raise PreconditionFailed(path)
                 try:
                     os.link(temp, path)  # never clobber a value created meanwhile
-                    return
+                    return "linked"
                 except FileExistsError:
                     continue
             try:
                 _check_expected(fd, expected)
                 os.replace(temp, path)
-                return
+                return "replaced"
             finally:
                 os.close(fd)
 

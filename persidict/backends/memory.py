@@ -131,7 +131,7 @@ class MemoryBackend(StorageBackend):
                 if version is None:
                     version = Version(str(next(self._state.counter)), stored.modified.timestamp())
                     stored.version = version
-        return version  # type: ignore[no-any-return]
+        return version
 
     # --- writes --------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
