@@ -19,6 +19,7 @@ from itertools import zip_longest
 from typing import Any, Generic, TypeAlias
 
 from .exceptions import ConcurrencyConflictError, MutationPolicyError
+from .retry import backoff_delay
 from .jokers import (
     ALWAYS_RETRIEVE,
     ANY_ETAG,
@@ -582,6 +583,6 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
                 need_read = False
             if max_retries is not None and retries >= max_retries:
                 raise ConcurrencyConflictError(key, retries + 1)
-            time.sleep(random.uniform(0.01, 0.2) * 1.75**retries)
+            time.sleep(backoff_delay(retries))
             retries += 1
 

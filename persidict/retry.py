@@ -13,9 +13,14 @@ TRANSIENT_ATTEMPTS = 6
 """Attempts for errors that are usually transient (about half a second in all)."""
 
 
-def backoff_delay(attempt: int, base: float = 0.01, cap: float = 0.2) -> float:
-    """Jittered exponential delay before retry number ``attempt`` (0-based)."""
-    return random.uniform(base, min(cap, base * 2 ** (attempt + 1)))
+def backoff_delay(attempt: int, base: float = 0.005, cap: float = 1.0) -> float:
+    """Full-jitter exponential delay before retry number ``attempt`` (0-based).
+
+    Uniform in ``[0, base * 2**attempt]`` (capped): contenders spread out at
+    once instead of waking together, and a lone retry waits milliseconds,
+    not the tenths of a second a fixed floor would cost under contention.
+    """
+    return random.uniform(0.0, min(cap, base * 2**attempt))
 
 
 def with_retries(

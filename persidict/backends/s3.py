@@ -34,9 +34,11 @@ _NOT_MODIFIED_CODES = frozenset({"NotModified", "304"})
 def _client_error_of(exc: BaseException) -> Any:
     """The botocore ClientError behind ``exc`` (s3fs chains it as ``__cause__``), if any."""
     seen: BaseException | None = exc
-    while seen is not None:
-        if hasattr(seen, "response") and isinstance(getattr(seen, "response"), dict):
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        if isinstance(getattr(seen, "response", None), dict):
             return seen
+        visited.add(id(seen))
         seen = seen.__cause__
     return None
 
@@ -70,13 +72,6 @@ def _is_not_modified(exc: BaseException) -> bool:
     return _code_of(exc) in _NOT_MODIFIED_CODES or _status_of(exc) == 304
 
 
-def _as_os_error(exc: BaseException) -> OSError:
-    """An ``OSError`` for FsspecDict to report as ``BackendError`` (keeps ``exc`` as the cause)."""
-    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
-        return exc
-    wrapped = OSError(errno.EIO, f"S3 request failed: {exc}")
-    wrapped.__cause__ = exc
-    return wrapped
 
 
 def _version(response: dict[str, Any]) -> Version:
@@ -112,7 +107,9 @@ class S3Backend(StorageBackend):
         except Exception as exc:
             if _is_not_found(exc):
                 raise FileNotFoundError(errno.ENOENT, "No such key", str(exc)) from exc
-            raise _as_os_error(exc) from exc
+            if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+                raise  # s3fs already translated it, with the botocore error as its cause
+            raise OSError(errno.EIO, f"S3 request failed: {exc}") from exc
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         return await self.fs._call_s3(method, Bucket=self.bucket, **kwargs)

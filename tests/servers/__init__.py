@@ -1,0 +1,1 @@
+"""Emulators and servers the tests start on 127.0.0.1."""

@@ -1,0 +1,107 @@
+"""A real S3 API on 127.0.0.1: moto's threaded server with a request log.
+
+s3fs talks HTTP to it exactly as to AWS.  A small WSGI middleware records
+every request (so tests can count them at the server) and can add latency to
+each one (to imitate a real region's round trip).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from moto.server import ThreadedMotoServer
+
+CREDENTIALS = {"key": "testing", "secret": "testing"}
+
+
+class _RecordingMiddleware:
+    """Logs ``(method, path)`` of each request and sleeps ``latency`` seconds before serving it."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.latency = 0.0
+        self.log: list[tuple[str, str]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/moto-api"):
+            return self.app(environ, start_response)
+        with self._lock:
+            self.log.append((environ["REQUEST_METHOD"], path))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            return self.app(environ, start_response)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+class MotoS3:
+    """One moto server for a test session; ``reset()`` wipes its state between tests."""
+
+    def __init__(self) -> None:
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        self._recorder = _RecordingMiddleware(self._server._server.app)  # type: ignore[union-attr]
+        self._server._server.app = self._recorder  # type: ignore[union-attr]
+
+    def storage_options(self) -> dict[str, Any]:
+        """s3fs options for this server; a fresh s3fs instance so no test shares a client's state."""
+        return {"endpoint_url": self.url, **CREDENTIALS}
+
+    def new_bucket_name(self) -> str:
+        return f"test-{uuid.uuid4().hex[:20]}"
+
+    def reset(self) -> None:
+        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
+        self._recorder.log.clear()
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests the server has served at once since this was last set to 0."""
+        return self._recorder.max_in_flight
+
+    @max_in_flight.setter
+    def max_in_flight(self, value: int) -> None:
+        self._recorder.max_in_flight = value
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """Every request served so far (method, path)."""
+        return self._recorder.log
+
+    @contextmanager
+    def counting(self) -> Iterator[list[tuple[str, str]]]:
+        """Collect the requests made inside the ``with`` block."""
+        start = len(self._recorder.log)
+        seen: list[tuple[str, str]] = []
+        try:
+            yield seen
+        finally:
+            seen.extend(self._recorder.log[start:])
+
+    @contextmanager
+    def latency(self, seconds: float) -> Iterator[None]:
+        """Add ``seconds`` to every request inside the ``with`` block."""
+        self._recorder.latency = seconds
+        try:
+            yield
+        finally:
+            self._recorder.latency = 0.0
+
+    def stop(self) -> None:
+        self._server.stop()
