@@ -56,7 +56,9 @@ from .results import (
     TransformingFunction,
     ValueType,
 )
+from .s3_dicts import BasicS3Dict
 from .stores import FileDirDict, LocalDict
+from .wrappers import AppendOnlyDictCached, MutableDictCached, OverlappingMultiDict, WriteOnceDict
 
 try:
     __version__ = version("persidict")
@@ -68,7 +70,9 @@ __all__ = [
     "ANY_ETAG",
     "AlwaysRetrieveFlag",
     "AnyETagFlag",
+    "AppendOnlyDictCached",
     "BackendError",
+    "BasicS3Dict",
     "ConcurrencyConflictError",
     "ConditionalOperationResult",
     "DELETE_CURRENT",
@@ -91,12 +95,14 @@ __all__ = [
     "KEEP_CURRENT",
     "KeepCurrentFlag",
     "LocalDict",
+    "MutableDictCached",
     "MutationPolicyError",
     "NEVER_RETRIEVE",
     "NeverRetrieveFlag",
     "NonEmptyPersiDictKey",
     "NonEmptySafeStrTuple",
     "OperationResult",
+    "OverlappingMultiDict",
     "PersiDict",
     "PersiDictKey",
     "RetrieveValueFlag",
@@ -105,6 +111,7 @@ __all__ = [
     "VALUE_NOT_RETRIEVED",
     "ValueNotRetrievedFlag",
     "ValueType",
+    "WriteOnceDict",
     "__version__",
     "get_safe_chars",
     "replace_unsafe_chars",

@@ -36,7 +36,7 @@ class EmptyDict(PersiDict[ValueType]):
     def __contains__(self, key: object) -> bool:
         return False
 
-    def get(self, key: Any, default: Any = None) -> Any:
+    def get(self, key: Any, /, default: Any = None) -> Any:
         return default
 
     def __len__(self) -> int:

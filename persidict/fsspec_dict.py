@@ -193,6 +193,8 @@ class FsspecDict(PersiDict[ValueType]):
         return self._decode(data, key), version
 
     def _put(self, path: str, data: bytes, expected: Expected, key: NonEmptySafeStrTuple) -> ETagValue:
+        if expected == "":
+            raise PreconditionFailed(path)  # no real ETag is empty (and HTTP clients drop empty headers)
         try:
             return ETagValue(self._backend.put(path, data, expected))
         except PreconditionFailed:
@@ -201,6 +203,8 @@ class FsspecDict(PersiDict[ValueType]):
             raise self._failure("write", key, exc) from exc
 
     def _remove(self, path: str, expected: Expected, key: NonEmptySafeStrTuple) -> None:
+        if expected == "":
+            raise PreconditionFailed(path)
         try:
             self._backend.remove(path, expected)
         except FileNotFoundError as exc:
@@ -410,8 +414,12 @@ class FsspecDict(PersiDict[ValueType]):
         data = None if isinstance(value, Joker) else self._encode(value)
         if data is not None and condition is ETAG_IS_THE_SAME:
             # Fast path: one conditional write. Append-only stores may only insert.
-            if expected_etag is ITEM_NOT_AVAILABLE or (isinstance(expected_etag, str) and not self._append_only):
-                precondition = ABSENT if expected_etag is ITEM_NOT_AVAILABLE else expected_etag
+            precondition: Expected | None = None
+            if isinstance(expected_etag, str):
+                precondition = None if self._append_only else expected_etag
+            elif expected_etag is ITEM_NOT_AVAILABLE:
+                precondition = ABSENT
+            if precondition is not None:
                 try:
                     new_etag = self._put(path, data, precondition, key)
                 except PreconditionFailed:
@@ -428,14 +436,14 @@ class FsspecDict(PersiDict[ValueType]):
                 return absent_result(satisfied)
             if not satisfied or value is KEEP_CURRENT:
                 return self._unchanged(key, path, satisfied, expected_etag, version, retrieve_value)  # type: ignore[arg-type]
-            precondition = ABSENT if version is None else version.etag
+            seen: Expected = ABSENT if version is None else version.etag
             try:
                 if data is None:  # DELETE_CURRENT on a present key
-                    self._remove(path, precondition, key)
+                    self._remove(path, seen, key)
                     return ConditionalOperationResult(True, actual, ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE)
                 if self._append_only and version is not None:
                     raise MutationPolicyError(APPEND_ONLY)
-                new_etag = self._put(path, data, precondition, key)
+                new_etag = self._put(path, data, seen, key)
             except (PreconditionFailed, KeyError):
                 continue  # someone else changed the key between our check and our write
             return ConditionalOperationResult(True, actual, new_etag, value)

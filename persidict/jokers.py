@@ -8,7 +8,7 @@ sentinels ``ITEM_NOT_AVAILABLE`` and ``VALUE_NOT_RETRIEVED`` are not jokers.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 __all__ = [
     "ALWAYS_RETRIEVE",
@@ -43,7 +43,7 @@ class _Singleton:
     _instances: ClassVar[dict[type, Any]] = {}
     __slots__ = ()
 
-    def __new__(cls) -> Any:
+    def __new__(cls) -> Self:
         instance = _Singleton._instances.get(cls)
         if instance is None:
             instance = super().__new__(cls)
@@ -53,10 +53,10 @@ class _Singleton:
     def __reduce__(self) -> tuple[type, tuple[()]]:
         return type(self), ()
 
-    def __copy__(self) -> Any:
+    def __copy__(self) -> Self:
         return self
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
         return self
 
     def __repr__(self) -> str:

@@ -16,7 +16,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from itertools import zip_longest
-from typing import Any, Generic, TypeAlias
+from typing import Any, Generic, Self, TypeAlias, TypeVar, overload
 
 from .exceptions import ConcurrencyConflictError, MutationPolicyError
 from .retry import backoff_delay
@@ -49,6 +49,8 @@ __all__ = ["NonEmptyPersiDictKey", "PersiDict", "PersiDictKey"]
 
 PersiDictKey: TypeAlias = SafeStrTuple | Sequence[str] | str
 NonEmptyPersiDictKey: TypeAlias = NonEmptySafeStrTuple | Sequence[str] | str
+
+_Default = TypeVar("_Default")
 
 FORMATS_FOR_ANY_VALUE = ("pkl", "json", "dill")
 _ITER_LABELS = frozenset({"keys", "values", "timestamps"})
@@ -330,7 +332,20 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         for key in list(self.keys()):
             self.discard(key)
 
-    def __ior__(self, other: Any) -> PersiDict[ValueType]:
+    @overload
+    def get(self, key: NonEmptyPersiDictKey, /) -> ValueType | None: ...
+
+    @overload
+    def get(self, key: NonEmptyPersiDictKey, /, default: ValueType | _Default) -> ValueType | _Default: ...
+
+    def get(self, key: NonEmptyPersiDictKey, /, default: Any = None) -> Any:
+        """The value at ``key``, or ``default`` if the key is absent (only ``KeyError`` is absorbed)."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __ior__(self, other: Any) -> Self:
         if not isinstance(other, Mapping):
             raise TypeError(f"Cannot update PersiDict with non-Mapping type: {type(other).__name__}")
         self.update(other)

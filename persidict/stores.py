@@ -63,6 +63,7 @@ class LocalDict(FsspecDict[ValueType]):
     Thread-safe, O(1) per item operation.  Values are serialized like in
     every other store, so a value read back is a new object.  Pass
     ``backend=other.backend`` to share one store on purpose.
+    ``prune_interval`` is accepted and reported for compatibility only.
     """
 
     def __init__(
@@ -72,7 +73,9 @@ class LocalDict(FsspecDict[ValueType]):
         serialization_format: str = "pkl",
         append_only: bool = False,
         base_class_for_values: type | None = None,
+        prune_interval: Any = 64,
     ) -> None:
+        self.prune_interval = _normalize_prune_interval(prune_interval)
         if backend is not None and not isinstance(backend, MemoryBackend):
             raise TypeError(f"backend must be a MemoryBackend (another LocalDict's .backend), got {backend!r}")
         super().__init__(
@@ -89,5 +92,20 @@ class LocalDict(FsspecDict[ValueType]):
 
     def get_params(self) -> dict[str, Any]:
         params = PersiDict.get_params(self)
-        params["backend"] = self.backend
+        params.update(backend=self.backend, prune_interval=self.prune_interval)
         return dict(sorted(params.items()))
+
+
+def _normalize_prune_interval(value: Any) -> int | None:
+    """The reference's rule (None stays None, unparsable gives 64, <= 0 disables).
+
+    Accepted so code written for the reference keeps working: fsspec's memory
+    store keeps no empty nodes, so LocalDict has nothing to prune.
+    """
+    if value is None:
+        return None
+    try:
+        interval = int(value)
+    except (TypeError, ValueError):
+        interval = 64
+    return interval if interval > 0 else None

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import random
 import re
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -40,6 +42,8 @@ from azure.core.exceptions import (
     ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
 )
 from fsspec.asyn import sync
 
@@ -48,12 +52,29 @@ from .base import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Ver
 __all__ = ["AzureBackend"]
 
 CONCURRENT_READS = 32
+LIST_PAGE_SIZE = 5000
+"""Names per List Blobs request (the service's maximum)."""
 EMPTY_READ_ATTEMPTS = 5
 """Reads of a blob that keeps changing between an empty GET and its check (see ``_download``)."""
+
+ATTEMPTS = 4
+FIRST_BACKOFF = 0.1
+"""Our own retries: 0.1 s, 0.4 s, 1.6 s (with jitter) between the attempts."""
+
+REQUEST_OPTIONS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 10, "read_timeout": 60}
+"""Sent with every SDK call.  The SDK's own retry policy, which adlfs offers
+no way to configure, waits 15 s, 18 s and 24 s, and its connection timeout
+is 20 s: against a dead endpoint a store took 90 s to fail.  We retry
+ourselves instead (``_run``), and only where a retry cannot double a write."""
 
 _CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 _CONFLICTS = (ResourceModifiedError, ResourceExistsError)
 _SCOPE_DENIALS = frozenset({"AuthorizationPermissionMismatch", "AuthorizationResourceTypeMismatch"})
+_NOT_APPLIED = frozenset({429, 503})
+"""Throttling and ServerBusy: the service refused the request, so it is safe to send again."""
+_MAYBE_APPLIED = frozenset({500, 502, 504})
+
+T = TypeVar("T")
 
 
 def _is_not_modified(exc: BaseException) -> bool:
@@ -62,17 +83,34 @@ def _is_not_modified(exc: BaseException) -> bool:
     return isinstance(exc, HttpResponseError) and exc.status_code == 304
 
 
-def _is_missing_container(exc: BaseException) -> bool:
-    return isinstance(exc, ResourceNotFoundError) and str(getattr(exc, "error_code", "")) == "ContainerNotFound"
+def _is_transient(exc: BaseException, idempotent: bool) -> bool:
+    """Whether sending the request again may succeed and cannot apply it twice.
+
+    A request that failed before it was sent, or that the service refused,
+    is always safe to repeat.  One that may have been applied is repeated only
+    if ``idempotent``: a repeated conditional write would fail against its own
+    first attempt.
+    """
+    if isinstance(exc, ServiceRequestError):
+        return True
+    if isinstance(exc, ServiceResponseError):
+        return idempotent
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+        return exc.status_code in _NOT_APPLIED or (idempotent and exc.status_code in _MAYBE_APPLIED)
+    return False
 
 
-def _as_os_error(exc: BaseException) -> OSError:
-    """An ``OSError`` for FsspecDict to report as ``BackendError`` (keeps ``exc`` as the cause)."""
-    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+def _classified(exc: BaseException, conditional: bool) -> BaseException:
+    """The contract's exception for a failed request: the one place SDK errors are mapped."""
+    if isinstance(exc, (PreconditionFailed, FileNotFoundError)):
         return exc
-    wrapped = OSError(errno.EIO, f"Azure Blob request failed: {type(exc).__name__}: {exc}")
-    wrapped.__cause__ = exc
-    return wrapped
+    if conditional and isinstance(exc, _CONFLICTS):
+        return PreconditionFailed(str(exc).splitlines()[0])
+    if isinstance(exc, ResourceNotFoundError):
+        return FileNotFoundError(errno.ENOENT, "No such blob", str(getattr(exc, "error_code", None) or exc))
+    if isinstance(exc, OSError):
+        return exc
+    return OSError(errno.EIO, f"Azure Blob request failed: {type(exc).__name__}: {exc}")
 
 
 def _version(properties: Any) -> Version:
@@ -104,28 +142,31 @@ class AzureBackend(StorageBackend):
         container, _, name = path.partition("/")
         return self.fs.service_client.get_blob_client(container, name)
 
-    def _run(self, coroutine: Any, *, conditional: bool = False) -> Any:
-        """Run one request coroutine on adlfs's loop; the one place errors are classified.
+    def _run(
+        self, request: Callable[[], Awaitable[T]], *, conditional: bool = False, idempotent: bool = True
+    ) -> T:
+        """Run ``request()`` on adlfs's loop, retrying transient failures, and classify its errors.
 
-        ``conditional`` says the request carried a precondition, so a 409/412
-        means the expected version is not there.
+        ``conditional``: the request carried a precondition, so a 409/412 means
+        the expected version is not there.  ``idempotent``: sending it twice
+        does no harm (see ``_is_transient``).
         """
-        try:
-            return sync(self.fs.loop, lambda: coroutine)
-        except (PreconditionFailed, FileNotFoundError):
-            raise
-        except _CONFLICTS as exc:
-            if conditional:
-                raise PreconditionFailed(str(exc).splitlines()[0]) from exc
-            raise _as_os_error(exc) from exc
-        except ResourceNotFoundError as exc:
-            raise FileNotFoundError(errno.ENOENT, "No such blob", str(getattr(exc, "error_code", exc))) from exc
-        except Exception as exc:
-            raise _as_os_error(exc) from exc
+        for attempt in range(ATTEMPTS):
+            try:
+                return sync(self.fs.loop, request)  # type: ignore[no-any-return]
+            except Exception as exc:
+                if attempt + 1 < ATTEMPTS and _is_transient(exc, idempotent):
+                    time.sleep(FIRST_BACKOFF * 4**attempt * random.uniform(0.5, 1.5))
+                    continue
+                mapped = _classified(exc, conditional)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
+        raise AssertionError("unreachable")
 
     async def _download(self, blob: Any, **conditions: Any) -> tuple[bytes, Version]:
         for _ in range(EMPTY_READ_ATTEMPTS):
-            downloader = await blob.download_blob(**conditions)
+            downloader = await blob.download_blob(**conditions, **REQUEST_OPTIONS)
             data: bytes = await downloader.readall()
             version = _version(downloader.properties)
             if data:
@@ -134,7 +175,7 @@ class AzureBackend(StorageBackend):
             # repeats the GET unconditionally and drops whatever body it gets.
             # If another writer filled the blob in between, ``version`` is the
             # new, non-empty one: confirm that this version really is empty.
-            properties = await blob.get_blob_properties()
+            properties = await blob.get_blob_properties(**REQUEST_OPTIONS)
             if properties.etag == version.etag and properties.size == 0:
                 return data, version
         raise OSError(errno.EIO, f"{blob.blob_name}: the blob kept changing while an empty value was read")
@@ -144,7 +185,8 @@ class AzureBackend(StorageBackend):
         return self.read_versioned(path)[0]
 
     def read_versioned(self, path: str) -> tuple[bytes, Version]:
-        return self._run(self._download(self._blob(path)))  # type: ignore[no-any-return]
+        blob = self._blob(path)
+        return self._run(lambda: self._download(blob))
 
     def read_if_changed(self, path: str, etag: str) -> tuple[bytes | None, Version]:
         """One conditional GET (``If-None-Match``); a 304 gives ``(None, version)``.
@@ -165,14 +207,13 @@ class AzureBackend(StorageBackend):
                 headers = getattr(exc.response, "headers", None) or {}
                 return None, Version(headers.get("ETag") or etag, _http_date(headers.get("Last-Modified")))
 
-        return self._run(get_unless_unchanged())  # type: ignore[no-any-return]
+        return self._run(get_unless_unchanged)
 
     def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes, Version] | None]:
         """Fetch many values concurrently (at most ``CONCURRENT_READS`` requests in flight)."""
         paths = list(paths)
-        limit = asyncio.Semaphore(CONCURRENT_READS)
 
-        async def one(path: str) -> tuple[str, bytes, Version] | None:
+        async def one(path: str, limit: asyncio.Semaphore) -> tuple[str, bytes, Version] | None:
             async with limit:
                 try:
                     data, version = await self._download(self._blob(path))
@@ -181,12 +222,14 @@ class AzureBackend(StorageBackend):
                 return path, data, version
 
         async def all_of_them() -> list[tuple[str, bytes, Version] | None]:
-            return list(await asyncio.gather(*(one(path) for path in paths)))
+            limit = asyncio.Semaphore(CONCURRENT_READS)
+            return list(await asyncio.gather(*(one(path, limit) for path in paths)))
 
-        return iter(self._run(all_of_them()))
+        return iter(self._run(all_of_them))
 
     def stat(self, path: str) -> Version:
-        return _version(self._run(self._blob(path).get_blob_properties()))
+        blob = self._blob(path)
+        return _version(self._run(lambda: blob.get_blob_properties(**REQUEST_OPTIONS)))
 
     def exists(self, path: str) -> bool:
         try:
@@ -200,15 +243,19 @@ class AzureBackend(StorageBackend):
         if expected == "":
             raise PreconditionFailed(path)  # the SDK refuses an empty ETag; no blob has one
         blob = self._blob(path)
+        conditions: dict[str, Any] = {"overwrite": True}
         if expected is ABSENT:
             # overwrite=False makes the SDK send If-None-Match: * (409 if present).
-            upload = blob.upload_blob(data, overwrite=False)
+            conditions = {"overwrite": False}
         elif isinstance(expected, str):
             # If-Match on a missing blob also answers 412: the expected version is gone.
-            upload = blob.upload_blob(data, overwrite=True, etag=expected, match_condition=MatchConditions.IfNotModified)
-        else:
-            upload = blob.upload_blob(data, overwrite=True)
-        response = self._run(upload, conditional=expected is not ANY)
+            conditions = {"overwrite": True, "etag": expected, "match_condition": MatchConditions.IfNotModified}
+        conditional = expected is not ANY
+        response = self._run(
+            lambda: blob.upload_blob(data, **conditions, **REQUEST_OPTIONS),
+            conditional=conditional,
+            idempotent=not conditional,
+        )
         return str(response["etag"])
 
     def remove(self, path: str, expected: Expected = ANY) -> None:
@@ -220,17 +267,22 @@ class AzureBackend(StorageBackend):
         if expected is ABSENT or expected == "":
             raise PreconditionFailed(path)
         blob = self._blob(path)
+        conditions: dict[str, Any] = {}
         if isinstance(expected, str):
             # A stale ETag gives 412; a missing blob gives 404 (Azurite: 412).
-            self._run(blob.delete_blob(etag=expected, match_condition=MatchConditions.IfNotModified), conditional=True)
-        else:
-            self._run(blob.delete_blob())
+            conditions = {"etag": expected, "match_condition": MatchConditions.IfNotModified}
+        # Not idempotent: a repeated delete would report our own deletion as a missing blob.
+        self._run(
+            lambda: blob.delete_blob(**conditions, **REQUEST_OPTIONS), conditional=bool(conditions), idempotent=False
+        )
 
     # --- listing -------------------------------------------------------------
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
         """List the blobs under the prefix, one service page (up to 5,000 names) per request."""
         container = self.fs.service_client.get_container_client(self.container)
-        pages = container.list_blobs(name_starts_with=self.prefix or None).by_page()
+        pages = container.list_blobs(
+            name_starts_with=self.prefix or None, results_per_page=LIST_PAGE_SIZE, **REQUEST_OPTIONS
+        ).by_page()
 
         async def next_page() -> list[tuple[str, float]] | None:
             try:
@@ -242,7 +294,7 @@ class AzureBackend(StorageBackend):
         start = len(self.prefix)
         while True:
             try:
-                page = self._run(next_page())
+                page = self._run(next_page)
             except FileNotFoundError:
                 return  # a container that does not exist holds nothing
             if page is None:
@@ -267,14 +319,14 @@ class AzureBackend(StorageBackend):
             )
         container = self.fs.service_client.get_container_client(self.container)
         try:
-            exists = self._run(container.exists())
+            exists = self._run(lambda: container.exists(**REQUEST_OPTIONS))
         except OSError as exc:
             if str(getattr(exc.__cause__, "error_code", "")) not in _SCOPE_DENIALS:
                 raise
             exists = True
         if not exists:
             try:
-                self._run(container.create_container())
+                self._run(lambda: container.create_container(**REQUEST_OPTIONS))
             except OSError as exc:
                 if not isinstance(exc.__cause__, ResourceExistsError):  # created by someone else meanwhile
                     raise

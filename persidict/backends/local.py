@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -90,16 +91,16 @@ class LocalBackend(StorageBackend):
         return Version(_etag(st), st.st_mtime)
 
     def exists(self, path: str) -> bool:
-        return _retrying(os.path.isfile, path)
+        return _retrying(_is_file, path)
 
     # --- writes --------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
         temp, etag = _retrying(self._write_temp, path, data)
         try:
             if expected is ABSENT:
-                self._link_new(temp, path)
+                _retrying(self._link_new, temp, path)
                 os.unlink(temp)
-            elif self._replace_locked(temp, path, expected) == "linked":
+            elif _retrying(self._replace_locked, temp, path, expected) == "linked":
                 os.unlink(temp)
         except BaseException:
             _unlink_quietly(temp)
@@ -192,6 +193,14 @@ class LocalBackend(StorageBackend):
                     os.rmdir(folder)
                 except OSError:
                     pass  # not empty, or removed by someone else: both fine
+
+
+def _is_file(path: str) -> bool:
+    """Like ``os.path.isfile``, but an access denial raises instead of answering False."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def _read_file(path: str) -> bytes:

@@ -24,7 +24,14 @@ from ..jokers import (
 )
 from ..keys import NonEmptySafeStrTuple, to_nonempty_key
 from ..persi_dict import APPEND_ONLY, NonEmptyPersiDictKey, PersiDict, PersiDictKey
-from ..results import ConditionalOperationResult, ETagIfExists, ETagValue, OperationResult, TransformingFunction, ValueType
+from ..results import (
+    ConditionalOperationResult,
+    ETagIfExists,
+    ETagValue,
+    OperationResult,
+    TransformingFunction,
+    ValueType,
+)
 from .pass_through import PassThroughDict, require_persidict
 
 __all__ = ["AppendOnlyDictCached", "MutableDictCached"]

@@ -26,6 +26,7 @@ from ..jokers import (
     NEVER_RETRIEVE,
     VALUE_NOT_RETRIEVED,
     ETagConditionFlag,
+    KeepCurrentFlag,
     RetrieveValueFlag,
 )
 from ..keys import NonEmptySafeStrTuple, to_nonempty_key
@@ -68,7 +69,7 @@ class WriteOnceDict(PassThroughDict[ValueType]):
         require_persidict("wrapped_dict", wrapped_dict)
         if not wrapped_dict.append_only:
             raise ValueError("wrapped_dict must be append-only (append_only=True)")
-        if p_consistency_checks is KEEP_CURRENT:
+        if isinstance(p_consistency_checks, KeepCurrentFlag):
             raise ValueError("p_consistency_checks cannot be KEEP_CURRENT at construction")
         super().__init__(wrapped_dict, append_only=True)
         self._p_consistency_checks = 0.0

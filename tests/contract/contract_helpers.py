@@ -1,0 +1,205 @@
+"""Values, expectations and small helpers shared by the contract tests."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import pickle
+import uuid
+from typing import Any
+
+from persidict import (
+    ANY_ETAG,
+    ETAG_HAS_CHANGED,
+    ETAG_IS_THE_SAME,
+    ITEM_NOT_AVAILABLE,
+    VALUE_NOT_RETRIEVED,
+)
+
+INA = ITEM_NOT_AVAILABLE
+VNR = VALUE_NOT_RETRIEVED
+
+
+class Point:
+    """A user class (module-level, so pickle can find it)."""
+
+    def __init__(self, x: int, y: int) -> None:
+        self.x = x
+        self.y = y
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Point) and (self.x, self.y) == (other.x, other.y)
+
+    def __repr__(self) -> str:
+        return f"Point({self.x}, {self.y})"
+
+
+def store_root(store: Any) -> str:
+    """The path of the store's root inside ``store.fs``."""
+    return store.fs._strip_protocol(store.url).rstrip("/")
+
+
+def stored_plain_value(store: Any, key: Any) -> Any:
+    """Decode, straight from ``store.fs``, a JSON-native value; INA if nothing is stored.
+
+    Reads the bytes at ``store.key_to_path(key)`` without going through the
+    store's own read path, so results can be checked against the real data.
+    """
+    path = store.key_to_path(key)
+    if not store.fs.exists(path):
+        return INA
+    raw = store.fs.cat_file(path)
+    if store.serialization_format == "json":
+        return json.loads(raw.decode("utf-8"))
+    if store.serialization_format == "pkl":
+        return pickle.loads(raw)
+    return raw.decode("utf-8")
+
+
+def plain_value(n: int) -> dict[str, Any]:
+    """A distinct value every format with a dict-capable codec can hold."""
+    return {"n": n, "label": f"value-{n}", "items": [n, n + 1]}
+
+
+_JSON_NATIVE: list[tuple[str, Any]] = [
+    ("str", "hello"),
+    ("empty_str", ""),
+    ("int", 42),
+    ("big_int", 2**100),
+    ("negative", -7),
+    ("float", 3.25),
+    ("true", True),
+    ("false", False),
+    ("none", None),
+    ("list", [1, "two", 3.0, None]),
+    ("dict", {"a": 1, "b": [1, 2], "c": {"d": None}}),
+    ("empty_list", []),
+    ("empty_dict", {}),
+    ("unicode", "Ünïcødé ключ 中文 🎉"),
+    ("newlines", "line1\nline2\r\n"),
+]
+
+_JSON_TAGGED: list[tuple[str, Any]] = [
+    ("tuple", (1, 2, 3)),
+    ("nested_tuple", (1, (2, (3, "x")), [4, (5,)])),
+    ("empty_tuple", ()),
+    ("set", {1, 2, 3}),
+    ("frozenset", frozenset({"a", "b"})),
+    ("bytes", b"\x00\x01binary\xff"),
+    ("complex", complex(1.5, -2)),
+    ("datetime", datetime.datetime(2024, 5, 17, 12, 30, 45, 123456)),
+    ("datetime_tz", datetime.datetime(2024, 5, 17, 12, 30, tzinfo=datetime.UTC)),
+    ("date", datetime.date(2024, 2, 29)),
+    ("time", datetime.time(23, 59, 1, 5)),
+    ("decimal", decimal.Decimal("3.14159265358979323846")),
+    ("uuid", uuid.UUID("12345678-1234-5678-1234-567812345678")),
+    ("tuple_in_dict", {"k": (1, 2), "s": {3}}),
+]
+
+# Stdlib values safe JSON may hold ("and the like") or refuse, but never alter.
+JSON_OPTIONAL: list[tuple[str, Any]] = [
+    ("bytearray", bytearray(b"abc")),
+    ("timedelta", datetime.timedelta(days=2, seconds=5, microseconds=7)),
+]
+
+_PICKLE_ONLY: list[tuple[str, Any]] = [
+    ("point", Point(1, 2)),
+    ("points", [Point(1, 2), {"p": Point(3, 4)}]),
+    ("range", range(3, 10, 2)),
+    ("int_keys", {1: "a", (2, 3): "b"}),
+]
+
+
+def roundtrip_values(fmt: str) -> list[tuple[str, Any]]:
+    """Values a store of format ``fmt`` must give back exactly (section 6.2)."""
+    if fmt == "json":
+        return _JSON_NATIVE + _JSON_TAGGED
+    return _JSON_NATIVE + _JSON_TAGGED + JSON_OPTIONAL + _PICKLE_ONLY
+
+
+def exact_type_equal(a: Any, b: Any) -> bool:
+    """Equality that also requires the same types, recursively (a tuple stays a tuple)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(exact_type_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(exact_type_equal(a[k], b[k]) for k in a)
+    return a == b
+
+
+# --- the condition truth table of section 4.4, written out cell by cell -----
+
+# Cases: the key's state before the call and the expected ETag passed in.
+PRESENT_CASES = ("present_e0", "present_ina", "present_stale")
+ABSENT_CASES = ("absent_ina", "absent_real")
+CASES = PRESENT_CASES + ABSENT_CASES
+
+CONDITIONS = {"ANY_ETAG": ANY_ETAG, "ETAG_IS_THE_SAME": ETAG_IS_THE_SAME,
+              "ETAG_HAS_CHANGED": ETAG_HAS_CHANGED}
+
+SATISFIED: dict[tuple[str, str], bool] = {
+    ("ANY_ETAG", "present_e0"): True,
+    ("ANY_ETAG", "present_ina"): True,
+    ("ANY_ETAG", "present_stale"): True,
+    ("ANY_ETAG", "absent_ina"): True,
+    ("ANY_ETAG", "absent_real"): True,
+    ("ETAG_IS_THE_SAME", "present_e0"): True,
+    ("ETAG_IS_THE_SAME", "present_ina"): False,
+    ("ETAG_IS_THE_SAME", "present_stale"): False,
+    ("ETAG_IS_THE_SAME", "absent_ina"): True,
+    ("ETAG_IS_THE_SAME", "absent_real"): False,
+    ("ETAG_HAS_CHANGED", "present_e0"): False,
+    ("ETAG_HAS_CHANGED", "present_ina"): True,
+    ("ETAG_HAS_CHANGED", "present_stale"): True,
+    ("ETAG_HAS_CHANGED", "absent_ina"): False,
+    ("ETAG_HAS_CHANGED", "absent_real"): True,
+}
+
+
+def prepare_case(store: Any, key: Any, case: str, current: Any, older: Any) -> tuple[Any, Any]:
+    """Put ``key`` into the state ``case`` describes; return ``(expected_etag, E0)``.
+
+    Present cases store ``older`` then ``current`` (so a stale ETag exists) and
+    return E0 = the ETag of ``current``. Absent cases return E0 = INA; the
+    "real" expected ETag is the one the key had before it was deleted.
+    """
+    store[key] = older
+    stale = store.etag(key)
+    if case in ABSENT_CASES:
+        del store[key]
+        assert key not in store
+        return (INA if case == "absent_ina" else stale), INA
+    store[key] = current
+    e0 = store.etag(key)
+    assert e0 != stale
+    expected = {"present_e0": e0, "present_ina": INA, "present_stale": stale}[case]
+    return expected, e0
+
+
+def retrieved(mode_name: str, expected: Any, actual: Any, stored: Any) -> Any:
+    """Rule R of section 4.1: the value a call reports when it does not write."""
+    if mode_name == "ALWAYS_RETRIEVE":
+        return stored
+    if mode_name == "NEVER_RETRIEVE":
+        return VNR
+    return VNR if expected == actual else stored
+
+
+def assert_ina_result(result: Any, satisfied: bool) -> None:
+    """The "item not available" shape: every field INA."""
+    assert result.condition_was_satisfied is satisfied
+    assert result.actual_etag is INA
+    assert result.resulting_etag is INA
+    assert result.new_value is INA
+    assert result.value_was_mutated is False
+
+
+def assert_same_value(got: Any, want: Any) -> None:
+    """``got`` is the sentinel ``want`` (by identity) or a value equal to it."""
+    if want is VNR or want is INA:
+        assert got is want, f"expected {want!r}, got {got!r}"
+    else:
+        assert got is not VNR and got is not INA, f"expected {want!r}, got {got!r}"
+        assert got == want

@@ -1,0 +1,132 @@
+"""Equality, get_params, repr, copy and the refusal to pickle (sections 3.2 and 3.5)."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+
+from persidict import LocalDict
+
+from .contract_helpers import plain_value
+
+
+def test_get_params_is_sorted_and_rebuilds_the_store(make_dict):
+    d = make_dict(base_class_for_values=dict)
+    params = d.get_params()
+    assert isinstance(params, dict)
+    assert list(params) == sorted(params)
+    assert {"append_only", "base_class_for_values", "serialization_format"} <= set(params)
+    assert params["append_only"] is False
+    assert params["base_class_for_values"] is dict
+    assert params["serialization_format"] == make_dict.format
+    d["k"] = plain_value(1)
+    rebuilt = type(d)(**params)
+    assert rebuilt.get_params() == params
+    assert rebuilt["k"] == plain_value(1)
+    rebuilt["k2"] = plain_value(2)
+    assert d["k2"] == plain_value(2)
+
+
+def test_attributes(make_dict):
+    d = make_dict(base_class_for_values=int)
+    assert d.base_class_for_values is int
+    assert d.serialization_format == make_dict.format
+    assert d.append_only is False
+
+
+def test_repr(d):
+    params = d.get_params()
+    expected = type(d).__name__ + "(" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")"
+    assert repr(d) == expected
+
+
+def test_copy_shares_storage(d):
+    d["k"] = 1
+    for clone in (copy.copy(d), d.__copy__()):
+        assert clone is not d
+        assert type(clone) is type(d)
+        assert clone.get_params() == d.get_params()
+        assert clone["k"] == 1
+        clone["via_copy"] = 2
+        assert d["via_copy"] == 2
+        del d["via_copy"]
+        assert "via_copy" not in clone
+
+
+def test_pickling_is_refused(d):
+    d["k"] = 1
+    with pytest.raises(TypeError):
+        pickle.dumps(d)
+    with pytest.raises(TypeError):
+        copy.deepcopy(d)
+    with pytest.raises(TypeError):
+        d.__getstate__()
+    with pytest.raises(TypeError):
+        d.__setstate__({})
+    assert d["k"] == 1
+
+
+def test_same_params_are_equal_without_reading(make_dict, monkeypatch):
+    d, other = make_dict(), make_dict()
+    d["k"] = 1
+    assert d == d  # noqa: PLR0124 (identity shortcut)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("content must not be read")
+
+    for name in ("__getitem__", "__iter__", "keys", "items", "_generic_iter", "__len__"):
+        monkeypatch.setattr(type(d), name, forbidden)
+    assert d == other
+    assert not (d != other)  # noqa: SIM202 (__ne__ is under test)
+
+
+def test_equality_with_plain_dicts(d):
+    assert d == {}
+    d["a"] = 1
+    d[("b", "c")] = [1, 2]
+    assert d == {"a": 1, ("b", "c"): [1, 2]}
+    assert d == {("a",): 1, ("b", "c"): [1, 2]}
+    assert {"a": 1, ("b", "c"): [1, 2]} == d
+    assert d != {"a": 1}
+    assert d != {"a": 1, ("b", "c"): [1, 2], "extra": 3}
+    assert d != {"a": 2, ("b", "c"): [1, 2]}
+    assert d != {"a": 1, "zz": [1, 2]}
+    assert d != {"a/b": 1, ("b", "c"): [1, 2]}  # an invalid key compares unequal, no error
+    assert d != {}
+
+
+def test_equality_with_non_mappings(d):
+    d["a"] = 1
+    assert d.__eq__(5) is NotImplemented
+    assert d != 5
+    assert d != [("a", 1)]
+    assert d != None
+    assert not (d == "a")  # noqa: SIM201 (__eq__ is under test)
+
+
+def test_equality_across_stores_and_formats(make_dict, fmt):
+    d = make_dict()
+    d["a"] = 1
+    d[("b", "c")] = "two"
+    other_fmt = "json" if fmt == "pkl" else "pkl"
+    same_storage_other_format = make_dict(serialization_format=other_fmt)
+    assert d != same_storage_other_format  # different params, different content
+    same_storage_other_format["a"] = 1
+    same_storage_other_format[("b", "c")] = "two"
+    assert d == same_storage_other_format
+    local = LocalDict(serialization_format="json")
+    local.update({"a": 1, ("b", "c"): "two"})
+    assert d == local and local == d
+    local["a"] = 2
+    assert d != local and local != d
+
+
+def test_equality_of_different_options_on_same_storage_compares_content(make_dict):
+    d = make_dict()
+    d["a"] = 1
+    typed = make_dict(base_class_for_values=int)
+    assert d == typed
+    d["b"] = "not an int"
+    assert d != typed  # reading "b" through typed fails: unequal, no exception

@@ -1,0 +1,287 @@
+"""Value round-trips, stored bytes and base_class_for_values (contract section 6)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from persidict import (
+    ALWAYS_RETRIEVE,
+    ANY_ETAG,
+    DELETE_CURRENT,
+    ETAG_IS_THE_SAME,
+    IF_ETAG_CHANGED,
+    KEEP_CURRENT,
+    LocalDict,
+)
+
+from .contract_helpers import (
+    INA,
+    JSON_OPTIONAL,
+    exact_type_equal,
+    plain_value,
+    roundtrip_values,
+)
+
+_ALL_VALUES = {name: value for name, value in roundtrip_values("pkl")}
+_JSON_NAMES = {name for name, _ in roundtrip_values("json")}
+_JSON_OPTIONAL = {name for name, _ in JSON_OPTIONAL}
+
+
+@pytest.mark.parametrize("name", sorted(_ALL_VALUES))
+def test_roundtrip(make_dict, fmt, raw_bytes, name):
+    value = _ALL_VALUES[name]
+    d = make_dict()
+    d["k"] = "previous"
+    if fmt == "json" and name not in _JSON_NAMES:
+        # Not a value safe JSON must hold: refused before anything is written
+        # (the optional stdlib types may instead round-trip exactly).
+        try:
+            d["k"] = value
+        except TypeError:
+            assert make_dict()["k"] == "previous"
+            return
+        assert name in _JSON_OPTIONAL, f"json accepted {value!r}"
+    else:
+        d["k"] = value
+    back = make_dict()["k"]
+    assert exact_type_equal(back, value), (back, value)
+    assert exact_type_equal(dict(make_dict().items())[("k",)], value)
+    raw = raw_bytes(d, "k")
+    if fmt == "pkl":
+        assert exact_type_equal(pickle.loads(raw), value)
+    else:
+        json.loads(raw.decode("utf-8"))  # valid JSON text, whatever the tags look like
+
+
+def test_stored_bytes(make_dict, fmt, raw_bytes):
+    d = make_dict()
+    value = {"a": [1, 2.5, None, True], "s": "ключ 🎉", "n": {"deep": []}}
+    d["k"] = value
+    raw = raw_bytes(d, "k")
+    if fmt == "pkl":
+        assert pickle.loads(raw) == value
+    else:
+        assert raw.endswith(b"\n")
+        assert json.loads(raw.decode("utf-8")) == value
+
+
+@pytest.mark.parametrize("value", [(1, 2), {3, 4}, b"xy", complex(1, 2), (1, [2, (3,)])],
+                         ids=["tuple", "set", "bytes", "complex", "nested"])
+def test_dict_looking_like_a_stored_value_roundtrips(make_dict, fmt, raw_bytes, value):
+    """json: a plain dict equal to the encoding of a tagged value comes back as that dict."""
+    d = make_dict()
+    d["tagged"] = value
+    raw = raw_bytes(d, "tagged")
+    lookalike = json.loads(raw.decode("utf-8")) if fmt == "json" else {"__raw__": list(raw[:8])}
+    d["lookalike"] = lookalike
+    back = make_dict()["lookalike"]
+    assert exact_type_equal(back, lookalike), (back, lookalike)
+    assert exact_type_equal(make_dict()["tagged"], value)
+
+
+def test_numpy_roundtrip(make_dict, fmt):
+    d = make_dict()
+    arr = np.arange(12, dtype=np.float32).reshape(3, 4)
+    if fmt == "json":
+        d["arr"] = [1]
+        with pytest.raises(TypeError):
+            d["arr"] = arr
+        assert d["arr"] == [1]
+        return
+    d["arr"] = arr
+    back = make_dict()["arr"]
+    assert isinstance(back, np.ndarray) and back.dtype == np.float32
+    assert np.array_equal(back, arr)
+
+
+def test_read_values_are_copies(d):
+    value = {"list": [1, 2]}
+    d["k"] = value
+    value["list"].append(3)  # mutating the original after writing
+    got = d["k"]
+    assert got == {"list": [1, 2]}
+    got["list"].append(99)  # mutating what was read
+    assert d["k"] == {"list": [1, 2]}
+    default = {"list": [7]}
+    assert d.setdefault("s", default) is default
+    default["list"].append(8)
+    assert d["s"] == {"list": [7]}
+
+
+# --- text formats --------------------------------------------------------------
+
+TEXTS = ["plain", "", "Ünïcødé ключ 中文 🎉", "line1\nline2\n", "crlf\r\nkept\r", "tabs\tand \\ backslashes",
+         "def f(x):\n    return x + 1\n"]
+
+
+@pytest.mark.parametrize("text_fmt", ["txt", "py", "md"])
+def test_text_formats_roundtrip_utf8(make_dict, raw_bytes, text_fmt):
+    d = make_dict(serialization_format=text_fmt, base_class_for_values=str)
+    for i, text in enumerate(TEXTS):
+        d[f"t{i}"] = text
+    fresh = make_dict(serialization_format=text_fmt, base_class_for_values=str)
+    for i, text in enumerate(TEXTS):
+        assert fresh[f"t{i}"] == text
+        assert type(fresh[f"t{i}"]) is str
+        assert raw_bytes(fresh, f"t{i}") == text.encode("utf-8")
+    assert dict(fresh.items()) == {(f"t{i}",): t for i, t in enumerate(TEXTS)}
+    assert fresh.serialization_format == text_fmt
+    assert d.key_to_path("t0").endswith("." + text_fmt)
+
+
+def test_text_format_rejects_non_str(make_dict):
+    d = make_dict(serialization_format="txt", base_class_for_values=str)
+    d["k"] = "kept"
+    for bad in [1, b"bytes", ["list"], None]:
+        with pytest.raises(TypeError):
+            d["k"] = bad
+    assert d["k"] == "kept"
+
+
+@pytest.mark.parametrize("text_fmt", ["txt", "py", "csv", "pkl_etag"])
+@pytest.mark.parametrize("base", [None, int, object], ids=["none", "int", "object"])
+def test_exotic_format_needs_a_str_base_class(make_dict, text_fmt, base):
+    with pytest.raises(ValueError):
+        make_dict(serialization_format=text_fmt, base_class_for_values=base)
+
+
+def test_str_subclass_base_class_allows_text_format(make_dict):
+    class Text(str):
+        pass
+
+    d = make_dict(serialization_format="txt", base_class_for_values=Text)
+    d["k"] = Text("hello")
+    with pytest.raises(TypeError, match="Text"):
+        d["plain"] = "plain str"
+    assert d.fs.cat_file(d.key_to_path("k")) == b"hello"
+    assert "plain" not in d
+
+
+def test_dill_format(make_dict, raw_bytes):
+    import dill
+
+    d = make_dict(serialization_format="dill")
+    factor = 3
+    d["lambda"] = lambda x: x * factor
+    d["plain"] = {"a": (1, 2)}
+    fresh = make_dict(serialization_format="dill")
+    assert fresh["lambda"](5) == 15
+    assert fresh["plain"] == {"a": (1, 2)}
+    assert dill.loads(raw_bytes(fresh, "plain")) == {"a": (1, 2)}
+
+
+# --- base_class_for_values --------------------------------------------------------
+
+
+def test_base_class_accepts_instances_and_subclasses(make_dict):
+    d = make_dict(base_class_for_values=int)
+    d["i"] = 5
+    d["b"] = True
+    assert d["i"] == 5 and d["b"] is True
+
+
+def test_base_class_rejects_wrong_type_and_keeps_previous(make_dict, raw_bytes):
+    d = make_dict(base_class_for_values=int)
+    d["k"] = 5
+    before = raw_bytes(d, "k"), d.etag("k")
+    with pytest.raises(TypeError, match="int"):
+        d["k"] = "five"
+    with pytest.raises(TypeError, match="int"):
+        d["new"] = 5.0
+    assert (raw_bytes(d, "k"), d.etag("k")) == before
+    assert "new" not in d
+    with pytest.raises(TypeError, match="int"):
+        d.set_item_if("k", value="x", condition=ANY_ETAG, expected_etag=INA)
+    with pytest.raises(TypeError, match="int"):
+        d.setdefault_if("new", default_value="x", condition=ANY_ETAG, expected_etag=INA)
+    with pytest.raises(TypeError, match="int"):
+        d.transform_item("k", transformer=lambda v: str(v))
+    with pytest.raises(TypeError):
+        d.update({"k": "x"})
+    assert d["k"] == 5 and "new" not in d
+    assert (raw_bytes(d, "k"), d.etag("k")) == before
+
+
+def test_base_class_jokers_are_exempt(make_dict):
+    d = make_dict(base_class_for_values=int)
+    d["k"] = 1
+    d["k"] = KEEP_CURRENT
+    assert d["k"] == 1
+    d["k"] = DELETE_CURRENT
+    assert "k" not in d
+
+
+def test_persidict_values_are_rejected(make_dict):
+    d = make_dict()
+    d["k"] = 1
+    for value in (LocalDict(), make_dict()):
+        with pytest.raises(TypeError):
+            d["k"] = value
+        with pytest.raises(TypeError):
+            d["other"] = value
+    assert d["k"] == 1 and "other" not in d
+
+
+@pytest.fixture
+def wrongly_typed(make_dict):
+    """A str stored by an unchecked dict, read by a dict that requires int."""
+    writer = make_dict()
+    writer["bad"] = "not an int"
+    writer["good"] = 1
+    return make_dict(base_class_for_values=int)
+
+
+def test_read_side_getitem(wrongly_typed):
+    with pytest.raises(TypeError, match="int"):
+        wrongly_typed["bad"]
+    assert wrongly_typed["good"] == 1
+    with pytest.raises(TypeError, match="int"):
+        wrongly_typed.get("bad")
+
+
+def test_read_side_iteration(wrongly_typed):
+    assert {tuple(k) for k in wrongly_typed.keys()} == {("bad",), ("good",)}  # noqa: SIM118 (keys() is under test)
+    assert len(list(wrongly_typed.keys_and_timestamps())) == 2
+    for method in ["values", "items", "values_and_timestamps", "items_and_timestamps"]:
+        with pytest.raises(TypeError, match="int"):
+            list(getattr(wrongly_typed, method)())
+
+
+def test_read_side_conditional_ops(wrongly_typed):
+    with pytest.raises(TypeError, match="int"):
+        wrongly_typed.get_with_etag("bad")
+    with pytest.raises(TypeError, match="int"):
+        wrongly_typed.get_item_if("bad", condition=ANY_ETAG, expected_etag=INA,
+                                  retrieve_value=ALWAYS_RETRIEVE)
+    with pytest.raises(TypeError, match="int"):
+        wrongly_typed.get_item_if("bad", condition=ANY_ETAG, expected_etag=INA,
+                                  retrieve_value=IF_ETAG_CHANGED)
+    with pytest.raises(TypeError, match="int"):
+        wrongly_typed.setdefault_if("bad", default_value=1, condition=ANY_ETAG, expected_etag=INA,
+                                    retrieve_value=ALWAYS_RETRIEVE)
+    with pytest.raises(TypeError, match="int"):
+        wrongly_typed.set_item_if("bad", value=2, condition=ETAG_IS_THE_SAME, expected_etag="stale",
+                                  retrieve_value=ALWAYS_RETRIEVE)
+    e = wrongly_typed.etag("bad")
+    r = wrongly_typed.get_item_if("bad", condition=ETAG_IS_THE_SAME, expected_etag=e)
+    assert r.condition_was_satisfied  # not fetched, so not checked
+    assert wrongly_typed.etag("bad") == e
+
+
+def test_value_survives_rewrite_cycles(d):
+    for i in range(5):
+        d["k"] = plain_value(i)
+        assert d["k"] == plain_value(i)
+    assert len(d) == 1
+
+
+def test_large_value(make_dict, raw_bytes):
+    d = make_dict()
+    big = "x" * 2_000_000 + "end"
+    d["big"] = big
+    assert make_dict()["big"] == big
+    assert len(raw_bytes(d, "big")) >= 2_000_000

@@ -1,0 +1,172 @@
+"""Helpers shared by the wrapper tests: call spies, a counting store, the truth tables of section 4.4."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from persidict import (
+    ALWAYS_RETRIEVE,
+    ANY_ETAG,
+    ETAG_HAS_CHANGED,
+    ETAG_IS_THE_SAME,
+    IF_ETAG_CHANGED,
+    ITEM_NOT_AVAILABLE,
+    NEVER_RETRIEVE,
+    VALUE_NOT_RETRIEVED,
+    LocalDict,
+)
+
+INA = ITEM_NOT_AVAILABLE
+VNR = VALUE_NOT_RETRIEVED
+
+KEY = ("dir", "key")
+OLDER, CURRENT, NEW = ({"n": n, "items": [n, n + 1], "label": f"v{n}"} for n in range(3))
+
+
+CONDITIONS = {"ANY_ETAG": ANY_ETAG, "ETAG_IS_THE_SAME": ETAG_IS_THE_SAME, "ETAG_HAS_CHANGED": ETAG_HAS_CHANGED}
+MODES = {"ALWAYS_RETRIEVE": ALWAYS_RETRIEVE, "NEVER_RETRIEVE": NEVER_RETRIEVE, "IF_ETAG_CHANGED": IF_ETAG_CHANGED}
+
+# The key's state before a call and the expected ETag passed in.
+PRESENT_CASES = ("present_e0", "present_ina", "present_stale")
+ABSENT_CASES = ("absent_ina", "absent_real")
+CASES = PRESENT_CASES + ABSENT_CASES
+
+# "Condition satisfied?" of section 4.4, cell by cell.
+SATISFIED: dict[tuple[str, str], bool] = {
+    ("ANY_ETAG", "present_e0"): True,
+    ("ANY_ETAG", "present_ina"): True,
+    ("ANY_ETAG", "present_stale"): True,
+    ("ANY_ETAG", "absent_ina"): True,
+    ("ANY_ETAG", "absent_real"): True,
+    ("ETAG_IS_THE_SAME", "present_e0"): True,
+    ("ETAG_IS_THE_SAME", "present_ina"): False,
+    ("ETAG_IS_THE_SAME", "present_stale"): False,
+    ("ETAG_IS_THE_SAME", "absent_ina"): True,
+    ("ETAG_IS_THE_SAME", "absent_real"): False,
+    ("ETAG_HAS_CHANGED", "present_e0"): False,
+    ("ETAG_HAS_CHANGED", "present_ina"): True,
+    ("ETAG_HAS_CHANGED", "present_stale"): True,
+    ("ETAG_HAS_CHANGED", "absent_ina"): False,
+    ("ETAG_HAS_CHANGED", "absent_real"): True,
+}
+
+
+def retrieved(mode: str, expected: Any, actual: Any, stored: Any) -> Any:
+    """Rule R of section 4.1: what a call that does not write reports as the value."""
+    if mode == "ALWAYS_RETRIEVE":
+        return stored
+    if mode == "NEVER_RETRIEVE":
+        return VNR
+    return VNR if expected == actual else stored
+
+
+def assert_ina_result(result: Any, satisfied: bool) -> None:
+    """The "item not available" shape: every field INA, nothing mutated."""
+    assert result.condition_was_satisfied is satisfied
+    assert result.actual_etag is INA
+    assert result.resulting_etag is INA
+    assert result.new_value is INA
+    assert result.value_was_mutated is False
+
+
+def assert_same_value(got: Any, want: Any) -> None:
+    """``got`` is the sentinel ``want`` (by identity) or a value equal to it."""
+    if want is VNR or want is INA:
+        assert got is want, f"expected {want!r}, got {got!r}"
+    else:
+        assert got is not VNR and got is not INA, f"expected {want!r}, got {got!r}"
+        assert got == want
+
+
+class CallLog:
+    """Records calls made to the methods ``spy_on`` wrapped."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any], Any]] = []
+
+    def names(self) -> list[str]:
+        return [name for name, *_ in self.calls]
+
+    def of(self, name: str) -> list[tuple[tuple[Any, ...], dict[str, Any], Any]]:
+        return [(args, kwargs, result) for called, args, kwargs, result in self.calls if called == name]
+
+
+def spy_on(store: Any, *names: str) -> CallLog:
+    """Wrap the named (non-dunder) methods of ``store`` so every call and result is logged."""
+    log = CallLog()
+    for name in names:
+        original = getattr(store, name)
+
+        def spy(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            result = _original(*args, **kwargs)
+            log.calls.append((_name, args, kwargs, result))
+            return result
+
+        setattr(store, name, spy)
+    return log
+
+
+class CountingLocalDict(LocalDict):
+    """A LocalDict that counts ``__getitem__`` calls (dunders cannot be spied per instance)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.getitem_calls = 0
+
+    def __getitem__(self, key: Any) -> Any:
+        self.getitem_calls += 1
+        return super().__getitem__(key)
+
+
+# --- the cached-contract suite: key states and cache checks ---------------------
+def prepare(world: Any, w: Any, case: str, prep: str) -> tuple[Any, Any]:
+    """Put KEY into the state ``case`` names; return ``(expected_etag, E0)`` (E0 is main's ETag or INA)."""
+    w[KEY] = OLDER
+    main = world.open_main()
+    stale = main.etag(KEY)
+    writer = w if prep == "wrapper" else main
+    if case in ABSENT_CASES:
+        del writer[KEY]
+        return (INA if case == "absent_ina" else stale), INA
+    writer[KEY] = CURRENT
+    e0 = main.etag(KEY)
+    assert e0 != stale
+    return {"present_e0": e0, "present_ina": INA, "present_stale": stale}[case], e0
+
+
+def assert_caches_truthful(world: Any, key: Any = KEY) -> None:
+    """A cached value filed under main's current ETag must be main's value (checked without healing reads)."""
+    main = world.open_main()
+    cached_etag = world.etag_cache.get(key)
+    if key not in main or cached_etag is None or cached_etag != main.etag(key):
+        return
+    if key in world.data_cache:
+        assert world.data_cache[key] == main[key]
+
+
+def assert_reads_match_main(world: Any, key: Any = KEY) -> None:
+    """A fresh wrapper over the same caches reads exactly what main holds."""
+    main = world.open_main()
+    w = world.mutable()
+    if key in main:
+        assert w[key] == main[key]
+        assert w.etag(key) == main.etag(key)
+    else:
+        with pytest.raises(KeyError):
+            w[key]
+        assert key not in w
+
+
+def check_after(world: Any) -> None:
+    assert_caches_truthful(world)
+    assert_reads_match_main(world)
+
+
+def assert_unchanged(result: Any, satisfied: bool, e0: Any, want_value: Any) -> None:
+    assert result.condition_was_satisfied is satisfied
+    assert result.actual_etag == e0
+    assert result.resulting_etag == e0
+    assert_same_value(result.new_value, want_value)
+    assert result.value_was_mutated is False
