@@ -1,7 +1,8 @@
 """Azurite, Microsoft's Azure Storage emulator, serving Blob Storage on 127.0.0.1.
 
-Azurite comes from npm (``package.json`` at the repository root pins it; run
-``npm ci`` there once).  ``running_azurite()`` starts its blob service on a
+Azurite comes from npm (``package.json`` at the repository root pins it);
+the first session that needs it runs ``npm ci`` there, so ``pytest`` alone works
+on a fresh checkout wherever node and npm are installed.  ``running_azurite()`` starts its blob service on a
 free port, in memory, in a process session of its own so that stopping it
 stops node too, and yields a ``Azurite`` handle with the connection string of
 the well-known development account.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -100,14 +102,19 @@ def _stop(process: subprocess.Popen[str]) -> None:
         process.wait(timeout=10)
 
 
+def _install_azurite() -> None:
+    """Install the Azurite version pinned in package-lock.json (``npm ci``)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError(f"Azurite is missing ({AZURITE_BLOB}) and npm is not installed: install Node.js and npm")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=REPO_ROOT, check=True, timeout=600)
+
+
 @contextmanager
 def running_azurite() -> Iterator[Azurite]:
     """Start Azurite's blob service in memory on a free port; stop it on exit."""
     if not AZURITE_BLOB.exists():
-        raise RuntimeError(
-            f"Azurite is not installed ({AZURITE_BLOB} is missing): run `npm ci` in {REPO_ROOT} "
-            "(it installs the version pinned in package-lock.json)"
-        )
+        _install_azurite()
     command = [
         str(AZURITE_BLOB),
         "--blobHost", "127.0.0.1",
