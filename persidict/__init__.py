@@ -56,7 +56,7 @@ from .results import (
     TransformingFunction,
     ValueType,
 )
-from .s3_dicts import BasicS3Dict
+from .s3_dicts import BasicS3Dict, S3Dict, S3Dict_FileDirCached
 from .stores import FileDirDict, LocalDict
 from .wrappers import AppendOnlyDictCached, MutableDictCached, OverlappingMultiDict, WriteOnceDict
 
@@ -106,6 +106,8 @@ __all__ = [
     "PersiDict",
     "PersiDictKey",
     "RetrieveValueFlag",
+    "S3Dict",
+    "S3Dict_FileDirCached",
     "SafeStrTuple",
     "TransformingFunction",
     "VALUE_NOT_RETRIEVED",

@@ -11,6 +11,7 @@ conditional ``put``/``remove``, so they are exactly as atomic as the backend
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -116,6 +117,17 @@ class FsspecDict(PersiDict[ValueType]):
         params = super().get_params()
         params.update(digest_len=self.digest_len, storage_options=self._storage_options, url_or_path=self.url)
         return dict(sorted(params.items()))
+
+    def with_local_cache(self, base_dir: str | os.PathLike[str], *, digest_len: int = 8) -> PersiDict[ValueType]:
+        """This store behind a read-through cache in the local folder ``base_dir``.
+
+        Meant for remote stores: a cached value is validated with one
+        conditional request that transfers no body while it is unchanged
+        (append-only stores trust the cache and send none).
+        """
+        from .wrappers.local_cache import with_local_cache
+
+        return with_local_cache(self, base_dir=base_dir, digest_len=digest_len)
 
     def key_to_path(self, key: NonEmptyPersiDictKey) -> str:
         """The path in ``self.fs`` where the value of ``key`` is stored."""

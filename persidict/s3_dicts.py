@@ -9,14 +9,18 @@ configuration (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, credential files);
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .backends.s3 import S3Backend
 from .fsspec_dict import FsspecDict
-from .persi_dict import PersiDict
-from .results import ValueType
+from .keys import NonEmptySafeStrTuple
+from .persi_dict import NonEmptyPersiDictKey, PersiDict, PersiDictKey
+from .results import ConditionalOperationResult, ETagValue, OperationResult, ValueType
+from .wrappers.local_cache import cached_by, local_cache_folders
+from .wrappers.pass_through import PassThroughDict
 
-__all__ = ["BasicS3Dict"]
+__all__ = ["BasicS3Dict", "S3Dict", "S3Dict_FileDirCached"]
 
 
 class BasicS3Dict(FsspecDict[ValueType]):
@@ -76,3 +80,144 @@ class BasicS3Dict(FsspecDict[ValueType]):
             storage_options=self._storage_options,
         )
         return dict(sorted(params.items()))
+
+
+class S3Dict_FileDirCached(PassThroughDict[ValueType]):  # noqa: N801 - the name users of persidict know
+    """S3 storage with a local cache folder: ``S3Dict``.
+
+    Values live in S3 (a BasicS3Dict); ``base_dir`` keeps local copies.  A
+    mutable store validates every cached read with one conditional GET
+    (``If-None-Match``, answered 304 without a body when nothing changed); an
+    append-only store trusts its cache and sends nothing for a hit.  Writes,
+    deletes and conditional operations go to S3 first, so they are as atomic
+    as S3's own.
+    """
+
+    def __init__(
+        self,
+        *,
+        bucket_name: str = "my_bucket",
+        region: str | None = None,
+        root_prefix: str = "",
+        base_dir: str | os.PathLike[str] = "__s3_dict__",
+        serialization_format: str = "pkl",
+        digest_len: int = 8,
+        append_only: bool = False,
+        base_class_for_values: type | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        main: BasicS3Dict[ValueType] = BasicS3Dict(
+            bucket_name=bucket_name,
+            region=region,
+            root_prefix=root_prefix,
+            serialization_format=serialization_format,
+            append_only=append_only,
+            base_class_for_values=base_class_for_values,
+            storage_options=storage_options,
+        )
+        self.local_cache = local_cache_folders(main, base_dir=os.path.abspath(os.fspath(base_dir)), digest_len=digest_len)
+        self._setup(main, cached_by(main, self.local_cache), digest_len)
+
+    def _setup(self, main: BasicS3Dict[ValueType], cached: PersiDict[ValueType], digest_len: int) -> None:
+        PassThroughDict.__init__(self, cached, append_only=main.append_only)
+        self._main = main
+        self._digest_len = digest_len
+
+    @property
+    def main_dict(self) -> BasicS3Dict[ValueType]:
+        """The S3 store behind the cache."""
+        return self._main
+
+    @property
+    def bucket_name(self) -> str:
+        """The bucket holding the objects."""
+        return self._main.bucket_name
+
+    @property
+    def region(self) -> str | None:
+        """The AWS region given at construction, if any."""
+        return self._main.region
+
+    @property
+    def root_prefix(self) -> str:
+        """The key prefix of every object, ending in ``/`` (or empty)."""
+        return self._main.root_prefix
+
+    @property
+    def base_url(self) -> str:
+        """``s3://<bucket>/<root_prefix>``."""
+        return self._main.base_url
+
+    @property
+    def fs(self) -> Any:
+        """The s3fs filesystem of the S3 store."""
+        return self._main.fs
+
+    @property
+    def url(self) -> str:
+        """The S3 store's root as an ``s3://`` URL."""
+        return self._main.url
+
+    def key_to_path(self, key: NonEmptyPersiDictKey) -> str:
+        """The S3 path (``bucket/prefix/...``) where the value of ``key`` is stored."""
+        return self._main.key_to_path(key)
+
+    @property
+    def base_dir(self) -> str:
+        """The local cache folder (of this subdict)."""
+        return str(self._inner.data_cache.base_dir)  # type: ignore[attr-defined]
+
+    @property
+    def digest_len(self) -> int:
+        """Digest suffix length of the cache's file names."""
+        return self._digest_len
+
+    def get_params(self) -> dict[str, Any]:
+        params = self._main.get_params()
+        params.update(base_dir=self.base_dir, digest_len=self._digest_len)
+        return dict(sorted(params.items()))
+
+    def get_subdict(self, prefix_key: PersiDictKey) -> S3Dict_FileDirCached[ValueType]:
+        """The same arrangement one prefix down: a longer S3 prefix, a deeper cache folder."""
+        subdict: S3Dict_FileDirCached[ValueType] = object.__new__(type(self))
+        cached = self._inner.get_subdict(prefix_key)
+        subdict._setup(cached.main_dict, cached, self._digest_len)  # type: ignore[attr-defined]
+        return subdict
+
+    # --- everything else goes through the cache wrapper --------------------------------
+    def __setitem__(self, key: NonEmptyPersiDictKey, value: Any) -> None:
+        self._inner[key] = value
+
+    def __delitem__(self, key: NonEmptyPersiDictKey) -> None:
+        del self._inner[key]
+
+    def _remove_item(self, key: NonEmptySafeStrTuple) -> None:
+        del self._inner[key]
+
+    def discard(self, key: NonEmptyPersiDictKey) -> bool:
+        try:
+            del self[key]
+        except KeyError:
+            return False
+        return True
+
+    def etag(self, key: NonEmptyPersiDictKey) -> ETagValue:
+        return self._inner.etag(key)
+
+    def get_item_if(self, key: NonEmptyPersiDictKey, **kwargs: Any) -> ConditionalOperationResult[ValueType]:
+        return self._inner.get_item_if(key, **kwargs)
+
+    def set_item_if(self, key: NonEmptyPersiDictKey, **kwargs: Any) -> ConditionalOperationResult[ValueType]:
+        return self._inner.set_item_if(key, **kwargs)
+
+    def setdefault_if(self, key: NonEmptyPersiDictKey, **kwargs: Any) -> ConditionalOperationResult[ValueType]:
+        return self._inner.setdefault_if(key, **kwargs)
+
+    def discard_if(self, key: NonEmptyPersiDictKey, **kwargs: Any) -> ConditionalOperationResult[ValueType]:
+        return self._inner.discard_if(key, **kwargs)
+
+    def transform_item(self, key: NonEmptyPersiDictKey, **kwargs: Any) -> OperationResult[ValueType]:
+        return self._inner.transform_item(key, **kwargs)
+
+
+S3Dict = S3Dict_FileDirCached

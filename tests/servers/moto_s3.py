@@ -27,6 +27,7 @@ class _RecordingMiddleware:
         self.app = app
         self.latency = 0.0
         self.log: list[tuple[str, str]] = []
+        self.statuses: list[int] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -37,12 +38,19 @@ class _RecordingMiddleware:
             return self.app(environ, start_response)
         with self._lock:
             self.log.append((environ["REQUEST_METHOD"], path))
+            self.statuses.append(0)
+            index = len(self.statuses) - 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+        def recording_start_response(status: str, *args: Any) -> Any:
+            self.statuses[index] = int(status.split()[0])
+            return start_response(status, *args)
+
         try:
             if self.latency:
                 time.sleep(self.latency)
-            return self.app(environ, start_response)
+            return self.app(environ, recording_start_response)
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -69,6 +77,7 @@ class MotoS3:
     def reset(self) -> None:
         requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
         self._recorder.log.clear()
+        self._recorder.statuses.clear()
 
     @property
     def max_in_flight(self) -> int:
@@ -93,6 +102,10 @@ class MotoS3:
             yield seen
         finally:
             seen.extend(self._recorder.log[start:])
+
+    def status_of(self, request_index: int) -> int:
+        """The HTTP status of the request at that position in ``requests``."""
+        return self._recorder.statuses[request_index]
 
     @contextmanager
     def latency(self, seconds: float) -> Iterator[None]:
