@@ -38,12 +38,12 @@ from .jokers import (
     RetrieveValueFlag,
     ValueNotRetrievedFlag,
 )
-from .keys import (
-    SAFE_CHARS_SET,
-    SAFE_STRING_MAX_LENGTH,
+from .keys import (  # the three lower-case and constant extras are in the namespace, not in __all__
+    SAFE_CHARS_SET,  # noqa: F401
+    SAFE_STRING_MAX_LENGTH,  # noqa: F401
     NonEmptySafeStrTuple,
     SafeStrTuple,
-    contains_unsafe_chars,
+    contains_unsafe_chars,  # noqa: F401
     get_safe_chars,
     replace_unsafe_chars,
 )

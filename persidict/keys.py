@@ -356,10 +356,18 @@ def _check_digest_len(digest_len: object) -> int:
     return int(digest_len)
 
 
+_B32_LOWER = "abcdefghijklmnopqrstuvwxyz234567"
+
+
 def _suffix(s: str, digest_len: int) -> str:
     """``"_"`` + the first ``digest_len`` chars of base32(md5(s)), lowercased (``digest_len > 0``)."""
-    digest = base64.b32encode(hashlib.md5(s.encode("utf-8")).digest()).decode()
-    return "_" + digest[:digest_len].lower()
+    digest = hashlib.md5(s.encode("utf-8")).digest()
+    if digest_len > 25:  # reaches the padded tail: let the standard encoder produce it
+        return "_" + base64.b32encode(digest).decode()[:digest_len].lower()
+    # The first 25 characters are plain 5-bit groups of the 128-bit digest
+    # (base64.b32encode is pure Python in 3.11 and dominated this hot path).
+    bits = int.from_bytes(digest, "big")
+    return "_" + "".join(_B32_LOWER[(bits >> (123 - 5 * i)) & 31] for i in range(digest_len))
 
 
 def _has_own_suffix(s: str, digest_len: int) -> bool:

@@ -84,6 +84,7 @@ def open_backend(location: Any, storage_options: dict[str, Any] | None = None) -
 
 
 S3_CLIENT_DEFAULTS: dict[str, Any] = {
+    "max_pool_connections": 32,  # as many connections as concurrent bulk reads (botocore's default is 10)
     "connect_timeout": 10,
     "read_timeout": 60,
     "retries": {"max_attempts": 3, "mode": "standard"},

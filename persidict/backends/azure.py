@@ -27,12 +27,11 @@ Request sizes, from the azure-storage-blob SDK (12.x):
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -47,11 +46,11 @@ from azure.core.exceptions import (
 )
 from fsspec.asyn import sync
 
-from .base import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Version
+from .base import ABSENT, ANY, Expected, PreconditionFailed, Version
+from .object_store import ObjectStoreBackend
 
 __all__ = ["AzureBackend"]
 
-CONCURRENT_READS = 32
 LIST_PAGE_SIZE = 5000
 """Names per List Blobs request (the service's maximum)."""
 EMPTY_READ_ATTEMPTS = 5
@@ -121,22 +120,10 @@ def _http_date(value: str | None) -> float:
     return parsedate_to_datetime(value).timestamp() if value else 0.0
 
 
-class AzureBackend(StorageBackend):
-    """A container and blob-name prefix on Azure Blob Storage (or Azurite)."""
+class AzureBackend(ObjectStoreBackend):
+    """A container (``self.bucket``) and blob-name prefix on Azure Blob Storage (or Azurite)."""
 
     backend_name = "azure"
-    atomic_conditions = True
-
-    def __init__(self, fs: Any, root: str) -> None:
-        super().__init__(fs, root)
-        self.container, _, prefix = self.root.partition("/")
-        self.prefix = prefix + "/" if prefix else ""
-        self._container_checked = False
-
-    def child(self, relative: str) -> AzureBackend:
-        child = AzureBackend(self.fs, self.path_for(relative))
-        child._container_checked = self._container_checked
-        return child
 
     def _blob(self, path: str) -> Any:
         container, _, name = path.partition("/")
@@ -181,12 +168,11 @@ class AzureBackend(StorageBackend):
         raise OSError(errno.EIO, f"{blob.blob_name}: the blob kept changing while an empty value was read")
 
     # --- reads ---------------------------------------------------------------
-    def read(self, path: str) -> bytes:
-        return self.read_versioned(path)[0]
-
-    def read_versioned(self, path: str) -> tuple[bytes, Version]:
-        blob = self._blob(path)
-        return self._run(lambda: self._download(blob))
+    async def _read_one(self, path: str) -> tuple[bytes, Version]:
+        try:
+            return await self._download(self._blob(path))
+        except ResourceNotFoundError as exc:
+            raise FileNotFoundError(errno.ENOENT, "No such blob", path) from exc
 
     def read_if_changed(self, path: str, etag: str) -> tuple[bytes | None, Version]:
         """One conditional GET (``If-None-Match``); a 304 gives ``(None, version)``.
@@ -209,34 +195,9 @@ class AzureBackend(StorageBackend):
 
         return self._run(get_unless_unchanged)
 
-    def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes, Version] | None]:
-        """Fetch many values concurrently (at most ``CONCURRENT_READS`` requests in flight)."""
-        paths = list(paths)
-
-        async def one(path: str, limit: asyncio.Semaphore) -> tuple[str, bytes, Version] | None:
-            async with limit:
-                try:
-                    data, version = await self._download(self._blob(path))
-                except ResourceNotFoundError:
-                    return None
-                return path, data, version
-
-        async def all_of_them() -> list[tuple[str, bytes, Version] | None]:
-            limit = asyncio.Semaphore(CONCURRENT_READS)
-            return list(await asyncio.gather(*(one(path, limit) for path in paths)))
-
-        return iter(self._run(all_of_them))
-
     def stat(self, path: str) -> Version:
         blob = self._blob(path)
         return _version(self._run(lambda: blob.get_blob_properties(**REQUEST_OPTIONS)))
-
-    def exists(self, path: str) -> bool:
-        try:
-            self.stat(path)
-        except FileNotFoundError:
-            return False
-        return True
 
     # --- writes --------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
@@ -279,7 +240,7 @@ class AzureBackend(StorageBackend):
     # --- listing -------------------------------------------------------------
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
         """List the blobs under the prefix, one service page (up to 5,000 names) per request."""
-        container = self.fs.service_client.get_container_client(self.container)
+        container = self.fs.service_client.get_container_client(self.bucket)
         pages = container.list_blobs(
             name_starts_with=self.prefix or None, results_per_page=LIST_PAGE_SIZE, **REQUEST_OPTIONS
         ).by_page()
@@ -310,14 +271,14 @@ class AzureBackend(StorageBackend):
         may not read the container's properties: that 403 is tolerated, and
         the first real request then tells whether the store is usable.
         """
-        if self._container_checked:
+        if self._bucket_checked:
             return
-        if not _CONTAINER_NAME.match(self.container):
+        if not _CONTAINER_NAME.match(self.bucket):
             raise ValueError(
-                f"{self.container!r} is not a valid Azure container name: use 3 to 63 lowercase letters, "
+                f"{self.bucket!r} is not a valid Azure container name: use 3 to 63 lowercase letters, "
                 "digits and single hyphens, starting and ending with a letter or digit"
             )
-        container = self.fs.service_client.get_container_client(self.container)
+        container = self.fs.service_client.get_container_client(self.bucket)
         try:
             exists = self._run(lambda: container.exists(**REQUEST_OPTIONS))
         except OSError as exc:
@@ -330,4 +291,4 @@ class AzureBackend(StorageBackend):
             except OSError as exc:
                 if not isinstance(exc.__cause__, ResourceExistsError):  # created by someone else meanwhile
                     raise
-        self._container_checked = True
+        self._bucket_checked = True

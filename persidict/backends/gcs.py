@@ -26,12 +26,11 @@ ETag is exact.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -39,11 +38,11 @@ from urllib.parse import quote
 
 from fsspec.asyn import sync
 
-from .base import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Version
+from .base import ABSENT, ANY, Expected, PreconditionFailed, Version
+from .object_store import ObjectStoreBackend
 
 __all__ = ["GCSBackend"]
 
-CONCURRENT_READS = 32
 LIST_PAGE_SIZE = 1000
 """Objects per page of a listing (the JSON API's maximum)."""
 
@@ -77,26 +76,16 @@ def _is_forbidden(exc: BaseException) -> bool:
     return type(exc) is OSError and str(exc).startswith("Forbidden")
 
 
-class GCSBackend(StorageBackend):
+class GCSBackend(ObjectStoreBackend):
     """A bucket and object-name prefix on Google Cloud Storage."""
 
     backend_name = "gcs"
-    atomic_conditions = True
 
     def __init__(self, fs: Any, root: str) -> None:
         super().__init__(fs, root)
-        self.bucket, _, prefix = self.root.partition("/")
-        self.prefix = prefix + "/" if prefix else ""
-        self._bucket_checked = False
         # (object name, generation) -> ``updated``: facts that never change
         # (we never patch metadata), shared with child backends.
         self._updated: dict[tuple[str, str], float] = {}
-
-    def child(self, relative: str) -> GCSBackend:
-        child = GCSBackend(self.fs, self.path_for(relative))
-        child._bucket_checked = self._bucket_checked
-        child._updated = self._updated
-        return child
 
     # --- the request boundary ---------------------------------------------------
     def _run(self, function: Callable[..., Awaitable[Any]], *args: Any) -> Any:
@@ -146,10 +135,8 @@ class GCSBackend(StorageBackend):
         return self._remember(name, json.loads(body))
 
     # --- reads ---------------------------------------------------------------
-    def read(self, path: str) -> bytes:
-        return self.read_versioned(path)[0]
-
     def read_versioned(self, path: str) -> tuple[bytes, Version]:
+        """One media GET (its Last-Modified has whole seconds; FsspecDict needs only the ETag here)."""
         data, version, _ = self._run(self._get, self._name(path))
         return data, version
 
@@ -160,27 +147,8 @@ class GCSBackend(StorageBackend):
         # GCS answers 304; an emulator that ignores the condition sends the same version again.
         return (None if not_modified or version.etag == etag else data), version
 
-    def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes, Version] | None]:
-        """Fetch many values concurrently (at most ``CONCURRENT_READS`` requests in flight).
-
-        Each value costs one media GET when its version's ``updated`` time is
-        known from a recent listing (``walk``), and one metadata GET more otherwise.
-        """
-        paths = list(paths)
-        limit = asyncio.Semaphore(CONCURRENT_READS)
-
-        async def one(path: str) -> tuple[str, bytes, Version] | None:
-            name = self._name(path)
-            async with limit:
-                try:
-                    return path, *await self._read_exactly(name)
-                except FileNotFoundError:
-                    return None
-
-        async def all_of_them() -> list[tuple[str, bytes, Version] | None]:
-            return list(await asyncio.gather(*(one(path) for path in paths)))
-
-        return iter(self._run(all_of_them))
+    async def _read_one(self, path: str) -> tuple[bytes, Version]:
+        return await self._read_exactly(self._name(path))
 
     async def _read_exactly(self, name: str) -> tuple[bytes, Version]:
         """The bytes of one object and their version, with ``updated`` to the millisecond if possible."""
@@ -194,13 +162,6 @@ class GCSBackend(StorageBackend):
 
     def stat(self, path: str) -> Version:
         return self._run(self._metadata, self._name(path))  # type: ignore[no-any-return]
-
-    def exists(self, path: str) -> bool:
-        try:
-            self.stat(path)
-        except FileNotFoundError:
-            return False
-        return True
 
     # --- writes --------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:

@@ -11,21 +11,22 @@ never be dropped the way s3fs drops it for multipart uploads.
 
 from __future__ import annotations
 
-import asyncio
 import errno
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 from fsspec.asyn import sync
 
-from .base import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Version
+from .base import ABSENT, ANY, Expected, PreconditionFailed, Version
+from .object_store import ObjectStoreBackend
+
+T = TypeVar("T")
 
 __all__ = ["S3Backend"]
 
 MAX_SINGLE_PUT = 5 * 1024**3
 """S3's limit for one PutObject; larger values would need multipart, which loses conditions."""
 
-CONCURRENT_READS = 32
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 _NOT_MODIFIED_CODES = frozenset({"NotModified", "304"})
@@ -78,30 +79,15 @@ def _version(response: dict[str, Any]) -> Version:
     return Version(str(response["ETag"]), response["LastModified"].timestamp())
 
 
-class S3Backend(StorageBackend):
+class S3Backend(ObjectStoreBackend):
     """A bucket and key prefix on S3."""
 
     backend_name = "s3"
-    atomic_conditions = True
 
-    def __init__(self, fs: Any, root: str) -> None:
-        super().__init__(fs, root)
-        self.bucket, _, prefix = self.root.partition("/")
-        self.prefix = prefix + "/" if prefix else ""
-        self._bucket_checked = False
-
-    def child(self, relative: str) -> S3Backend:
-        child = S3Backend(self.fs, self.path_for(relative))
-        child._bucket_checked = self._bucket_checked
-        return child
-
-    def _object_key(self, path: str) -> str:
-        return path.partition("/")[2]
-
-    def _run(self, coroutine: Any) -> Any:
-        """Run one request coroutine on s3fs's event loop, mapping errors to OSError."""
+    def _run(self, request: Callable[[], Awaitable[T]]) -> T:
+        """Run one request on s3fs's event loop, mapping errors to OSError."""
         try:
-            return sync(self.fs.loop, lambda: coroutine)
+            return sync(self.fs.loop, request)  # type: ignore[no-any-return]
         except (PreconditionFailed, FileNotFoundError):
             raise
         except Exception as exc:
@@ -115,7 +101,7 @@ class S3Backend(StorageBackend):
         return await self.fs._call_s3(method, Bucket=self.bucket, **kwargs)
 
     async def _get(self, path: str, **conditions: Any) -> tuple[bytes, Version]:
-        response = await self._call("get_object", Key=self._object_key(path), **conditions)
+        response = await self._call("get_object", Key=self._object_name(path), **conditions)
         body = response["Body"]
         try:
             data = await body.read()
@@ -124,11 +110,13 @@ class S3Backend(StorageBackend):
         return data, _version(response)
 
     # --- reads ---------------------------------------------------------------
-    def read(self, path: str) -> bytes:
-        return self.read_versioned(path)[0]
-
-    def read_versioned(self, path: str) -> tuple[bytes, Version]:
-        return self._run(self._get(path))  # type: ignore[no-any-return]
+    async def _read_one(self, path: str) -> tuple[bytes, Version]:
+        try:
+            return await self._get(path)
+        except Exception as exc:
+            if _is_not_found(exc):
+                raise FileNotFoundError(errno.ENOENT, "No such key", path) from exc
+            raise
 
     def read_if_changed(self, path: str, etag: str) -> tuple[bytes | None, Version]:
         async def get_unless_unchanged() -> tuple[bytes | None, Version]:
@@ -140,37 +128,10 @@ class S3Backend(StorageBackend):
                 headers = _client_error_of(exc).response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
                 return None, Version(headers.get("etag", etag), _http_date(headers.get("last-modified")))
 
-        return self._run(get_unless_unchanged())  # type: ignore[no-any-return]
-
-    def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes, Version] | None]:
-        """Fetch many values concurrently (at most ``CONCURRENT_READS`` requests in flight)."""
-        paths = list(paths)
-        limit = asyncio.Semaphore(CONCURRENT_READS)
-
-        async def one(path: str) -> tuple[str, bytes, Version] | None:
-            async with limit:
-                try:
-                    data, version = await self._get(path)
-                except Exception as exc:
-                    if _is_not_found(exc):
-                        return None
-                    raise
-                return path, data, version
-
-        async def all_of_them() -> list[tuple[str, bytes, Version] | None]:
-            return list(await asyncio.gather(*(one(path) for path in paths)))
-
-        return iter(self._run(all_of_them()))
+        return self._run(get_unless_unchanged)
 
     def stat(self, path: str) -> Version:
-        return _version(self._run(self._call("head_object", Key=self._object_key(path))))
-
-    def exists(self, path: str) -> bool:
-        try:
-            self.stat(path)
-        except FileNotFoundError:
-            return False
-        return True
+        return _version(self._run(lambda: self._call("head_object", Key=self._object_name(path))))
 
     # --- writes --------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
@@ -184,7 +145,7 @@ class S3Backend(StorageBackend):
 
         async def put_object() -> str:
             try:
-                response = await self._call("put_object", Key=self._object_key(path), Body=data, **conditions)
+                response = await self._call("put_object", Key=self._object_name(path), Body=data, **conditions)
             except Exception as exc:
                 # If-Match on a missing object answers 404: the expected version is gone too.
                 if conditions and (_is_conflict(exc) or _is_not_found(exc)):
@@ -192,12 +153,12 @@ class S3Backend(StorageBackend):
                 raise
             return str(response["ETag"])
 
-        return self._run(put_object())  # type: ignore[no-any-return]
+        return self._run(put_object)
 
     def remove(self, path: str, expected: Expected = ANY) -> None:
         if expected is ABSENT:
             raise PreconditionFailed(path)
-        key = self._object_key(path)
+        key = self._object_name(path)
 
         async def delete_object() -> None:
             # S3 answers a plain DELETE of a missing key with success, so pin the
@@ -210,7 +171,7 @@ class S3Backend(StorageBackend):
                     raise PreconditionFailed(path) from exc
                 raise
 
-        self._run(delete_object())
+        self._run(delete_object)
 
     # --- listing -------------------------------------------------------------
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
@@ -220,7 +181,7 @@ class S3Backend(StorageBackend):
             page_args: dict[str, Any] = {"Prefix": self.prefix, "MaxKeys": 1000}
             if token:
                 page_args["ContinuationToken"] = token
-            page = self._run(self._call("list_objects_v2", **page_args))
+            page = self._run(lambda: self._call("list_objects_v2", **page_args))
             for item in page.get("Contents", ()):
                 name = item["Key"]
                 if name.endswith(suffix):
@@ -235,7 +196,7 @@ class S3Backend(StorageBackend):
             return
         self._bucket_checked = True
         try:
-            self._run(self.fs._call_s3("head_bucket", Bucket=self.bucket))
+            self._run(lambda: self.fs._call_s3("head_bucket", Bucket=self.bucket))
             return
         except FileNotFoundError:
             pass
@@ -246,7 +207,7 @@ class S3Backend(StorageBackend):
         if region and region != "us-east-1":
             create_args["CreateBucketConfiguration"] = {"LocationConstraint": region}
         try:
-            self._run(self.fs._call_s3("create_bucket", **create_args))
+            self._run(lambda: self.fs._call_s3("create_bucket", **create_args))
         except OSError as exc:
             if _code_of(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise

@@ -1,0 +1,335 @@
+"""FsspecDict on S3, against a moto server whose requests are counted.
+
+The server (``bench_s3_server.py``) runs in a child process: its WSGI app is
+wrapped in a middleware that records every request and can add a fixed
+latency before each one, so request counts are exact and the bulk-read test
+sees something like a real network round trip.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import persidict
+from fsspec.asyn import sync
+
+from bench_common import VALUE, Row, Settings, best, time_call
+
+__all__ = ["run_s3"]
+
+SECTION = "s3"
+BUCKET = "persidict-bench"
+STORE = "FsspecDict(s3://, moto)"
+RAW = "raw s3fs call_s3"
+SERVER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_s3_server.py")
+
+Request = tuple[str, str, str]  # method, path, query
+
+
+class CountingServer:
+    """The parent's handle on the counting moto server: its URL, its request log and its latency."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _control(self, command: str, method: str = "GET") -> bytes:
+        """Send one control request to the server and return its body."""
+        request = urllib.request.Request(f"{self.url}/__bench__/{command}", method=method)
+        with urllib.request.urlopen(request) as response:
+            return response.read()  # type: ignore[no-any-return]
+
+    def take(self) -> list[Request]:
+        """The requests recorded since the last take."""
+        return [(method, path, query) for method, path, query in json.loads(self._control("take"))]
+
+    def stats(self) -> dict[str, float]:
+        """The server's CPU seconds so far and its peak of concurrent requests since the last call."""
+        return json.loads(self._control("stats"))  # type: ignore[no-any-return]
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every later request by ``seconds`` before moto handles it."""
+        self._control(f"latency?seconds={seconds}", method="POST")
+
+
+@contextmanager
+def counting_moto_server() -> Iterator[CountingServer]:
+    """Start ``bench_s3_server.py`` on a free loopback port; stop it afterwards."""
+    process = subprocess.Popen(
+        [sys.executable, SERVER_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = int(process.stdout.readline())  # type: ignore[union-attr]
+        yield CountingServer(f"http://127.0.0.1:{port}")
+    finally:
+        process.stdin.close()  # type: ignore[union-attr]  # the server exits on end of input
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def open_store(url: str, prefix: str) -> persidict.FsspecDict[Any]:
+    """A FsspecDict on the moto server, below ``prefix`` of the benchmark bucket."""
+    options = {"endpoint_url": url, "key": "testing", "secret": "testing"}
+    return persidict.FsspecDict(f"s3://{BUCKET}/{prefix}", storage_options=options)
+
+
+def kind_of(request: Request) -> str:
+    """A short name for one request: GET, PUT, HEAD, DELETE or LIST."""
+    method, _path, query = request
+    return "LIST" if method == "GET" and "list-type" in query else method
+
+
+def describe(requests: list[Request], times: int) -> tuple[float, str]:
+    """Average requests per operation and their kinds, e.g. ``(2.0, 'GET+PUT')``."""
+    kinds = Counter(kind_of(r) for r in requests)
+    label = "+".join(f"{k}" if n == times else f"{n / times:g}x{k}" for k, n in kinds.items())
+    return len(requests) / times, label
+
+
+def count_requests(
+    server: CountingServer, setup: Callable[[int], Callable[[], object]], times: int = 3
+) -> tuple[float, str]:
+    """Requests per call of the action ``setup(i)`` returns (the setup itself is not counted)."""
+    requests: list[Request] = []
+    for index in range(times):
+        action = setup(index)
+        server.take()
+        action()
+        requests.extend(server.take())
+    return describe(requests, times)
+
+
+def _plus_one(value: Any) -> Any:
+    """The transformer of the counter benchmark: add one (start at 1)."""
+    return 1 if value is persidict.ITEM_NOT_AVAILABLE else value + 1
+
+
+def request_cases(d: persidict.FsspecDict[Any]) -> list[tuple[str, Callable[[int], Callable[[], object]], float]]:
+    """(operation, setup returning the action, target requests per operation) for each counted case."""
+    d["present"] = VALUE
+    d["counter"] = 0
+    same = persidict.ETAG_IS_THE_SAME
+    absent = persidict.ITEM_NOT_AVAILABLE
+
+    def set_item_if(i: int) -> Callable[[], object]:
+        etag = d.etag("present")
+        return lambda: d.set_item_if("present", value=VALUE, condition=same, expected_etag=etag)
+
+    def setdefault_if(i: int) -> Callable[[], object]:
+        return lambda: d.setdefault_if(f"new_{i}", default_value=VALUE, condition=same, expected_etag=absent)
+
+    def discard_if(i: int) -> Callable[[], object]:
+        d[f"doomed_{i}"] = VALUE
+        etag = d.etag(f"doomed_{i}")
+        return lambda: d.discard_if(f"doomed_{i}", condition=same, expected_etag=etag)
+
+    return [
+        ("get `d[k]`", lambda i: lambda: d["present"], 1),
+        ("set `d[k] = v`", lambda i: lambda: d.__setitem__("present", VALUE), 1),
+        ("etag", lambda i: lambda: d.etag("present"), 1),
+        ("`in` (present key)", lambda i: lambda: "present" in d, 1),
+        ("`in` (absent key)", lambda i: lambda: "absent" in d, 1),
+        ("set_item_if (success)", set_item_if, 1),
+        ("setdefault_if (absent key)", setdefault_if, 1),
+        ("discard_if (known ETag)", discard_if, 1),
+        ("transform_item (uncontended)", lambda i: lambda: d.transform_item("counter", transformer=_plus_one), 2),
+    ]
+
+
+def fill(d: persidict.FsspecDict[Any], count: int) -> list[str]:
+    """Write ``count`` small values concurrently through s3fs (fast setup, not measured)."""
+    keys = [f"k{i:06d}" for i in range(count)]
+    data = pickle.dumps(VALUE)
+    d.fs.pipe({d.key_to_path(key): data for key in keys})
+    return keys
+
+
+def request_rows(server: CountingServer, settings: Settings) -> list[Row]:
+    """Requests per operation, counted at the server."""
+    d = open_store(server.url, "requests")
+    rows = []
+    for operation, setup, target in request_cases(d):
+        per_op, kinds = count_requests(server, setup)
+        rows.append(_request_row(operation, per_op, kinds, target))
+    listed = open_store(server.url, "listing")
+    fill(listed, settings.s3_len_keys)
+    per_op, kinds = count_requests(server, lambda i: lambda: len(listed), times=1)
+    pages = math.ceil(settings.s3_len_keys / 1000)
+    rows.append(_request_row(f"len over {settings.s3_len_keys:,} keys", per_op, kinds, pages, "1 LIST per 1,000 keys"))
+    return rows
+
+
+def _request_row(operation: str, per_op: float, kinds: str, target: float, target_text: str = "") -> Row:
+    """A row reporting requests per operation against its target."""
+    return Row(
+        SECTION,
+        STORE,
+        f"requests: {operation}",
+        value=f"{per_op:g} ({kinds})",
+        target=f"{target:g}" + (f" ({target_text})" if target_text else ""),
+        meets=per_op <= target,
+    )
+
+
+async def _raw_get(fs: Any, key: str) -> Any:
+    """One GetObject through s3fs's client, body read and unpickled: the raw limit of a get."""
+    response = await fs._call_s3("get_object", Bucket=BUCKET, Key=key)
+    body = response["Body"]
+    try:
+        return pickle.loads(await body.read())
+    finally:
+        body.close()
+
+
+async def _raw_put(fs: Any, key: str) -> Any:
+    """One PutObject of the pickled value through s3fs's client: the raw limit of a set."""
+    return await fs._call_s3("put_object", Bucket=BUCKET, Key=key, Body=pickle.dumps(VALUE))
+
+
+def latency_free_rows(url: str, settings: Settings) -> list[Row]:
+    """Time per small get and set, against one s3fs request done by hand (the raw limit)."""
+    d = open_store(url, "timed")
+    keys = [f"t{i}" for i in range(settings.s3_timed_ops)]
+    raw_keys = [f"raw/t{i}.pkl" for i in range(settings.s3_timed_ops)]
+    fs = d.fs
+
+    def store_set() -> None:
+        for key in keys:
+            d[key] = VALUE
+
+    def store_get() -> None:
+        for key in keys:
+            d[key]
+
+    def raw_set() -> None:
+        for key in raw_keys:
+            sync(fs.loop, _raw_put, fs, key)
+
+    def raw_get() -> None:
+        for key in raw_keys:
+            sync(fs.loop, _raw_get, fs, key)
+
+    work: dict[tuple[str, str], Callable[[], None]] = {
+        (STORE, "set"): store_set,
+        (RAW, "set"): raw_set,
+        (STORE, "get"): store_get,
+        (RAW, "get"): raw_get,
+    }
+    for function in work.values():  # warm-up, and the keys exist before the first timed get
+        function()
+    samples: dict[tuple[str, str], list[float]] = {name: [] for name in work}
+    for _ in range(settings.repeats):
+        for name, function in work.items():
+            samples[name].append(time_call(function))
+    rows = []
+    for store in (STORE, RAW):
+        for operation in ("set", "get"):
+            rate = len(keys) / best(samples[(store, operation)])
+            raw_rate = len(keys) / best(samples[(RAW, operation)])
+            vs_raw = rate / raw_rate if store == STORE else None
+            note = "one request through the same s3fs client, no persidict" if store == RAW else ""
+            rows.append(
+                Row(SECTION, store, f"{operation} (small value, no added latency)", rate, 1 / rate, vs_raw, note=note)
+            )
+    return rows
+
+
+@dataclass
+class BulkSample:
+    """One timed run on the latency server: wall time, CPU on each side, peak concurrency."""
+
+    seconds: float
+    client_cpu: float
+    server_cpu: float
+    peak_in_flight: int
+
+
+def timed_on_server(server: CountingServer, function: Callable[[], object]) -> BulkSample:
+    """Time ``function`` and record the CPU both processes spent and the server's peak concurrency."""
+    before = server.stats()
+    cpu = time.process_time()
+    seconds = time_call(function)
+    client_cpu = time.process_time() - cpu
+    after = server.stats()
+    return BulkSample(seconds, client_cpu, after["cpu_s"] - before["cpu_s"], int(after["peak_in_flight"]))
+
+
+def _bulk_note(sample: BulkSample) -> str:
+    """The note of a bulk row: CPU spent on each side and peak concurrency."""
+    return (
+        f"CPU: client {sample.client_cpu:.2f} s, moto {sample.server_cpu:.2f} s; "
+        f"peak in flight: {sample.peak_in_flight}"
+    )
+
+
+def bulk_rows(server: CountingServer, settings: Settings) -> list[Row]:
+    """``values()`` against ``d[k]`` one by one, on a server adding latency to every request."""
+    n = settings.s3_bulk_keys
+    d = open_store(server.url, "bulk")
+    keys = fill(d, n)
+    per_op, kinds = count_requests(server, lambda i: lambda: list(d.values()), times=1)
+    pages = math.ceil(n / 1000)
+    server.set_latency(settings.s3_latency_s)
+    try:
+        one_by_one, bulk = [], []
+        for _ in range(settings.s3_bulk_repeats):
+            one_by_one.append(timed_on_server(server, lambda: [d[k] for k in keys]))
+            bulk.append(timed_on_server(server, lambda: list(d.values())))
+    finally:
+        server.set_latency(0.0)
+    ms = int(settings.s3_latency_s * 1000)
+    single = min(one_by_one, key=lambda sample: sample.seconds)
+    many = min(bulk, key=lambda sample: sample.seconds)
+    ratio = many.seconds / single.seconds
+    return [
+        _request_row(f"values() over {n:,} keys", per_op, kinds, n + pages, f"{pages} LIST + {n:,} GET"),
+        Row(
+            SECTION,
+            STORE,
+            f"{n:,} x `d[k]` one by one, +{ms} ms/request",
+            n / single.seconds,
+            single.seconds / n,
+            value=f"{single.seconds:.2f} s total",
+            note=_bulk_note(single),
+        ),
+        Row(
+            SECTION,
+            STORE,
+            f"values() over {n:,} keys, +{ms} ms/request",
+            n / many.seconds,
+            many.seconds / n,
+            value=f"{many.seconds:.2f} s total",
+            note=_bulk_note(many),
+        ),
+        Row(
+            SECTION,
+            STORE,
+            "values() time / one-by-one time",
+            value=f"{ratio:.3f}x",
+            target="<= 0.2x",
+            meets=ratio <= 0.2,
+        ),
+    ]
+
+
+def run_s3(settings: Settings) -> list[Row]:
+    """The S3 section of the table."""
+    with counting_moto_server() as server:
+        rows = request_rows(server, settings)
+        rows += latency_free_rows(server.url, settings)
+        rows += bulk_rows(server, settings)
+    return rows
