@@ -9,8 +9,8 @@ Control endpoints, never counted and never delayed:
 ``GET /__bench__/take`` returns the requests recorded since the last take as
 JSON ``[[method, path, query], ...]`` and forgets them;
 ``POST /__bench__/latency?seconds=0.02`` sets the delay added before every request;
-``GET /__bench__/stats`` returns this process's CPU seconds and the peak number of
-requests in flight at once since the last stats call.
+``GET /__bench__/stats`` returns this process's CPU seconds, the response body bytes
+sent so far, and the peak number of requests in flight at once since the last stats call.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class CountingMiddleware:
         self.requests: list[tuple[str, str, str]] = []
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.bytes_sent = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -55,7 +56,10 @@ class CountingMiddleware:
         try:
             if self.latency_s:
                 time.sleep(self.latency_s)
-            return list(self.app(environ, start_response))
+            body = list(self.app(environ, start_response))
+            with self.lock:
+                self.bytes_sent += sum(len(chunk) for chunk in body)
+            return body
         finally:
             with self.lock:
                 self.in_flight -= 1
@@ -67,7 +71,11 @@ class CountingMiddleware:
             body = b"{}"
         elif command == "stats":  # CPU seconds of this process and the peak of concurrent requests, then reset
             with self.lock:
-                stats = {"cpu_s": time.process_time(), "peak_in_flight": self.peak_in_flight}
+                stats = {
+                    "cpu_s": time.process_time(),
+                    "peak_in_flight": self.peak_in_flight,
+                    "bytes_sent": self.bytes_sent,
+                }
                 self.peak_in_flight = 0
             body = json.dumps(stats).encode()
         else:

@@ -8,7 +8,7 @@ ETags and compare-and-swap operations let many processes share one store.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from .empty_dict import EmptyDict
 from .exceptions import BackendError, ConcurrencyConflictError, MutationPolicyError
@@ -60,10 +60,20 @@ from .s3_dicts import BasicS3Dict, S3Dict, S3Dict_FileDirCached
 from .stores import FileDirDict, LocalDict
 from .wrappers import AppendOnlyDictCached, MutableDictCached, OverlappingMultiDict, WriteOnceDict
 
-try:
-    __version__ = version("persidict")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "unknown"
+
+
+def __getattr__(name: str) -> Any:
+    """``__version__``, computed on first use: importlib.metadata costs ~15 ms at import."""
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        value = version("persidict")
+    except PackageNotFoundError:  # a source tree that was never installed
+        value = "unknown"
+    globals()["__version__"] = value
+    return value
 
 __all__ = [
     "ALWAYS_RETRIEVE",

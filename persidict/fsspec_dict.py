@@ -147,7 +147,7 @@ class FsspecDict(PersiDict[ValueType]):
         parts = relative[: -len(self._suffix)].split("/")
         if self.digest_len:
             parts = [unsign_component(part, self.digest_len) for part in parts]
-        return NonEmptySafeStrTuple(parts)
+        return to_nonempty_key(tuple(parts))  # validates: a stray file with an unsafe name raises
 
     def _with_backend(self, backend: StorageBackend) -> FsspecDict[ValueType]:
         """A copy of this dict on another backend (subdicts)."""
