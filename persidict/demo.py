@@ -25,13 +25,16 @@ def _tour(store: PersiDict[object], name: str) -> None:
     print("subdict 'settings' ->", {"/".join(k): v for k, v in settings.items()})
 
     _show(f"{name}: compare-and-swap with ETags")
-    seen = store.get_with_etag(("settings", "retries"))
+    key = ("settings", "retries")
+    seen = store.get_with_etag(key)
     print("read retries =", seen.new_value, "with etag", seen.actual_etag)
-    first = store.set_item_if(("settings", "retries"), value=5, condition=ETAG_IS_THE_SAME, expected_etag=seen.actual_etag)
-    again = store.set_item_if(("settings", "retries"), value=9, condition=ETAG_IS_THE_SAME, expected_etag=seen.actual_etag)
+    first = store.set_item_if(key, value=5, condition=ETAG_IS_THE_SAME, expected_etag=seen.actual_etag)
+    again = store.set_item_if(key, value=9, condition=ETAG_IS_THE_SAME, expected_etag=seen.actual_etag)
     print("CAS with the fresh etag succeeded:", first.condition_was_satisfied)
-    print("CAS with the stale etag succeeded:", again.condition_was_satisfied, "(value stays", store["settings", "retries"], ")")
-    claimed = store.setdefault_if("lock", default_value="worker-1", condition=ETAG_IS_THE_SAME, expected_etag=ITEM_NOT_AVAILABLE)
+    print("CAS with the stale etag succeeded:", again.condition_was_satisfied, f"(value stays {store[key]})")
+    claimed = store.setdefault_if(
+        "lock", default_value="worker-1", condition=ETAG_IS_THE_SAME, expected_etag=ITEM_NOT_AVAILABLE
+    )
     print("insert-if-absent 'lock' won:", claimed.condition_was_satisfied)
 
     _show(f"{name}: 4 threads x 50 atomic increments with transform_item")

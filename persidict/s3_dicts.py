@@ -115,7 +115,8 @@ class S3Dict_FileDirCached(PassThroughDict[ValueType]):  # noqa: N801 - the name
             base_class_for_values=base_class_for_values,
             storage_options=storage_options,
         )
-        self.local_cache = local_cache_folders(main, base_dir=os.path.abspath(os.fspath(base_dir)), digest_len=digest_len)
+        cache_dir = os.path.abspath(os.fspath(base_dir))
+        self.local_cache = local_cache_folders(main, base_dir=cache_dir, digest_len=digest_len)
         self._setup(main, cached_by(main, self.local_cache), digest_len)
 
     def _setup(self, main: BasicS3Dict[ValueType], cached: PersiDict[ValueType], digest_len: int) -> None:
