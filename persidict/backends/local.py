@@ -128,8 +128,8 @@ class LocalBackend(StorageBackend):
         ``rename`` and ``link`` keep the mtime, size and inode, so the temporary
         file's ETag is the ETag the value will have in place.
         """
-        folder = os.path.dirname(path)
-        temp = os.path.join(folder, TEMP_PREFIX + os.urandom(8).hex())
+        folder = path.rpartition(os.sep)[0]
+        temp = f"{folder}{os.sep}{TEMP_PREFIX}{os.urandom(8).hex()}"
         try:
             fd = os.open(temp, _TEMP_FLAGS, 0o666)
         except FileNotFoundError:
