@@ -279,10 +279,6 @@ class FsspecDict(PersiDict[ValueType]):
             raise KeyError(key)
         return version
 
-    def _actual_etag(self, key: NonEmptySafeStrTuple) -> ETagIfExists:
-        version = self._version_or_absent(self._path(key), key)
-        return ITEM_NOT_AVAILABLE if version is None else ETagValue(version.etag)
-
     def _get_value_and_etag(self, key: NonEmptySafeStrTuple) -> tuple[ValueType, ETagValue]:
         found = self._read_versioned(self._path(key), key)
         if found is None:
