@@ -16,12 +16,15 @@ from typing import Any, TypeVar
 
 from .base import StorageBackend, Version
 
-__all__ = ["CONCURRENT_READS", "ObjectStoreBackend"]
+__all__ = ["CONCURRENT_READS", "READ_BATCH", "ObjectStoreBackend"]
 
 T = TypeVar("T")
 
 CONCURRENT_READS = 32
 """Requests in flight at once while reading many values (a real region's round trip is ~20 ms)."""
+
+READ_BATCH = 8 * CONCURRENT_READS
+"""Values fetched per round of a bulk read: bounds memory, keeps every connection busy."""
 
 
 class ObjectStoreBackend(StorageBackend):
@@ -61,10 +64,20 @@ class ObjectStoreBackend(StorageBackend):
         return self._run(lambda: self._read_one(path))
 
     def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes, Version] | None]:
-        """Fetch many values concurrently, at most ``CONCURRENT_READS`` requests in flight."""
-        paths = list(paths)
+        """Fetch many values concurrently, at most ``CONCURRENT_READS`` requests in flight.
 
-        async def one(path: str, limit: asyncio.Semaphore) -> tuple[str, bytes, Version] | None:
+        Values come in batches of ``READ_BATCH``, so iterating over a huge store
+        holds one batch in memory, not the whole store.
+        """
+        paths = list(paths)
+        for start in range(0, len(paths), READ_BATCH):
+            batch = paths[start : start + READ_BATCH]
+            yield from self._run(lambda: self._read_batch(batch))
+
+    async def _read_batch(self, paths: list[str]) -> list[tuple[str, bytes, Version] | None]:
+        limit = asyncio.Semaphore(CONCURRENT_READS)
+
+        async def one(path: str) -> tuple[str, bytes, Version] | None:
             async with limit:
                 try:
                     data, version = await self._read_one(path)
@@ -72,11 +85,7 @@ class ObjectStoreBackend(StorageBackend):
                     return None  # deleted since it was listed
                 return path, data, version
 
-        async def all_of_them() -> list[tuple[str, bytes, Version] | None]:
-            limit = asyncio.Semaphore(CONCURRENT_READS)
-            return list(await asyncio.gather(*(one(path, limit) for path in paths)))
-
-        return iter(self._run(all_of_them))
+        return list(await asyncio.gather(*(one(path) for path in paths)))
 
     def exists(self, path: str) -> bool:
         try:

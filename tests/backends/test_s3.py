@@ -154,6 +154,27 @@ def test_values_are_fetched_concurrently(s3: MotoS3, store: FsspecDict[Any]) -> 
     assert s3.max_in_flight >= 8
 
 
+def test_bulk_reads_come_in_bounded_batches(
+    s3: MotoS3, store: FsspecDict[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import persidict.backends.object_store as object_store
+
+    for i in range(10):
+        store[f"k{i}"] = i
+    monkeypatch.setattr(object_store, "READ_BATCH", 4)
+    start = len(s3.requests)
+
+    def value_gets() -> int:
+        return sum(1 for method, path in s3.requests[start:] if method == "GET" and path.endswith(".pkl"))
+
+    values = store.values()
+    first = next(values)
+    assert value_gets() == 4  # only the first batch is in memory
+    assert sorted([first, *values]) == list(range(10))
+    assert value_gets() == 10
+    assert dict(store.items()) == {(f"k{i}",): i for i in range(10)}
+
+
 # --- atomicity on the server -------------------------------------------------------------
 
 
