@@ -209,8 +209,6 @@ class FsspecDict(PersiDict[ValueType]):
             raise PreconditionFailed(path)  # no real ETag is empty (and HTTP clients drop empty headers)
         try:
             return ETagValue(self._backend.put(path, data, expected))
-        except PreconditionFailed:
-            raise
         except OSError as exc:
             raise self._failure("write", key, exc) from exc
 

@@ -166,7 +166,7 @@ class LocalBackend(StorageBackend):
         "replaced" when an existing version was swapped out (``temp`` is gone).
         """
         while True:
-            fd = _retrying(_open_current_locked, path)
+            fd = _open_current_locked(path)  # put() already retries this whole step
             if fd is None:
                 if isinstance(expected, str):
                     raise PreconditionFailed(path)
