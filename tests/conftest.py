@@ -94,6 +94,17 @@ def _file_url_location(tmp_path: Path) -> State:
     return {"url": _deep_store_dir(tmp_path).as_uri()}
 
 
+def _dirfs_location(tmp_path: Path | None) -> State:
+    # fsspec's DirFileSystem is none of the filesystems persidict knows: it exercises GenericBackend.
+    folder = tempfile.mkdtemp(prefix="persidict-dirfs-")
+    return {"url": "dir://store", "folder": folder,
+            "storage_options": {"path": folder, "target_protocol": "file", "skip_instance_cache": True}}
+
+
+def _cleanup_folder(state: State) -> None:
+    shutil.rmtree(state["folder"], ignore_errors=True)
+
+
 def _memory_url_location(tmp_path: Path | None) -> State:
     return {"url": f"memory://persidict-contract/{uuid.uuid4().hex}"}
 
@@ -202,6 +213,7 @@ STORE_KINDS: dict[str, StoreKind] = _kinds(
               local_files=True, cross_process=True),
     StoreKind("memory-url-json", "json", _memory_url_location, _open_fsspec_url,
               cleanup=_cleanup_memory_url),
+    StoreKind("generic-dirfs-pkl", "pkl", _dirfs_location, _open_with_options, cleanup=_cleanup_folder),
     StoreKind("s3-pkl", "pkl", _s3_location, _open_with_options, cross_process=True, timestamp_resolution=1.0,
               known_failures=_S3_KNOWN_FAILURES),
     StoreKind("s3-json", "json", _s3_location, _open_with_options, cross_process=True, timestamp_resolution=1.0,

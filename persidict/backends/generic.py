@@ -1,13 +1,16 @@
 """Any other fsspec filesystem, through fsspec's public API alone.
 
-Writes are single ``pipe_file`` calls and versions come from ``info()``.
-Conditional operations are checked and applied under a lock held by this
-process only: atomic between the threads of one process, best effort across
+Writes go to a hidden temporary name and are then moved into place, so they
+are as atomic as the filesystem's rename; versions come from ``info()``.
+Conditional operations are checked and applied under one lock held by this
+process: atomic between the threads of one process, best effort across
 processes.  Filesystems that can do better get a backend of their own.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -16,13 +19,15 @@ from typing import Any
 from fsspec import AbstractFileSystem
 
 from .base import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Version
+from .local import TEMP_PREFIX
 
 __all__ = ["GenericBackend", "version_from_info"]
 
 _ETAG_FIELDS = ("etag", "ETag", "generation", "version_id")
 _TIME_FIELDS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
-_locks: dict[int, threading.RLock] = {}
-_locks_guard = threading.Lock()
+READ_ATTEMPTS = 3
+_PROCESS_LOCK = threading.RLock()
+"""Shared by every generic store: filesystem instances with different options may reach the same files."""
 
 
 def _timestamp(info: dict[str, Any]) -> float:
@@ -55,8 +60,7 @@ class GenericBackend(StorageBackend):
 
     def __init__(self, fs: AbstractFileSystem, root: str) -> None:
         super().__init__(fs, root)
-        with _locks_guard:
-            self._lock = _locks.setdefault(id(fs), threading.RLock())
+        self._lock = _PROCESS_LOCK
 
     def child(self, relative: str) -> GenericBackend:
         return GenericBackend(self.fs, self.path_for(relative))
@@ -65,12 +69,13 @@ class GenericBackend(StorageBackend):
         return self.fs.cat_file(path)  # type: ignore[no-any-return]
 
     def read_versioned(self, path: str) -> tuple[bytes, Version]:
-        # Two calls: a concurrent writer between them is caught by the retry in FsspecDict.
-        before = self.stat(path)
-        data = self.read(path)
-        if self.stat(path) != before:
-            return self.read_versioned(path)
-        return data, before
+        # fsspec reads bytes and metadata in separate calls: pair them only if no write fell between.
+        for _ in range(READ_ATTEMPTS):
+            before = self.stat(path)
+            data = self.read(path)
+            if self.stat(path) == before:
+                return data, before
+        raise OSError(errno.EAGAIN, f"{path} kept changing while it was read")
 
     def stat(self, path: str) -> Version:
         info = self.fs.info(path, refresh=True)
@@ -85,7 +90,15 @@ class GenericBackend(StorageBackend):
         with self._lock:
             if expected is not ANY:
                 self._check(path, expected)
-            self.fs.pipe_file(path, data)
+            # Written aside, then moved into place: where the filesystem can rename,
+            # a reader never sees a half-written value (pipe_file writes in place).
+            temp = f"{self.fs._parent(path)}/{TEMP_PREFIX}{os.urandom(8).hex()}"
+            try:
+                self.fs.pipe_file(temp, data)
+            except FileNotFoundError:  # a filesystem with real folders: make the parents, once
+                self.fs.makedirs(self.fs._parent(path), exist_ok=True)
+                self.fs.pipe_file(temp, data)
+            self.fs.mv(temp, path)
             self.fs.invalidate_cache(path)
             return self.stat(path).etag
 
