@@ -47,6 +47,20 @@ def _is_real_value(value: Any) -> bool:
 class _CachedDict(PassThroughDict[ValueType]):
     """Shared by both caches: conditional reads and writes go to main, then ``_learn`` sees the result."""
 
+    def __init__(self, main_dict: PersiDict[ValueType], data_cache: PersiDict[ValueType], *, append_only: bool) -> None:
+        super().__init__(main_dict, append_only=append_only)
+        self._data_cache = data_cache
+
+    @property
+    def main_dict(self) -> PersiDict[ValueType]:
+        """The source of truth."""
+        return self._inner
+
+    @property
+    def data_cache(self) -> PersiDict[ValueType]:
+        """The dict holding copies of main's values."""
+        return self._data_cache
+
     def _learn(
         self, key: NonEmptySafeStrTuple, result: ConditionalOperationResult[ValueType]
     ) -> ConditionalOperationResult[ValueType]:
@@ -117,18 +131,7 @@ class AppendOnlyDictCached(_CachedDict[ValueType]):
                 "main_dict and data_cache must have the same base_class_for_values, got "
                 f"{main_dict.base_class_for_values!r} and {data_cache.base_class_for_values!r}"
             )
-        super().__init__(main_dict, append_only=True)
-        self._data_cache = data_cache
-
-    @property
-    def main_dict(self) -> PersiDict[ValueType]:
-        """The source of truth."""
-        return self._inner
-
-    @property
-    def data_cache(self) -> PersiDict[ValueType]:
-        """The dict holding copies of values read from main."""
-        return self._data_cache
+        super().__init__(main_dict, data_cache, append_only=True)
 
     def get_params(self) -> dict[str, Any]:
         return {"data_cache": self._data_cache, "main_dict": self._inner}
@@ -243,19 +246,8 @@ class MutableDictCached(_CachedDict[ValueType]):
         require_persidict("etag_cache", etag_cache)
         if main_dict.append_only or data_cache.append_only or etag_cache.append_only:
             raise ValueError("main_dict, data_cache and etag_cache must not be append-only")
-        super().__init__(main_dict, append_only=main_dict.append_only)
-        self._data_cache = data_cache
+        super().__init__(main_dict, data_cache, append_only=main_dict.append_only)
         self._etag_cache = etag_cache
-
-    @property
-    def main_dict(self) -> PersiDict[ValueType]:
-        """The source of truth."""
-        return self._inner
-
-    @property
-    def data_cache(self) -> PersiDict[ValueType]:
-        """The dict holding copies of values read from or written to main."""
-        return self._data_cache
 
     @property
     def etag_cache(self) -> PersiDict[str]:
