@@ -13,7 +13,7 @@ from typing import Any
 from .empty_dict import EmptyDict
 from .exceptions import BackendError, ConcurrencyConflictError, MutationPolicyError
 from .fsspec_dict import FsspecDict
-from .jokers import (
+from .jokers_and_status_flags import (
     ALWAYS_RETRIEVE,
     ANY_ETAG,
     DELETE_CURRENT,
@@ -26,40 +26,39 @@ from .jokers import (
     VALUE_NOT_RETRIEVED,
     AlwaysRetrieveFlag,
     AnyETagFlag,
+    ConditionalOperationResult,
     DeleteCurrentFlag,
     ETagConditionFlag,
     ETagHasChangedFlag,
+    ETagIfExists,
     ETagIsTheSameFlag,
+    ETagValue,
     IfETagChangedRetrieveFlag,
     ItemNotAvailableFlag,
     Joker,
     KeepCurrentFlag,
     NeverRetrieveFlag,
+    OperationResult,
     RetrieveValueFlag,
+    TransformingFunction,
     ValueNotRetrievedFlag,
+    ValueType,
 )
-from .keys import (  # the three lower-case and constant extras are in the namespace, not in __all__
+from .legacy_modules import register_legacy_modules
+from .persi_dict import NonEmptyPersiDictKey, PersiDict, PersiDictKey
+from .s3_dicts import BasicS3Dict, S3Dict, S3Dict_FileDirCached
+from .safe_chars import (  # the three extras are in the namespace, not in __all__
     SAFE_CHARS_SET,  # noqa: F401
     SAFE_STRING_MAX_LENGTH,  # noqa: F401
-    NonEmptySafeStrTuple,
-    SafeStrTuple,
     contains_unsafe_chars,  # noqa: F401
     get_safe_chars,
     replace_unsafe_chars,
 )
-from .persi_dict import NonEmptyPersiDictKey, PersiDict, PersiDictKey
-from .results import (
-    ConditionalOperationResult,
-    ETagIfExists,
-    ETagValue,
-    OperationResult,
-    TransformingFunction,
-    ValueType,
-)
-from .s3_dicts import BasicS3Dict, S3Dict, S3Dict_FileDirCached
+from .safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple
 from .stores import FileDirDict, LocalDict
 from .wrappers import AppendOnlyDictCached, MutableDictCached, OverlappingMultiDict, WriteOnceDict
 
+register_legacy_modules()
 
 
 def __getattr__(name: str) -> Any:
@@ -74,6 +73,7 @@ def __getattr__(name: str) -> Any:
         value = "unknown"
     globals()["__version__"] = value
     return value
+
 
 __all__ = [
     "ALWAYS_RETRIEVE",

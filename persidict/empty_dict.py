@@ -5,8 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .jokers import ITEM_NOT_AVAILABLE, ETagConditionFlag, Joker, RetrieveValueFlag, IF_ETAG_CHANGED
-from .keys import NonEmptySafeStrTuple, to_nonempty_key
+from .jokers_and_status_flags import (
+    IF_ETAG_CHANGED,
+    ITEM_NOT_AVAILABLE,
+    ConditionalOperationResult,
+    ETagConditionFlag,
+    ETagIfExists,
+    Joker,
+    OperationResult,
+    RetrieveValueFlag,
+    TransformingFunction,
+    ValueType,
+)
 from .persi_dict import (
     NonEmptyPersiDictKey,
     PersiDict,
@@ -16,7 +26,7 @@ from .persi_dict import (
     require_retrieve_mode,
     validate_iter_request,
 )
-from .results import ConditionalOperationResult, ETagIfExists, OperationResult, TransformingFunction, ValueType
+from .safe_str_tuple import NonEmptySafeStrTuple, to_nonempty_key
 
 __all__ = ["EmptyDict"]
 

@@ -19,31 +19,33 @@ from itertools import zip_longest
 from typing import Any, Generic, Self, TypeAlias, TypeVar, overload
 
 from .exceptions import ConcurrencyConflictError, MutationPolicyError
-from .retry import backoff_delay
-from .jokers import (
+from .jokers_and_status_flags import (
     ALWAYS_RETRIEVE,
     ANY_ETAG,
+    CONTINUE_NORMAL_EXECUTION,
     DELETE_CURRENT,
     ETAG_HAS_CHANGED,
     ETAG_IS_THE_SAME,
+    EXECUTION_IS_COMPLETE,
     IF_ETAG_CHANGED,
     ITEM_NOT_AVAILABLE,
     KEEP_CURRENT,
     NEVER_RETRIEVE,
     VALUE_NOT_RETRIEVED,
-    ETagConditionFlag,
-    Joker,
-    RetrieveValueFlag,
-)
-from .keys import NonEmptySafeStrTuple, SafeStrTuple, contains_unsafe_chars, to_nonempty_key
-from .results import (
     ConditionalOperationResult,
+    ETagConditionFlag,
     ETagIfExists,
     ETagValue,
+    Joker,
     OperationResult,
+    RetrieveValueFlag,
+    StatusFlag,
     TransformingFunction,
     ValueType,
 )
+from .retry import backoff_delay
+from .safe_chars import contains_unsafe_chars
+from .safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
 
 __all__ = ["NonEmptyPersiDictKey", "PersiDict", "PersiDictKey"]
 
@@ -226,10 +228,15 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         if self._append_only:
             raise MutationPolicyError(APPEND_ONLY)
 
-    def _process_setitem_args(self, key: Any, value: Any) -> bool:
-        """Handle jokers and validation for ``__setitem__``; True when nothing is left to do."""
+    def _process_setitem_args(self, key: Any, value: Any) -> StatusFlag:
+        """Handle jokers and validation for ``__setitem__``.
+
+        Returns ``EXECUTION_IS_COMPLETE`` when a joker left nothing to write,
+        else ``CONTINUE_NORMAL_EXECUTION`` (the protocol subclasses of persidict
+        0.x rely on).
+        """
         if value is KEEP_CURRENT:
-            return True
+            return EXECUTION_IS_COMPLETE
         if value is DELETE_CURRENT:
             self._check_append_only()
         else:
@@ -237,8 +244,8 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         key = to_nonempty_key(key)
         if value is DELETE_CURRENT:
             self.discard(key)
-            return True
-        return False
+            return EXECUTION_IS_COMPLETE
+        return CONTINUE_NORMAL_EXECUTION
 
     # --- dict API ----------------------------------------------------------------
     def __iter__(self) -> Iterator[NonEmptySafeStrTuple]:

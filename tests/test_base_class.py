@@ -37,6 +37,7 @@ from persidict import (
     OperationResult,
     PersiDict,
 )
+from persidict.jokers_and_status_flags import EXECUTION_IS_COMPLETE
 
 INA = ITEM_NOT_AVAILABLE
 VNR = VALUE_NOT_RETRIEVED
@@ -83,7 +84,7 @@ class DictBacked(PersiDict[Any]):
     def __setitem__(self, key: Any, value: Any) -> None:
         self.calls["setitem"] += 1
         key = NonEmptySafeStrTuple(key)
-        if self._process_setitem_args(key, value):
+        if self._process_setitem_args(key, value) is EXECUTION_IS_COMPLETE:  # persidict 0.x's protocol
             return
         if self.append_only and key in self.store:
             raise MutationPolicyError("append-only")

@@ -16,18 +16,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import persidict.keys as keys_module
-from persidict.keys import (
+import persidict.safe_chars as safe_chars_module
+import persidict.safe_str_tuple as keys_module
+import persidict.safe_str_tuple_signing as signing_module
+from persidict.safe_chars import (
     SAFE_CHARS_SET,
     SAFE_STRING_MAX_LENGTH,
-    NonEmptySafeStrTuple,
-    SafeStrTuple,
     contains_unsafe_chars,
     get_safe_chars,
     replace_unsafe_chars,
+)
+from persidict.safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
+from persidict.safe_str_tuple_signing import (
     sign_component,
     sign_safe_str_tuple,
-    to_nonempty_key,
     unsign_component,
     unsign_safe_str_tuple,
 )
@@ -595,16 +597,52 @@ def test_pickled_keys_inside_containers_round_trip() -> None:
     assert restored[("a", "b")] == [("c",)]
 
 
-def test_instances_are_immutable_and_have_no_dict() -> None:
-    key = NonEmptySafeStrTuple("a")
-    with pytest.raises(AttributeError):
+@pytest.mark.parametrize("cls", [SafeStrTuple, NonEmptySafeStrTuple])
+def test_the_strings_of_the_base_classes_never_change(cls: type[SafeStrTuple]) -> None:
+    # Normalized keys are memoized and shared, so their strings are set once.
+    key = cls("a")
+    with pytest.raises(AttributeError, match="cannot change"):
         key.strings = ("b",)  # type: ignore[misc]
-    with pytest.raises(AttributeError):
-        key.other = 1  # type: ignore[attr-defined]
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="cannot be deleted"):
         del key.strings
     assert key.strings == ("a",)
-    assert not hasattr(key, "__dict__")
+    assert to_nonempty_key("a").strings == ("a",)
+
+
+class _Address(NonEmptySafeStrTuple):
+    """A client's subclass, as in persidict 0.x: attributes of its own, its own __setstate__."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._containing_portals: set[str] = set()
+        self._ready_cache = "ready"
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.strings = state["strings"]
+        self._containing_portals = set()
+
+
+def test_a_subclass_keeps_attributes_of_its_own_and_restores_them_itself() -> None:
+    address = _Address("ns", "obj")
+    address._containing_portals.add("portal")
+    del address._ready_cache
+    address.extra = 1
+    restored = pickle.loads(pickle.dumps(address))
+    assert type(restored) is _Address and restored.strings == ("ns", "obj")
+    assert restored._containing_portals == set() and not hasattr(restored, "_ready_cache")
+    assert hash(restored) == hash(("ns", "obj")) and restored == ("ns", "obj")
+    restored.strings = ("other",)  # a subclass's own business, as in 0.x
+    assert restored == ("other",)
+
+
+def test_keys_pickle_as_persidict_0x_pickles_them() -> None:
+    # Bytes taken from persidict 0.309.0: a plain class, its __dict__ as the state.
+    reference = (
+        b"\x80\x04\x95H\x00\x00\x00\x00\x00\x00\x00\x8c\x18persidict.safe_str_tuple\x94\x8c\x0cSafeStrTuple"
+        b"\x94\x93\x94)\x81\x94}\x94\x8c\x07strings\x94\x8c\x01a\x94\x8c\x01b\x94\x86\x94sb."
+    )
+    assert pickle.dumps(SafeStrTuple("a", "b"), protocol=4) == reference
+    assert pickle.loads(reference) == ("a", "b")
 
 
 def test_from_valid_builds_without_checks() -> None:
@@ -867,10 +905,14 @@ def test_case_variants_get_names_distinct_even_on_case_insensitive_file_systems(
 # --------------------------------------------------------------------------
 
 
-def test_all_lists_existing_names() -> None:
-    assert sorted(keys_module.__all__) == sorted(set(keys_module.__all__))
-    for name in keys_module.__all__:
-        assert hasattr(keys_module, name), name
-    assert {"SafeStrTuple", "NonEmptySafeStrTuple", "to_nonempty_key", "sign_safe_str_tuple"} <= set(
-        keys_module.__all__
-    )
+@pytest.mark.parametrize("module", [safe_chars_module, keys_module, signing_module])
+def test_all_lists_existing_names(module: Any) -> None:
+    assert sorted(module.__all__) == sorted(set(module.__all__))
+    for name in module.__all__:
+        assert hasattr(module, name), name
+
+
+def test_the_modules_hold_what_persidict_0x_users_import_from_them() -> None:
+    assert {"SafeStrTuple", "NonEmptySafeStrTuple"} <= set(keys_module.__all__)
+    assert {"sign_safe_str_tuple", "unsign_safe_str_tuple"} <= set(signing_module.__all__)
+    assert {"SAFE_CHARS_SET", "get_safe_chars", "replace_unsafe_chars"} <= set(safe_chars_module.__all__)

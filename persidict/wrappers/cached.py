@@ -11,27 +11,26 @@ from __future__ import annotations
 from typing import Any, cast
 
 from ..exceptions import MutationPolicyError
-from ..jokers import (
+from ..jokers_and_status_flags import (
     ANY_ETAG,
     ETAG_HAS_CHANGED,
+    EXECUTION_IS_COMPLETE,
     IF_ETAG_CHANGED,
     ITEM_NOT_AVAILABLE,
     NEVER_RETRIEVE,
     VALUE_NOT_RETRIEVED,
-    ETagConditionFlag,
-    Joker,
-    RetrieveValueFlag,
-)
-from ..keys import NonEmptySafeStrTuple, to_nonempty_key
-from ..persi_dict import APPEND_ONLY, NonEmptyPersiDictKey, PersiDict, PersiDictKey
-from ..results import (
     ConditionalOperationResult,
+    ETagConditionFlag,
     ETagIfExists,
     ETagValue,
+    Joker,
     OperationResult,
+    RetrieveValueFlag,
     TransformingFunction,
     ValueType,
 )
+from ..persi_dict import APPEND_ONLY, NonEmptyPersiDictKey, PersiDict, PersiDictKey
+from ..safe_str_tuple import NonEmptySafeStrTuple, to_nonempty_key
 from .pass_through import PassThroughDict, require_persidict
 
 __all__ = ["AppendOnlyDictCached", "MutableDictCached"]
@@ -182,7 +181,7 @@ class AppendOnlyDictCached(_CachedDict[ValueType]):
     # --- writes (inserts only) ---------------------------------------------------------
     def __setitem__(self, key: NonEmptyPersiDictKey, value: Any) -> None:
         key = to_nonempty_key(key)
-        if self._process_setitem_args(key, value):
+        if self._process_setitem_args(key, value) is EXECUTION_IS_COMPLETE:
             return
         result = self.setdefault_if(
             key,
@@ -336,7 +335,7 @@ class MutableDictCached(_CachedDict[ValueType]):
     # --- writes -------------------------------------------------------------------
     def __setitem__(self, key: NonEmptyPersiDictKey, value: Any) -> None:
         key = to_nonempty_key(key)
-        if self._process_setitem_args(key, value):
+        if self._process_setitem_args(key, value) is EXECUTION_IS_COMPLETE:
             return
         result = self._inner.set_item_if(
             key, value=value, condition=ANY_ETAG, expected_etag=ITEM_NOT_AVAILABLE, retrieve_value=NEVER_RETRIEVE

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ..jokers_and_status_flags import ValueType
 from ..persi_dict import NonEmptyPersiDictKey, PersiDict, validate_iter_request
-from ..results import ValueType
 
 __all__ = ["PassThroughDict", "require_persidict"]
 

@@ -1,21 +1,29 @@
-"""Process-wide singleton flags: jokers, ETag conditions, retrieval modes, sentinels.
+"""Flags and the types of the conditional operations: jokers, conditions, sentinels, results.
 
 Every flag class has exactly one instance: calling the class returns it, and
 pickling or copying it gives the same object back, so flags are compared with
 ``is``.  The five base classes are independent of each other; in particular the
 sentinels ``ITEM_NOT_AVAILABLE`` and ``VALUE_NOT_RETRIEVED`` are not jokers.
+Each flag also answers ``get_params()`` with ``{}``, so parameter-based
+serializers (``type(x)(**x.get_params())``) rebuild the same singleton.
+
+The module's name is that of persidict 0.x: pickles and JSON written by either
+package record it, so flags and results stored in values load in both.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, NewType, Protocol, Self, TypeAlias, TypeVar, runtime_checkable
 
 __all__ = [
     "ALWAYS_RETRIEVE",
     "ANY_ETAG",
+    "CONTINUE_NORMAL_EXECUTION",
     "DELETE_CURRENT",
     "ETAG_HAS_CHANGED",
     "ETAG_IS_THE_SAME",
+    "EXECUTION_IS_COMPLETE",
     "IF_ETAG_CHANGED",
     "ITEM_NOT_AVAILABLE",
     "KEEP_CURRENT",
@@ -23,17 +31,26 @@ __all__ = [
     "VALUE_NOT_RETRIEVED",
     "AlwaysRetrieveFlag",
     "AnyETagFlag",
+    "ConditionalOperationResult",
+    "ContinueNormalExecutionFlag",
     "DeleteCurrentFlag",
     "ETagConditionFlag",
     "ETagHasChangedFlag",
+    "ETagIfExists",
     "ETagIsTheSameFlag",
+    "ETagValue",
+    "ExecutionIsCompleteFlag",
     "IfETagChangedRetrieveFlag",
     "ItemNotAvailableFlag",
     "Joker",
     "KeepCurrentFlag",
     "NeverRetrieveFlag",
+    "OperationResult",
     "RetrieveValueFlag",
+    "StatusFlag",
+    "TransformingFunction",
     "ValueNotRetrievedFlag",
+    "ValueType",
 ]
 
 
@@ -61,6 +78,10 @@ class _Singleton:
 
     def __repr__(self) -> str:
         return _NAMES.get(type(self), type(self).__name__)
+
+    def get_params(self) -> dict[str, Any]:
+        """No parameters: ``type(flag)()`` is the flag itself."""
+        return {}
 
 
 class Joker(_Singleton):
@@ -129,6 +150,24 @@ class IfETagChangedRetrieveFlag(RetrieveValueFlag):
     __slots__ = ()
 
 
+class StatusFlag(_Singleton):
+    """Base of the flags a step of a write reports to its caller."""
+
+    __slots__ = ()
+
+
+class ExecutionIsCompleteFlag(StatusFlag):
+    """The step did all there was to do (a joker was applied): the caller stops."""
+
+    __slots__ = ()
+
+
+class ContinueNormalExecutionFlag(StatusFlag):
+    """The step found nothing special: the caller goes on with the write."""
+
+    __slots__ = ()
+
+
 class ItemNotAvailableFlag(_Singleton):
     """Sentinel: the key is absent (stands in for its ETag and value)."""
 
@@ -151,6 +190,8 @@ NEVER_RETRIEVE = NeverRetrieveFlag()
 IF_ETAG_CHANGED = IfETagChangedRetrieveFlag()
 ITEM_NOT_AVAILABLE = ItemNotAvailableFlag()
 VALUE_NOT_RETRIEVED = ValueNotRetrievedFlag()
+EXECUTION_IS_COMPLETE = ExecutionIsCompleteFlag()
+CONTINUE_NORMAL_EXECUTION = ContinueNormalExecutionFlag()
 
 _NAMES: dict[type, str] = {
     KeepCurrentFlag: "KEEP_CURRENT",
@@ -163,4 +204,54 @@ _NAMES: dict[type, str] = {
     IfETagChangedRetrieveFlag: "IF_ETAG_CHANGED",
     ItemNotAvailableFlag: "ITEM_NOT_AVAILABLE",
     ValueNotRetrievedFlag: "VALUE_NOT_RETRIEVED",
+    ExecutionIsCompleteFlag: "EXECUTION_IS_COMPLETE",
+    ContinueNormalExecutionFlag: "CONTINUE_NORMAL_EXECUTION",
 }
+
+
+ValueType = TypeVar("ValueType")
+
+ETagValue = NewType("ETagValue", str)
+"""An opaque version string; it changes whenever the stored item changes."""
+
+ETagIfExists: TypeAlias = ETagValue | ItemNotAvailableFlag
+
+
+@runtime_checkable
+class TransformingFunction(Protocol[ValueType]):
+    """A read-modify-write step for ``transform_item``: current value in, new value out.
+
+    It receives ``ITEM_NOT_AVAILABLE`` for an absent key and may return
+    ``KEEP_CURRENT`` or ``DELETE_CURRENT``.  It can run several times.
+    """
+
+    def __call__(
+        self, current: ValueType | ItemNotAvailableFlag, /
+    ) -> ValueType | KeepCurrentFlag | DeleteCurrentFlag: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionalOperationResult(Generic[ValueType]):
+    """What a conditional operation saw and did.
+
+    ``actual_etag`` is the ETag before the call, ``resulting_etag`` the one
+    after it (``ITEM_NOT_AVAILABLE`` when the key is absent).
+    """
+
+    condition_was_satisfied: bool
+    actual_etag: ETagIfExists
+    resulting_etag: ETagIfExists
+    new_value: ValueType | ItemNotAvailableFlag | ValueNotRetrievedFlag
+
+    @property
+    def value_was_mutated(self) -> bool:
+        """True when the operation inserted, overwrote or deleted the item."""
+        return self.resulting_etag != self.actual_etag
+
+
+@dataclass(frozen=True, slots=True)
+class OperationResult(Generic[ValueType]):
+    """The outcome of ``transform_item``: the ETag and value the key ended with."""
+
+    resulting_etag: ETagIfExists
+    new_value: ValueType | ItemNotAvailableFlag

@@ -1,80 +1,41 @@
-"""Keys: flat, immutable sequences of filename- and URL-safe strings.
+"""Keys: flat sequences of filename- and URL-safe strings.
 
 Every item of a persistent dict is addressed by a ``NonEmptySafeStrTuple``:
 a flat tuple of 1-253 character strings drawn from ``SAFE_CHARS_SET``.  Keys
 double as paths (one component per directory level), which is why ``/``,
 ``\\``, ``.`` and ``..`` can never appear as a component.
 
-This module also holds the digest-suffix scheme that keeps keys differing
-only in letter case apart on case-insensitive file systems::
-
-    >>> sign_safe_str_tuple(("a", "Key"), 4)
-    SafeStrTuple(('a_btax', 'Key_rfzv'))
+``SafeStrTuple`` is a plain class, as in persidict 0.x: a subclass may keep
+attributes of its own (set them in ``__init__``, delete them, restore
+``strings`` in its own ``__setstate__``), and instances pickle as their
+``__dict__``, so pickles written by either package load in the other.
 """
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
-import string
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, overload
 
+from .safe_chars import SAFE_CHARS_SET, SAFE_STRING_MAX_LENGTH, is_safe
+
 __all__ = [
-    "SAFE_CHARS_SET",
-    "SAFE_STRING_MAX_LENGTH",
     "NonEmptySafeStrTuple",
     "SafeStrTuple",
-    "contains_unsafe_chars",
-    "get_safe_chars",
-    "replace_unsafe_chars",
-    "sign_component",
-    "sign_safe_str_tuple",
     "to_nonempty_key",
-    "unsign_component",
-    "unsign_safe_str_tuple",
 ]
-
-SAFE_CHARS_SET: frozenset[str] = frozenset(string.ascii_letters + string.digits + "()_-~.=")
-"""The characters allowed in a key component: ASCII letters, digits and ``()_-~.=`` (69 in all)."""
-
-SAFE_STRING_MAX_LENGTH = 254
-"""Exclusive upper bound on a component's length: components have at most 253 characters."""
 
 # Exactly "." and ".." would walk the directory tree; longer dotted names are fine.
 _RESERVED_NAMES = frozenset({".", ".."})
 
-# Bound once: these are called on every key access.
-_is_safe = SAFE_CHARS_SET.issuperset
-_new_object = object.__new__
+_new_object = object.__new__  # bound once: it builds every normalized key
 
 # Entries per memo of to_nonempty_key (a few MB at most).
 _KEY_CACHE_SIZE = 16384
 
 
-def get_safe_chars() -> set[str]:
-    """Return a fresh, mutable copy of the allowed character set."""
-    return set(SAFE_CHARS_SET)
-
-
-def contains_unsafe_chars(a_str: str) -> bool:
-    """Tell whether ``a_str`` has any character outside ``SAFE_CHARS_SET``."""
-    return not _is_safe(a_str)
-
-
-def replace_unsafe_chars(a_str: str, replace_with: str) -> str:
-    """Replace every character outside ``SAFE_CHARS_SET`` by ``replace_with``.
-
-    >>> replace_unsafe_chars("a b/c", "_")
-    'a_b_c'
-    """
-    return "".join(c if c in SAFE_CHARS_SET else replace_with for c in a_str)
-
-
 def _is_valid_component(s: str) -> bool:
     """Fast yes/no check of one component (``_check_component`` explains a no)."""
-    return 0 < len(s) < SAFE_STRING_MAX_LENGTH and _is_safe(s) and s not in _RESERVED_NAMES
+    return 0 < len(s) < SAFE_STRING_MAX_LENGTH and is_safe(s) and s not in _RESERVED_NAMES
 
 
 def _check_component(s: str) -> str:
@@ -92,7 +53,7 @@ def _check_component(s: str) -> str:
             f"Key component is too long: {len(s)} characters, the maximum is "
             f"{SAFE_STRING_MAX_LENGTH - 1}: {s[:40]!r}..."
         )
-    if not _is_safe(s):
+    if not is_safe(s):
         bad = sorted({c for c in s if c not in SAFE_CHARS_SET})
         raise ValueError(f"Key component {s!r} contains unsafe characters: {bad!r}")
     # Plain str only: a str subclass (numpy.str_) would drag its type into pickles.
@@ -128,19 +89,20 @@ def _flatten_into(args: Any, out: list[str]) -> None:
 
 
 class SafeStrTuple(Sequence[str]):
-    """An immutable, flat sequence of safe strings; it may be empty (used for prefixes).
+    """A flat sequence of safe strings; it may be empty (used for prefixes).
 
     Arguments are flattened left to right: strings, SafeStrTuples and any
     nested sequences of them.  ``SafeStrTuple("a", ["b", ("c",)])`` holds
     ``('a', 'b', 'c')``.  Instances hash and compare like the plain tuple
-    in ``.strings``, so ``{SafeStrTuple("a"): 1}[("a",)]`` works.
+    in ``.strings``, so ``{SafeStrTuple("a"): 1}[("a",)]`` works.  The
+    strings are a tuple and never change once a key is in use; subclasses
+    may add attributes of their own.
 
     Raises:
         TypeError: keyword arguments, or a part that is neither a string nor a sequence.
         ValueError: a string that is empty, ``"."``/``".."``, too long or unsafe.
     """
 
-    __slots__ = ("strings",)
     strings: tuple[str, ...]
     _allow_empty: ClassVar[bool] = True
 
@@ -151,13 +113,13 @@ class SafeStrTuple(Sequence[str]):
         _flatten_into(args, out)
         if not out and not self._allow_empty:
             raise ValueError(f"{type(self).__name__} must contain at least one string")
-        _set_strings(self, tuple(out))
+        self.__dict__["strings"] = tuple(out)
 
     @classmethod
     def _from_valid(cls, strings: tuple[str, ...]) -> SafeStrTuple:
         """Build an instance from a tuple of already validated plain strings (no checks)."""
         obj = _new_object(cls)
-        _set_strings(obj, strings)
+        obj.__dict__["strings"] = strings
         return obj
 
     @property
@@ -165,22 +127,26 @@ class SafeStrTuple(Sequence[str]):
         """Alias of ``.strings``."""
         return self.strings
 
-    # Immutability: instances are hashed into dicts, so they must never change.
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
+    # Normalized keys are memoized and shared (see to_nonempty_key), so the strings of
+    # the two base classes are set once; a subclass's instances are its own business,
+    # as in persidict 0.x (its __init__ and __setstate__ may assign them freely).
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "strings" and type(self) in _SHARED_TYPES and "strings" in self.__dict__:
+            raise AttributeError(f"the strings of a {type(self).__name__} cannot change")
+        object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
+        if name == "strings" and type(self) in _SHARED_TYPES:
+            raise AttributeError(f"the strings of a {type(self).__name__} cannot be deleted")
+        object.__delattr__(self, name)
 
-    # Explicit state: __setattr__ refuses the slot assignment default unpickling does.
-    def __getstate__(self) -> dict[str, tuple[str, ...]]:
-        return {"strings": self.strings}
-
-    def __setstate__(self, state: dict[str, tuple[str, ...]]) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled instance (its ``__dict__``), validating the strings again."""
         strings = SafeStrTuple(state["strings"]).strings
         if not strings and not self._allow_empty:
             raise ValueError(f"{type(self).__name__} must contain at least one string")
-        _set_strings(self, strings)
+        self.__dict__.update(state)
+        self.__dict__["strings"] = strings
 
     def __copy__(self) -> SafeStrTuple:
         return self
@@ -253,8 +219,6 @@ class SafeStrTuple(Sequence[str]):
 
 
 _BASE_EQ = SafeStrTuple.__eq__
-# The slot's own setter bypasses the class's __setattr__, which refuses writes.
-_set_strings = SafeStrTuple.__dict__["strings"].__set__
 
 
 class NonEmptySafeStrTuple(SafeStrTuple):
@@ -265,21 +229,23 @@ class NonEmptySafeStrTuple(SafeStrTuple):
             besides everything ``SafeStrTuple`` raises.
     """
 
-    __slots__ = ()
     _allow_empty: ClassVar[bool] = False
 
     @classmethod
     def _from_valid(cls, strings: tuple[str, ...]) -> NonEmptySafeStrTuple:
         """Build an instance from a non-empty tuple of already validated plain strings."""
         obj = _new_object(cls)
-        _set_strings(obj, strings)
+        obj.__dict__["strings"] = strings
         return obj
+
+
+_SHARED_TYPES = frozenset({SafeStrTuple, NonEmptySafeStrTuple})
 
 
 def _build_nonempty(strings: tuple[str, ...]) -> NonEmptySafeStrTuple:
     """Wrap a non-empty tuple of valid plain strings, skipping ``__init__``."""
     obj: NonEmptySafeStrTuple = _new_object(NonEmptySafeStrTuple)
-    _set_strings(obj, strings)
+    obj.__dict__["strings"] = strings
     return obj
 
 
@@ -340,119 +306,3 @@ def _tuple_to_nonempty_key(key: tuple[Any, ...]) -> NonEmptySafeStrTuple:
         result = _build_nonempty(key)
         _remember(_TUPLE_KEYS, key, result)
     return result
-
-
-# ---------------------------------------------------------------------------
-# Digest suffixes (on-disk layout: reproduce bit for bit)
-# ---------------------------------------------------------------------------
-
-
-def _check_digest_len(digest_len: object) -> int:
-    """Return ``digest_len`` as an int, or raise for a non-int (bool included) or a negative."""
-    if isinstance(digest_len, bool) or not isinstance(digest_len, int):
-        raise TypeError(f"digest_len must be an int, got {type(digest_len)}")
-    if digest_len < 0:
-        raise ValueError(f"digest_len must be non-negative, got {digest_len}")
-    return int(digest_len)
-
-
-_B32_LOWER = "abcdefghijklmnopqrstuvwxyz234567"
-
-
-def _suffix(s: str, digest_len: int) -> str:
-    """``"_"`` + the first ``digest_len`` chars of base32(md5(s)), lowercased (``digest_len > 0``)."""
-    digest = hashlib.md5(s.encode("utf-8")).digest()
-    if digest_len > 25:  # reaches the padded tail: let the standard encoder produce it
-        return "_" + base64.b32encode(digest).decode()[:digest_len].lower()
-    # The first 25 characters are plain 5-bit groups of the 128-bit digest
-    # (base64.b32encode is pure Python in 3.11 and dominated this hot path).
-    bits = int.from_bytes(digest, "big")
-    return "_" + "".join(_B32_LOWER[(bits >> (123 - 5 * i)) & 31] for i in range(digest_len))
-
-
-def _has_own_suffix(s: str, digest_len: int) -> bool:
-    """Tell whether ``s`` already ends with the suffix of its own stem."""
-    cut = digest_len + 1
-    return len(s) > cut and s.endswith(_suffix(s[:-cut], digest_len))
-
-
-# Cached: every file access signs or unsigns each component of its key.
-@functools.lru_cache(maxsize=65536)
-def _sign_cached(s: str, digest_len: int) -> str:
-    signed = s if _has_own_suffix(s, digest_len) else s + _suffix(s, digest_len)
-    if len(signed) >= SAFE_STRING_MAX_LENGTH:
-        raise ValueError(
-            f"Key component {s[:40]!r}... is too long to sign: with its digest suffix it "
-            f"would have {len(signed)} characters, the maximum is {SAFE_STRING_MAX_LENGTH - 1}"
-        )
-    return signed
-
-
-@functools.lru_cache(maxsize=65536)
-def _unsign_cached(s: str, digest_len: int) -> str:
-    return s[: -(digest_len + 1)] if _has_own_suffix(s, digest_len) else s
-
-
-def sign_component(s: str, digest_len: int) -> str:
-    """Append the digest suffix to one safe component (idempotent; no-op for ``digest_len == 0``).
-
-    >>> sign_component("a", 4)
-    'a_btax'
-
-    Raises:
-        TypeError: ``digest_len`` is not an int (``bool`` included).
-        ValueError: ``digest_len`` is negative, or the signed component exceeds 253 characters.
-    """
-    if type(digest_len) is not int or digest_len < 0:
-        # Validate before the cache: 1 == 1.0 == True would share cache entries.
-        digest_len = _check_digest_len(digest_len)
-    if digest_len == 0:
-        return s
-    return _sign_cached(s, digest_len)
-
-
-def unsign_component(s: str, digest_len: int) -> str:
-    """Strip the digest suffix from one component if it carries the suffix of its own stem.
-
-    >>> unsign_component("a_btax", 4)
-    'a'
-
-    Raises:
-        TypeError: ``digest_len`` is not an int (``bool`` included).
-        ValueError: ``digest_len`` is negative.
-    """
-    if type(digest_len) is not int or digest_len < 0:
-        digest_len = _check_digest_len(digest_len)
-    if digest_len == 0:
-        return s
-    return _unsign_cached(s, digest_len)
-
-
-def sign_safe_str_tuple(seq: SafeStrTuple | Sequence[str] | str, digest_len: int) -> SafeStrTuple:
-    """Sign every component of ``seq`` (directories and file name alike).
-
-    Raises:
-        TypeError: a non-int ``digest_len`` or an invalid key part.
-        ValueError: a negative ``digest_len``, an invalid string, or a component
-            that becomes longer than 253 characters once signed.
-    """
-    digest_len = _check_digest_len(digest_len)
-    strings = SafeStrTuple(seq).strings
-    if digest_len:
-        strings = tuple(_sign_cached(s, digest_len) for s in strings)
-    return SafeStrTuple(strings)
-
-
-def unsign_safe_str_tuple(seq: SafeStrTuple | Sequence[str] | str, digest_len: int) -> SafeStrTuple:
-    """Strip the digest suffix from every component of ``seq`` that carries one.
-
-    Raises:
-        TypeError: a non-int ``digest_len`` or an invalid key part.
-        ValueError: a negative ``digest_len`` or an invalid string (before or after stripping).
-    """
-    digest_len = _check_digest_len(digest_len)
-    strings = SafeStrTuple(seq).strings
-    if digest_len:
-        strings = tuple(_unsign_cached(s, digest_len) for s in strings)
-    # Re-validated: stripping "._<suffix of '.'>" would leave the reserved ".".
-    return SafeStrTuple(strings)
