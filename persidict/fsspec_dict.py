@@ -13,11 +13,11 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 from .backends import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Version, open_backend
 from .exceptions import BackendError, ConcurrencyConflictError, MutationPolicyError
-from .jokers import (
+from .jokers_and_status_flags import (
     ALWAYS_RETRIEVE,
     ANY_ETAG,
     DELETE_CURRENT,
@@ -27,11 +27,14 @@ from .jokers import (
     KEEP_CURRENT,
     NEVER_RETRIEVE,
     VALUE_NOT_RETRIEVED,
+    ConditionalOperationResult,
     ETagConditionFlag,
+    ETagIfExists,
+    ETagValue,
     Joker,
     RetrieveValueFlag,
+    ValueType,
 )
-from .keys import NonEmptySafeStrTuple, SafeStrTuple, sign_component, to_nonempty_key, unsign_component
 from .persi_dict import (
     APPEND_ONLY,
     NonEmptyPersiDictKey,
@@ -43,7 +46,8 @@ from .persi_dict import (
     should_retrieve,
     validate_iter_request,
 )
-from .results import ConditionalOperationResult, ETagIfExists, ETagValue, ValueType
+from .safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
+from .safe_str_tuple_signing import sign_component, unsign_component
 from .serialization import get_codec
 
 __all__ = ["FsspecDict"]
@@ -70,6 +74,7 @@ class FsspecDict(PersiDict[ValueType]):
         append_only: bool = False,
         base_class_for_values: type | None = None,
         digest_len: int = 0,
+        safe_json: bool = False,
     ) -> None:
         super().__init__(
             append_only=append_only,
@@ -86,7 +91,8 @@ class FsspecDict(PersiDict[ValueType]):
             self._backend = url_or_path
         else:
             self._backend = open_backend(url_or_path, storage_options)
-        self._codec = get_codec(serialization_format)
+        self.safe_json = bool(safe_json)
+        self._codec = get_codec(serialization_format, safe_json=self.safe_json)
         self._suffix = "." + serialization_format
         try:
             self._backend.ensure_root()
@@ -115,7 +121,12 @@ class FsspecDict(PersiDict[ValueType]):
 
     def get_params(self) -> dict[str, Any]:
         params = super().get_params()
-        params.update(digest_len=self.digest_len, storage_options=self._storage_options, url_or_path=self.url)
+        params.update(
+            digest_len=self.digest_len,
+            safe_json=self.safe_json,
+            storage_options=self._storage_options,
+            url_or_path=self.url,
+        )
         return dict(sorted(params.items()))
 
     def with_local_cache(self, base_dir: str | os.PathLike[str], *, digest_len: int = 8) -> PersiDict[ValueType]:
@@ -149,7 +160,7 @@ class FsspecDict(PersiDict[ValueType]):
             parts = [unsign_component(part, self.digest_len) for part in parts]
         return to_nonempty_key(tuple(parts))  # validates: a stray file with an unsafe name raises
 
-    def _with_backend(self, backend: StorageBackend) -> FsspecDict[ValueType]:
+    def _with_backend(self, backend: StorageBackend) -> Self:
         """A copy of this dict on another backend (subdicts)."""
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
@@ -175,6 +186,8 @@ class FsspecDict(PersiDict[ValueType]):
     def _decode(self, data: bytes, key: NonEmptySafeStrTuple) -> Any:
         try:
             value = self._codec.loads(data)
+        except ModuleNotFoundError:
+            raise  # an old format whose reader is not installed: the error names the extra
         except Exception as exc:
             raise BackendError(
                 f"the stored value of {key!r} is not valid {self.serialization_format}: {exc}",
@@ -338,7 +351,7 @@ class FsspecDict(PersiDict[ValueType]):
                 raise self._failure("delete", None, exc) from exc
         self._backend.prune_empty_dirs()
 
-    def get_subdict(self, prefix_key: PersiDictKey) -> FsspecDict[ValueType]:
+    def get_subdict(self, prefix_key: PersiDictKey) -> Self:
         """The items whose keys start with ``prefix_key``, as a dict of the same type."""
         prefix = SafeStrTuple(prefix_key)
         if not prefix.strings:
@@ -470,18 +483,8 @@ class FsspecDict(PersiDict[ValueType]):
         require_retrieve_mode(retrieve_value)
         key = to_nonempty_key(key)
         path = self._path(key)
-        if condition_holds(condition, expected_etag, ITEM_NOT_AVAILABLE):
-            try:
-                data = self._encode(default_value)
-            except TypeError:
-                pass  # a bad default matters only if it would be stored: checked below
-            else:
-                try:
-                    new_etag = self._put(path, data, ABSENT, key)
-                except PreconditionFailed:
-                    pass
-                else:
-                    return ConditionalOperationResult(True, ITEM_NOT_AVAILABLE, new_etag, default_value)
+        # Look first: a present key (the common case of write-once results written
+        # again and again) costs one metadata request and no upload.
         for _ in range(CONFLICT_ATTEMPTS):
             version, value = self._observe(key, path, expected_etag, retrieve_value)
             if version is not None:
@@ -492,7 +495,7 @@ class FsspecDict(PersiDict[ValueType]):
             try:
                 new_etag = self._put(path, self._encode(default_value), ABSENT, key)
             except PreconditionFailed:
-                continue
+                continue  # inserted by someone else since we looked
             return ConditionalOperationResult(True, ITEM_NOT_AVAILABLE, new_etag, default_value)
         raise ConcurrencyConflictError(key, CONFLICT_ATTEMPTS)
 

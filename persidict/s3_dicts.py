@@ -12,15 +12,27 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .backends.s3 import S3Backend
+from .backends.s3 import (  # the error classifiers are public in persidict 0.x's basic_s3_dict
+    S3Backend,
+    conditional_request_failed,
+    not_found_error,
+    not_modified_error,
+)
 from .fsspec_dict import FsspecDict
-from .keys import NonEmptySafeStrTuple
+from .jokers_and_status_flags import ConditionalOperationResult, ETagValue, OperationResult, ValueType
 from .persi_dict import NonEmptyPersiDictKey, PersiDict, PersiDictKey
-from .results import ConditionalOperationResult, ETagValue, OperationResult, ValueType
+from .safe_str_tuple import NonEmptySafeStrTuple
 from .wrappers.local_cache import cached_by, local_cache_folders
 from .wrappers.pass_through import PassThroughDict
 
-__all__ = ["BasicS3Dict", "S3Dict", "S3Dict_FileDirCached"]
+__all__ = [
+    "BasicS3Dict",
+    "S3Dict",
+    "S3Dict_FileDirCached",
+    "conditional_request_failed",
+    "not_found_error",
+    "not_modified_error",
+]
 
 
 class BasicS3Dict(FsspecDict[ValueType]):
@@ -36,6 +48,7 @@ class BasicS3Dict(FsspecDict[ValueType]):
         append_only: bool = False,
         base_class_for_values: type | None = None,
         storage_options: dict[str, Any] | None = None,
+        safe_json: bool = False,
     ) -> None:
         if root_prefix and not root_prefix.endswith("/"):
             root_prefix += "/"
@@ -49,6 +62,7 @@ class BasicS3Dict(FsspecDict[ValueType]):
             serialization_format=serialization_format,
             append_only=append_only,
             base_class_for_values=base_class_for_values,
+            safe_json=safe_json,
         )
         self._storage_options = storage_options
 
@@ -77,6 +91,7 @@ class BasicS3Dict(FsspecDict[ValueType]):
             bucket_name=self.bucket_name,
             region=self.region,
             root_prefix=self.root_prefix,
+            safe_json=self.safe_json,
             storage_options=self._storage_options,
         )
         return dict(sorted(params.items()))
@@ -105,6 +120,7 @@ class S3Dict_FileDirCached(PassThroughDict[ValueType]):  # noqa: N801 - the name
         append_only: bool = False,
         base_class_for_values: type | None = None,
         storage_options: dict[str, Any] | None = None,
+        safe_json: bool = False,
     ) -> None:
         main: BasicS3Dict[ValueType] = BasicS3Dict(
             bucket_name=bucket_name,
@@ -114,6 +130,7 @@ class S3Dict_FileDirCached(PassThroughDict[ValueType]):  # noqa: N801 - the name
             append_only=append_only,
             base_class_for_values=base_class_for_values,
             storage_options=storage_options,
+            safe_json=safe_json,
         )
         cache_dir = os.path.abspath(os.fspath(base_dir))
         self.local_cache = local_cache_folders(main, base_dir=cache_dir, digest_len=digest_len)

@@ -7,10 +7,31 @@ from typing import Any
 
 from .backends import LocalBackend, MemoryBackend
 from .fsspec_dict import FsspecDict
+from .jokers_and_status_flags import ValueType
 from .persi_dict import PersiDict
-from .results import ValueType
 
-__all__ = ["FileDirDict", "LocalDict"]
+__all__ = ["FileDirDict", "LocalDict", "add_long_path_prefix", "drop_long_path_prefix"]
+
+_LONG_PATH_PREFIX = "\\\\?\\"  # \\?\ lifts Windows' 260-character limit on paths
+_UNC_PREFIX = "\\\\"
+
+
+def add_long_path_prefix(path: str) -> str:
+    """On Windows, an absolute ``path`` with the ``\\\\?\\`` prefix; elsewhere ``path`` unchanged."""
+    if os.name != "nt" or path.startswith(_LONG_PATH_PREFIX) or not os.path.isabs(path):
+        return path
+    if path.startswith(_UNC_PREFIX):
+        return _LONG_PATH_PREFIX + "UNC\\" + path[len(_UNC_PREFIX):]
+    return _LONG_PATH_PREFIX + path
+
+
+def drop_long_path_prefix(path: str) -> str:
+    """``path`` without the prefix ``add_long_path_prefix`` adds (unchanged if it has none)."""
+    if path.startswith(_LONG_PATH_PREFIX + "UNC\\"):
+        return _UNC_PREFIX + path[len(_LONG_PATH_PREFIX) + 4:]
+    if path.startswith(_LONG_PATH_PREFIX):
+        return path[len(_LONG_PATH_PREFIX):]
+    return path
 
 
 class FileDirDict(FsspecDict[ValueType]):
@@ -32,6 +53,7 @@ class FileDirDict(FsspecDict[ValueType]):
         digest_len: int = 4,
         base_class_for_values: type | None = None,
         fsync: bool = True,
+        safe_json: bool = False,
     ) -> None:
         super().__init__(
             LocalBackend(os.path.abspath(os.fspath(base_dir)), fsync=bool(fsync)),
@@ -39,6 +61,7 @@ class FileDirDict(FsspecDict[ValueType]):
             append_only=append_only,
             base_class_for_values=base_class_for_values,
             digest_len=digest_len,
+            safe_json=safe_json,
         )
 
     @property
@@ -53,7 +76,7 @@ class FileDirDict(FsspecDict[ValueType]):
 
     def get_params(self) -> dict[str, Any]:
         params = PersiDict.get_params(self)
-        params.update(base_dir=self.base_dir, digest_len=self.digest_len, fsync=self.fsync)
+        params.update(base_dir=self.base_dir, digest_len=self.digest_len, fsync=self.fsync, safe_json=self.safe_json)
         return dict(sorted(params.items()))
 
 
@@ -74,6 +97,7 @@ class LocalDict(FsspecDict[ValueType]):
         append_only: bool = False,
         base_class_for_values: type | None = None,
         prune_interval: Any = 64,
+        safe_json: bool = False,
     ) -> None:
         self.prune_interval = _normalize_prune_interval(prune_interval)
         if backend is not None and not isinstance(backend, MemoryBackend):
@@ -83,6 +107,7 @@ class LocalDict(FsspecDict[ValueType]):
             serialization_format=serialization_format,
             append_only=append_only,
             base_class_for_values=base_class_for_values,
+            safe_json=safe_json,
         )
 
     @property
@@ -92,7 +117,7 @@ class LocalDict(FsspecDict[ValueType]):
 
     def get_params(self) -> dict[str, Any]:
         params = PersiDict.get_params(self)
-        params.update(backend=self.backend, prune_interval=self.prune_interval)
+        params.update(backend=self.backend, prune_interval=self.prune_interval, safe_json=self.safe_json)
         return dict(sorted(params.items()))
 
 

@@ -55,6 +55,8 @@ class StoreKind:
     local_files: bool = False
     cross_process: bool = False
     timestamp_resolution: float = 0.001
+    options: dict[str, Any] = field(default_factory=dict)
+    """Constructor options every store of this kind is opened with (``safe_json``, ...)."""
     known_failures: tuple[tuple[str, str], ...] = ()
     """``(node id regex, reason)``: tests this kind cannot pass, each a strict xfail with its reason."""
 
@@ -209,6 +211,7 @@ STORE_KINDS: dict[str, StoreKind] = _kinds(
               local_files=True, cross_process=True),
     StoreKind("memory-pkl", "pkl", _local_dict_location, _open_local_dict),
     StoreKind("memory-json", "json", _local_dict_location, _open_local_dict),
+    StoreKind("memory-safejson", "json", _local_dict_location, _open_local_dict, options={"safe_json": True}),
     StoreKind("fsspec-url-pkl", "pkl", _file_url_location, _open_fsspec_url,
               local_files=True, cross_process=True),
     StoreKind("memory-url-json", "json", _memory_url_location, _open_fsspec_url,
@@ -236,7 +239,7 @@ class DictFactory:
         self._state = state
 
     def __call__(self, **overrides: Any) -> Any:
-        overrides.setdefault("serialization_format", self.kind.format)
+        overrides = {"serialization_format": self.kind.format, **self.kind.options, **overrides}
         return self.kind.open(self._state, overrides)
 
 
@@ -292,6 +295,14 @@ def store_kind(request: pytest.FixtureRequest) -> StoreKind:
 def fmt(store_kind: StoreKind) -> str:
     """The serialization format of the store kind under test."""
     return store_kind.format
+
+
+@pytest.fixture
+def codec(store_kind: StoreKind) -> str:
+    """The codec of the store kind under test: "pkl", "jsonpickle" or "safejson"."""
+    if store_kind.format != "json":
+        return store_kind.format
+    return "safejson" if store_kind.options.get("safe_json") else "jsonpickle"
 
 
 def _tmp_path_if_needed(kind: StoreKind, request: pytest.FixtureRequest) -> Path | None:

@@ -1,4 +1,4 @@
-"""Tests for persidict.serialization: the pkl, dill, json and text codecs."""
+"""Tests for persidict.serialization: the pkl, dill, json (jsonpickle and safe) and text codecs."""
 
 from __future__ import annotations
 
@@ -26,14 +26,13 @@ from hypothesis import strategies as st
 from persidict.serialization import (
     Codec,
     DillCodec,
-    JsonCodec,
+    JsonPickleCodec,
     PickleCodec,
+    SafeJsonCodec,
     TextCodec,
     get_codec,
     is_text_format,
 )
-
-SERIALIZATION_PY = pathlib.Path(__file__).resolve().parents[1] / "persidict" / "serialization.py"
 
 
 @dataclass
@@ -91,7 +90,7 @@ def assert_exact_roundtrip(codec: Codec, value: object) -> None:
     [
         ("pkl", PickleCodec, "application/octet-stream"),
         ("dill", DillCodec, "application/octet-stream"),
-        ("json", JsonCodec, "application/json"),
+        ("json", JsonPickleCodec, "application/json"),
         ("txt", TextCodec, "text/plain; charset=utf-8"),
         ("py", TextCodec, "text/plain; charset=utf-8"),
         ("csv", TextCodec, "text/plain; charset=utf-8"),
@@ -119,24 +118,23 @@ def test_get_codec_rejects_non_str_and_empty_names() -> None:
         get_codec("")
 
 
-def test_importing_the_module_does_not_import_dill() -> None:
-    # Load the module file on its own in a fresh interpreter, so nothing else can import dill.
+def test_get_codec_picks_safe_json_only_for_json() -> None:
+    assert type(get_codec("json", safe_json=True)) is SafeJsonCodec
+    assert type(get_codec("pkl", safe_json=True)) is PickleCodec
+    assert type(get_codec("txt", safe_json=True)) is TextCodec
+
+
+@pytest.mark.parametrize(("fmt", "module"), [("dill", "dill"), ("json", "jsonpickle")])
+def test_a_codec_library_is_imported_on_first_use_only(fmt: str, module: str) -> None:
     code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('serialization', {str(SERIALIZATION_PY)!r})\n"
-        "module = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(module)\n"
-        "before = 'dill' in sys.modules\n"
-        "module.get_codec('dill').dumps(1)\n"
-        "print(before, 'dill' in sys.modules)\n"
+        "import sys, persidict\n"
+        "from persidict.serialization import get_codec\n"
+        f"before = {module!r} in sys.modules\n"
+        f"get_codec({fmt!r}).dumps(1)\n"
+        f"print(before, {module!r} in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
-
-
-def test_pickle_loads_is_not_wrapped() -> None:
-    # The in-memory store's hot path: no Python frame between the store and pickle.loads.
-    assert get_codec("pkl").loads is pickle.loads
 
 
 # ---------------------------------------------------------------------------
@@ -346,7 +344,7 @@ def test_text_roundtrips_any_text(text: str) -> None:
 
 
 def json_codec() -> Codec:
-    return get_codec("json")
+    return get_codec("json", safe_json=True)
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from .object_store import ObjectStoreBackend
 
 T = TypeVar("T")
 
-__all__ = ["S3Backend"]
+__all__ = ["S3Backend", "conditional_request_failed", "not_found_error", "not_modified_error"]
 
 MAX_SINGLE_PUT = 5 * 1024**3
 """S3's limit for one PutObject; larger values would need multipart, which loses conditions."""
@@ -61,17 +61,19 @@ def _status_of(exc: BaseException) -> int | None:
     return int(status) if status is not None else None
 
 
-def _is_not_found(exc: BaseException) -> bool:
+def not_found_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (a botocore ClientError, or an error caused by one) says the key is missing."""
     return _code_of(exc) in _NOT_FOUND_CODES or (_status_of(exc) == 404 and _code_of(exc) != "NoSuchBucket")
 
 
-def _is_conflict(exc: BaseException) -> bool:
+def conditional_request_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` says an ``If-Match``/``If-None-Match`` condition failed (412, or 409)."""
     return _code_of(exc) in _CONFLICT_CODES or _status_of(exc) in (409, 412)
 
 
-def _is_not_modified(exc: BaseException) -> bool:
+def not_modified_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the 304 of a conditional GET whose ETag still matches."""
     return _code_of(exc) in _NOT_MODIFIED_CODES or _status_of(exc) == 304
-
 
 
 
@@ -91,7 +93,7 @@ class S3Backend(ObjectStoreBackend):
         except (PreconditionFailed, FileNotFoundError):
             raise
         except Exception as exc:
-            if _is_not_found(exc):
+            if not_found_error(exc):
                 raise FileNotFoundError(errno.ENOENT, "No such key", str(exc)) from exc
             if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
                 raise  # s3fs already translated it, with the botocore error as its cause
@@ -114,7 +116,7 @@ class S3Backend(ObjectStoreBackend):
         try:
             return await self._get(path)
         except Exception as exc:
-            if _is_not_found(exc):
+            if not_found_error(exc):
                 raise FileNotFoundError(errno.ENOENT, "No such key", path) from exc
             raise
 
@@ -123,7 +125,7 @@ class S3Backend(ObjectStoreBackend):
             try:
                 return await self._get(path, IfNoneMatch=etag)
             except Exception as exc:
-                if not _is_not_modified(exc):
+                if not not_modified_error(exc):
                     raise
                 headers = _client_error_of(exc).response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
                 return None, Version(headers.get("etag", etag), _http_date(headers.get("last-modified")))
@@ -148,7 +150,7 @@ class S3Backend(ObjectStoreBackend):
                 response = await self._call("put_object", Key=self._object_name(path), Body=data, **conditions)
             except Exception as exc:
                 # If-Match on a missing object answers 404: the expected version is gone too.
-                if conditions and (_is_conflict(exc) or _is_not_found(exc)):
+                if conditions and (conditional_request_failed(exc) or not_found_error(exc)):
                     raise PreconditionFailed(path) from exc
                 raise
             return str(response["ETag"])
@@ -167,7 +169,7 @@ class S3Backend(ObjectStoreBackend):
             try:
                 await self._call("delete_object", Key=key, IfMatch=etag)
             except Exception as exc:
-                if _is_conflict(exc):
+                if conditional_request_failed(exc):
                     raise PreconditionFailed(path) from exc
                 raise
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..jokers_and_status_flags import ValueType
 from ..persi_dict import PersiDict
-from ..results import ValueType
 from ..stores import FileDirDict
 from .cached import AppendOnlyDictCached, MutableDictCached
 from .overlapping import OverlappingMultiDict
@@ -35,6 +35,7 @@ def local_cache_folders(
         "append_only": main.append_only,
         "base_class_for_values": main.base_class_for_values,
         "digest_len": digest_len,
+        "safe_json": getattr(main, "safe_json", False),
     }
     return OverlappingMultiDict(dict_type=FileDirDict, shared_subdicts_params=shared, **formats)
 
