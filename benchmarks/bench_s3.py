@@ -133,6 +133,11 @@ def request_cases(d: persidict.FsspecDict[Any]) -> list[tuple[str, Callable[[int
     def setdefault_if(i: int) -> Callable[[], object]:
         return lambda: d.setdefault_if(f"new_{i}", default_value=VALUE, condition=same, expected_etag=absent)
 
+    def write_again(i: int) -> Callable[[], object]:  # WriteOnceDict's insert-if-absent on a present key
+        never = persidict.NEVER_RETRIEVE
+        return lambda: d.setdefault_if("present", default_value=VALUE, condition=same, expected_etag=absent,
+                                       retrieve_value=never)
+
     def discard_if(i: int) -> Callable[[], object]:
         d[f"doomed_{i}"] = VALUE
         etag = d.etag(f"doomed_{i}")
@@ -145,7 +150,8 @@ def request_cases(d: persidict.FsspecDict[Any]) -> list[tuple[str, Callable[[int
         ("`in` (present key)", lambda i: lambda: "present" in d, 1),
         ("`in` (absent key)", lambda i: lambda: "absent" in d, 1),
         ("set_item_if (success)", set_item_if, 1),
-        ("setdefault_if (absent key)", setdefault_if, 1),
+        ("setdefault_if (absent key: look, then insert)", setdefault_if, 2),
+        ("setdefault_if (present key, NEVER_RETRIEVE)", write_again, 1),
         ("discard_if (known ETag)", discard_if, 1),
         ("transform_item (uncontended)", lambda i: lambda: d.transform_item("counter", transformer=_plus_one), 2),
     ]

@@ -19,9 +19,9 @@ import persidict
 
 from bench_common import VALUE, Row, Settings, render_table
 from bench_import import run_import
-from bench_local import run_local, run_scaling
+from bench_local import run_local, run_rewrites, run_scaling
 
-SECTIONS = ("local", "scaling", "import", "s3")
+SECTIONS = ("local", "rewrite", "scaling", "import", "s3")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -64,6 +64,8 @@ def run_sections(settings: Settings, only: list[str] | None) -> tuple[list[Row],
         print(f"[bench] {section} ...", file=sys.stderr, flush=True)
         if section == "local":
             rows += run_local(settings)
+        elif section == "rewrite":
+            rows += run_rewrites(settings)
         elif section == "scaling":
             rows += run_scaling(settings)
         elif section == "import":

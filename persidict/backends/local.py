@@ -95,6 +95,10 @@ class LocalBackend(StorageBackend):
 
     # --- writes --------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
+        if expected is ABSENT and _retrying(_is_file, path):
+            # Insert-if-absent on a present key costs one stat, not a temporary file
+            # and an fsync; when the key is absent, the link below keeps it atomic.
+            raise PreconditionFailed(path)
         temp, etag = _retrying(self._write_temp, path, data)
         try:
             if expected is ABSENT:

@@ -16,7 +16,7 @@ import random
 from typing import Any
 
 from ..exceptions import MutationPolicyError
-from ..jokers import (
+from ..jokers_and_status_flags import (
     ALWAYS_RETRIEVE,
     ANY_ETAG,
     DELETE_CURRENT,
@@ -25,13 +25,15 @@ from ..jokers import (
     KEEP_CURRENT,
     NEVER_RETRIEVE,
     VALUE_NOT_RETRIEVED,
+    ConditionalOperationResult,
     ETagConditionFlag,
+    ETagIfExists,
     KeepCurrentFlag,
     RetrieveValueFlag,
+    ValueType,
 )
-from ..keys import NonEmptySafeStrTuple, to_nonempty_key
 from ..persi_dict import APPEND_ONLY, NonEmptyPersiDictKey, PersiDict, PersiDictKey
-from ..results import ConditionalOperationResult, ETagIfExists, ValueType
+from ..safe_str_tuple import NonEmptySafeStrTuple, to_nonempty_key
 from ..serialization import get_codec
 from ..stores import FileDirDict
 from .pass_through import PassThroughDict, require_persidict
@@ -159,9 +161,15 @@ class WriteOnceDict(PassThroughDict[ValueType]):
             self._check_consistency(value, stored)
 
     def _check_consistency(self, proposed: Any, stored: Any) -> None:
-        """Compare hashes of the two values' serialized bytes; a mismatch is a policy error."""
+        """Compare the two values; a mismatch is a policy error.
+
+        Equal serialized bytes (compared by hash) settle it at once.  Bytes can
+        differ for equal values, though (a set of strings is written in its
+        iteration order, which differs between processes), so values whose
+        bytes differ are then compared as values of the same types.
+        """
         self._checks_attempted += 1
-        if self._fingerprint(proposed) != self._fingerprint(stored):
+        if self._fingerprint(proposed) != self._fingerprint(stored) and not _equal(proposed, stored):
             raise MutationPolicyError(WRITE_ONCE)
         self._checks_passed += 1
 
@@ -192,3 +200,22 @@ class WriteOnceDict(PassThroughDict[ValueType]):
             wrapped_dict=self._inner.get_subdict(prefix_key),
             p_consistency_checks=self._p_consistency_checks,
         )
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Equal values of the same types, down through lists, tuples and dicts.
+
+    ``2 == 2.0``, but a function that returns one and then the other is not
+    deterministic; an ``==`` that raises or is ambiguous (numpy arrays) counts
+    as unequal.
+    """
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(map(_equal, a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    try:
+        return bool(a == b)
+    except Exception:
+        return False

@@ -299,7 +299,7 @@ def test_one_request_per_primitive(d: FsspecDict[Any], server: FakeGCS) -> None:
     assert methods(seen) == ["POST"] and seen[0].query["ifGenerationMatch"] == etag
     seen = count(server, lambda: d.setdefault_if("new", default_value=0, condition=ETAG_IS_THE_SAME,
                                                  expected_etag=ITEM_NOT_AVAILABLE))
-    assert methods(seen) == ["POST"] and seen[0].query["ifGenerationMatch"] == "0"
+    assert methods(seen) == ["GET", "POST"] and seen[1].query["ifGenerationMatch"] == "0"  # look, then insert
     seen = count(server, lambda: d.transform_item("k", transformer=lambda v: v + 1))
     assert methods(seen) == ["GET", "POST"]
     assert d["k"] == 3
@@ -319,9 +319,18 @@ def test_listing_and_values_cost(d: FsspecDict[Any], server: FakeGCS) -> None:
 
 def test_failed_conditions_cost_one_more_read(d: FsspecDict[Any], server: FakeGCS) -> None:
     d["k"] = 1
+    etag = d.etag("k")
+    seen = count(server, lambda: d.set_item_if("k", value=9, condition=ETAG_IS_THE_SAME,
+                                               expected_etag=etag + "0", retrieve_value=NEVER_RETRIEVE))
+    assert [(r.method, r.status) for r in seen] == [("POST", 412), ("GET", 200)]
+    assert d["k"] == 1
+
+
+def test_insert_if_absent_on_a_present_key_is_one_read(d: FsspecDict[Any], server: FakeGCS) -> None:
+    d["k"] = 1
     seen = count(server, lambda: d.setdefault_if("k", default_value=9, condition=ETAG_IS_THE_SAME,
                                                  expected_etag=ITEM_NOT_AVAILABLE, retrieve_value=NEVER_RETRIEVE))
-    assert [(r.method, r.status) for r in seen] == [("POST", 412), ("GET", 200)]
+    assert [(r.method, r.status) for r in seen] == [("GET", 200)]
     assert d["k"] == 1
 
 

@@ -90,7 +90,7 @@ def test_layout_without_digest_json(base):
     assert _all_files(base) == {"key.json"}
     with open(os.path.join(base, "key.json"), encoding="utf-8") as f:
         text = f.read()
-    assert text.endswith("\n")
+    assert text == '{\n    "x": 1\n}'  # persidict 0.x's json: jsonpickle, indented by 4
     assert dj["key"] == {"x": 1}
 
 

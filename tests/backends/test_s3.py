@@ -17,6 +17,7 @@ from persidict import (
     ETAG_HAS_CHANGED,
     ETAG_IS_THE_SAME,
     ITEM_NOT_AVAILABLE,
+    NEVER_RETRIEVE,
     BackendError,
     FsspecDict,
     MutationPolicyError,
@@ -117,7 +118,15 @@ def test_aws_endpoint_url_from_the_environment_is_honoured(s3: MotoS3, monkeypat
             lambda d: d.setdefault_if(
                 "new", default_value=1, condition=ETAG_IS_THE_SAME, expected_etag=ITEM_NOT_AVAILABLE
             ),
-            1,
+            2,  # a look (GET), then the conditional PUT
+        ),
+        (
+            "setdefault_if on a present key (a write-once result written again)",
+            lambda d: d.setdefault_if(
+                "k", default_value=1, condition=ANY_ETAG, expected_etag=ITEM_NOT_AVAILABLE,
+                retrieve_value=NEVER_RETRIEVE,
+            ),
+            1,  # one HEAD, no upload
         ),
         (
             "discard_if with a known etag",
