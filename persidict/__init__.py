@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .empty_dict import EmptyDict
-from .exceptions import BackendError, ConcurrencyConflictError, MutationPolicyError
+from .exceptions import BackendError, ConcurrencyConflictError, MutationPolicyError, PersiDictError
 from .fsspec_dict import FsspecDict
 from .jokers_and_status_flags import (
     ALWAYS_RETRIEVE,
@@ -114,6 +114,7 @@ __all__ = [
     "OperationResult",
     "OverlappingMultiDict",
     "PersiDict",
+    "PersiDictError",
     "PersiDictKey",
     "RetrieveValueFlag",
     "S3Dict",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from .conditions import absent_result, condition_holds, require_retrieve_mode
 from .jokers_and_status_flags import (
     IF_ETAG_CHANGED,
     ITEM_NOT_AVAILABLE,
@@ -17,15 +18,7 @@ from .jokers_and_status_flags import (
     TransformingFunction,
     ValueType,
 )
-from .persi_dict import (
-    NonEmptyPersiDictKey,
-    PersiDict,
-    PersiDictKey,
-    absent_result,
-    condition_holds,
-    require_retrieve_mode,
-    validate_iter_request,
-)
+from .persi_dict import NonEmptyPersiDictKey, PersiDict, PersiDictKey, validate_iter_request
 from .safe_str_tuple import NonEmptySafeStrTuple, to_nonempty_key
 
 __all__ = ["EmptyDict"]

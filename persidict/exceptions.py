@@ -1,26 +1,45 @@
 """The exceptions persidict raises beyond the built-in ones.
 
-Each one also derives from the built-in that code written for plain dicts
-would already catch::
+All share the root ``PersiDictError``, and each also derives from the built-in
+that code written for plain dicts would already catch::
 
-    TypeError
-    └── MutationPolicyError      a mutation the store's policy forbids
-    RuntimeError
-    ├── ConcurrencyConflictError a conditional retry loop ran out of attempts
-    └── BackendError             the storage itself failed (chained ``from`` the cause)
+    PersiDictError
+    ├── MutationPolicyError      (also a TypeError) a mutation the store's policy forbids
+    ├── ConcurrencyConflictError (also a RuntimeError) a conditional retry loop ran out of attempts
+    └── BackendError             (also a RuntimeError) the storage failed, chained ``from`` the cause
 
 A missing key is always ``KeyError`` (chained from the backend's not-found
-error); bad keys and values are ``TypeError``/``ValueError``.
+error); bad keys and values are ``TypeError``/``ValueError``.  Every one of
+them survives ``pickle`` with its attributes, so an error raised in a worker
+process reaches the parent as itself (``multiprocessing`` and process pools
+pickle exceptions).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BackendError", "ConcurrencyConflictError", "MutationPolicyError"]
+__all__ = ["BackendError", "ConcurrencyConflictError", "MutationPolicyError", "PersiDictError"]
 
 
-class MutationPolicyError(TypeError):
+def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    """Rebuild an exception from its ``args`` and attributes, without calling ``__init__``."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+class PersiDictError(Exception):
+    """The root of persidict's own exceptions."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # BaseException pickles as cls(*args), which fails for constructors whose
+        # parameters differ from args (keyword-only ones, extra fields).
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+class MutationPolicyError(PersiDictError, TypeError):
     """A write, delete or overwrite refused by policy ("append-only", "write-once")."""
 
     def __init__(self, policy: str) -> None:
@@ -31,7 +50,7 @@ class MutationPolicyError(TypeError):
         return self.policy
 
 
-class ConcurrencyConflictError(RuntimeError):
+class ConcurrencyConflictError(PersiDictError, RuntimeError):
     """Other writers kept changing a key until the retry budget was spent."""
 
     def __init__(self, key: Any, attempts: int) -> None:
@@ -40,7 +59,7 @@ class ConcurrencyConflictError(RuntimeError):
         self.attempts = attempts
 
 
-class BackendError(RuntimeError):
+class BackendError(PersiDictError, RuntimeError):
     """The storage backend failed for a reason other than a missing key."""
 
     def __init__(self, message: str, *, backend: str, operation: str, key: Any = None) -> None:

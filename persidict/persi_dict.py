@@ -4,8 +4,13 @@ A concrete store implements ``__getitem__``, ``__setitem__``, ``__delitem__``,
 ``__contains__``, ``__len__``, ``_generic_iter``, ``timestamp``,
 ``_remove_item`` and ``get_subdict``.  Everything else here (jokers, pop,
 equality, the ETag-based conditional operations, transform_item) is derived
-from them.  The derived conditional operations are check-then-act and so not
-atomic; stores that can do better (every FsspecDict) override them.
+from them.
+
+The conditional operations are written once, here, on three versioned
+primitives (``_read_versioned``, ``_write_if``, ``_delete_if``).  Their
+defaults check and then act, so they are not atomic; a store that can do
+better overrides the three (every FsspecDict does, with conditional requests
+or locks), and all its conditional operations become as atomic as they are.
 """
 
 from __future__ import annotations
@@ -18,13 +23,20 @@ from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from itertools import zip_longest
 from typing import Any, Generic, Self, TypeAlias, TypeVar, overload
 
+from .conditions import (
+    CONFLICT_ATTEMPTS,
+    absent_result,
+    condition_holds,
+    normalize_n_retries,
+    require_retrieve_mode,
+    should_retrieve,
+)
 from .exceptions import ConcurrencyConflictError, MutationPolicyError
 from .jokers_and_status_flags import (
     ALWAYS_RETRIEVE,
     ANY_ETAG,
     CONTINUE_NORMAL_EXECUTION,
     DELETE_CURRENT,
-    ETAG_HAS_CHANGED,
     ETAG_IS_THE_SAME,
     EXECUTION_IS_COMPLETE,
     IF_ETAG_CHANGED,
@@ -46,6 +58,7 @@ from .jokers_and_status_flags import (
 from .retry import backoff_delay
 from .safe_chars import contains_unsafe_chars
 from .safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
+from .versions import ABSENT, ANY, Expected, PreconditionFailed
 
 __all__ = ["NonEmptyPersiDictKey", "PersiDict", "PersiDictKey"]
 
@@ -58,50 +71,6 @@ FORMATS_FOR_ANY_VALUE = ("pkl", "json", "dill")
 _ITER_LABELS = frozenset({"keys", "values", "timestamps"})
 _GET_VALUE_ATTEMPTS = 3
 APPEND_ONLY = "append-only"
-
-
-def condition_holds(condition: ETagConditionFlag, expected: Any, actual: ETagIfExists) -> bool:
-    """Evaluate an ETag condition (``ITEM_NOT_AVAILABLE`` stands for an absent key)."""
-    if condition is ANY_ETAG:
-        return True
-    if condition is ETAG_IS_THE_SAME:
-        return bool(expected == actual)
-    if condition is ETAG_HAS_CHANGED:
-        return bool(expected != actual)
-    raise ValueError(f"condition must be ANY_ETAG, ETAG_IS_THE_SAME, or ETAG_HAS_CHANGED, got {condition!r}")
-
-
-def require_retrieve_mode(retrieve_value: Any) -> None:
-    """Reject anything but the three retrieval-mode flags."""
-    if not isinstance(retrieve_value, RetrieveValueFlag):
-        raise TypeError(f"retrieve_value must be a RetrieveValueFlag, got {retrieve_value!r}")
-
-
-def should_retrieve(retrieve_value: RetrieveValueFlag, expected: Any, actual: ETagIfExists) -> bool:
-    """Rule R of the contract: fetch unless NEVER, or IF_ETAG_CHANGED with an up-to-date ETag."""
-    if retrieve_value is ALWAYS_RETRIEVE:
-        return True
-    if retrieve_value is NEVER_RETRIEVE:
-        return False
-    return bool(expected != actual)
-
-
-def absent_result(satisfied: bool) -> ConditionalOperationResult[Any]:
-    """The result shape for a key that is absent before and after the call."""
-    return ConditionalOperationResult(satisfied, ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE)
-
-
-def normalize_n_retries(n_retries: Any) -> int | None:
-    """``None`` means unbounded; anything else must convert to a non-negative int."""
-    if n_retries is None:
-        return None
-    try:
-        count = int(n_retries)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"n_retries must be an int or None, got {n_retries!r}") from exc
-    if count < 0:
-        raise ValueError(f"n_retries must be >= 0, got {count}")
-    return count
 
 
 def validate_iter_request(result_type: Any) -> frozenset[str]:
@@ -281,15 +250,23 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         return False
 
     def setdefault(self, key: NonEmptyPersiDictKey, default: Any = None) -> Any:
-        """The value at ``key``, storing ``default`` first if the key is absent (not atomic)."""
+        """The value at ``key``, inserting ``default`` first if the key is absent (as atomic as the store)."""
         if isinstance(default, Joker):
             raise TypeError("setdefault() does not accept a joker as the default")
         key = to_nonempty_key(key)
-        try:
-            return self[key]
-        except KeyError:
-            self[key] = default
-            return default
+        for _ in range(CONFLICT_ATTEMPTS):
+            result = self.setdefault_if(
+                key,
+                default_value=default,
+                condition=ANY_ETAG,
+                expected_etag=ITEM_NOT_AVAILABLE,
+                retrieve_value=ALWAYS_RETRIEVE,
+            )
+            if result.value_was_mutated:
+                return default
+            if result.new_value is not ITEM_NOT_AVAILABLE:
+                return result.new_value
+        raise ConcurrencyConflictError(key, CONFLICT_ATTEMPTS)  # deleted as often as we looked
 
     def pop(self, key: NonEmptyPersiDictKey, *default: Any) -> Any:
         """Remove ``key`` and return its value (or ``default``); atomic where transform_item is."""
@@ -324,7 +301,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         """Delete ``key`` if present; True if it was deleted."""
         self._check_append_only()
         try:
-            self._remove_item(to_nonempty_key(key))
+            self._delete_if(to_nonempty_key(key), ANY)
         except KeyError:
             return False
         return True
@@ -426,7 +403,14 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         """A subdict for every first key component."""
         return {key[0]: self.get_subdict(key[0]) for key in self.keys()}
 
-    # --- conditional operations (check-then-act; stores override for atomicity) ----
+
+    # --- versioned primitives -------------------------------------------------------
+    # The conditional operations below are written once, on these three.  The
+    # defaults build them from the dict primitives by checking and then acting,
+    # so they are not atomic; a store that can do better (every FsspecDict:
+    # conditional requests, locks) overrides them, and its conditional
+    # operations are then exactly as atomic as its primitives.
+
     def _actual_etag(self, key: NonEmptySafeStrTuple) -> ETagIfExists:
         try:
             return ETagValue(self.etag(key))
@@ -443,23 +427,44 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
                 return value, after
         raise ConcurrencyConflictError(key, _GET_VALUE_ATTEMPTS)
 
-    def _unchanged_result(
-        self,
-        key: NonEmptySafeStrTuple,
-        satisfied: bool,
-        expected: Any,
-        actual: ETagValue,
-        retrieve_value: RetrieveValueFlag,
-    ) -> ConditionalOperationResult[ValueType]:
-        """Report a present key left as it was, fetching its value by rule R."""
-        if not should_retrieve(retrieve_value, expected, actual):
-            return ConditionalOperationResult(satisfied, actual, actual, VALUE_NOT_RETRIEVED)
+    def _read_versioned(
+        self, key: NonEmptySafeStrTuple, expected: Any, retrieve_value: RetrieveValueFlag
+    ) -> tuple[ETagIfExists, Any]:
+        """The key's ETag (INA if absent) and, by rule R against ``expected``, its value (else VNR)."""
+        if retrieve_value is not ALWAYS_RETRIEVE:
+            actual = self._actual_etag(key)
+            if actual is ITEM_NOT_AVAILABLE:
+                return ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE
+            if not should_retrieve(retrieve_value, expected, actual):
+                return actual, VALUE_NOT_RETRIEVED
         try:
             value, etag = self._get_value_and_etag(key)
         except KeyError:
-            return absent_result(satisfied)
-        return ConditionalOperationResult(satisfied, etag, etag, value)
+            return ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE
+        return etag, value
 
+    def _check_expected(self, key: NonEmptySafeStrTuple, expected: Expected) -> None:
+        """Raise ``PreconditionFailed`` unless the key's version is ``expected`` (not atomic)."""
+        if expected is ANY:
+            return
+        actual = self._actual_etag(key)
+        if (actual is ITEM_NOT_AVAILABLE) != (expected is ABSENT) or (isinstance(expected, str) and actual != expected):
+            raise PreconditionFailed(key)
+
+    def _write_if(self, key: NonEmptySafeStrTuple, value: Any, expected: Expected) -> ETagValue:
+        """Store ``value`` if the key's version is ``expected``; return the new ETag."""
+        self._check_expected(key, expected)
+        self[key] = value
+        return ETagValue(self.etag(key))
+
+    def _delete_if(self, key: NonEmptySafeStrTuple, expected: Expected) -> None:
+        """Delete the key if its version is ``expected`` (``KeyError`` if it is absent)."""
+        if expected is not ANY and self._actual_etag(key) is ITEM_NOT_AVAILABLE:
+            raise KeyError(key)
+        self._check_expected(key, expected)
+        self._remove_item(key)
+
+    # --- conditional operations ----------------------------------------------------------
     def get_with_etag(self, key: NonEmptyPersiDictKey) -> ConditionalOperationResult[ValueType]:
         """The value and its ETag in one call (all fields INA for an absent key)."""
         return self.get_item_if(
@@ -477,17 +482,27 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         """Read ``key``, reporting whether ``condition`` holds against ``expected_etag``."""
         require_retrieve_mode(retrieve_value)
         key = to_nonempty_key(key)
-        if retrieve_value is ALWAYS_RETRIEVE:
-            try:
-                value, actual = self._get_value_and_etag(key)
-            except KeyError:
-                return absent_result(condition_holds(condition, expected_etag, ITEM_NOT_AVAILABLE))
-            return ConditionalOperationResult(condition_holds(condition, expected_etag, actual), actual, actual, value)
-        actual_or_absent = self._actual_etag(key)
-        satisfied = condition_holds(condition, expected_etag, actual_or_absent)
-        if not isinstance(actual_or_absent, str):
+        actual, value = self._read_versioned(key, expected_etag, retrieve_value)
+        satisfied = condition_holds(condition, expected_etag, actual)
+        if actual is ITEM_NOT_AVAILABLE:
             return absent_result(satisfied)
-        return self._unchanged_result(key, satisfied, expected_etag, actual_or_absent, retrieve_value)
+        return ConditionalOperationResult(satisfied, actual, actual, value)
+
+    def _unchanged(
+        self,
+        key: NonEmptySafeStrTuple,
+        satisfied: bool,
+        expected: Any,
+        actual: ETagValue,
+        retrieve_value: RetrieveValueFlag,
+    ) -> ConditionalOperationResult[ValueType]:
+        """Report a present key the call leaves as it is, fetching its value by rule R."""
+        if not should_retrieve(retrieve_value, expected, actual):
+            return ConditionalOperationResult(satisfied, actual, actual, VALUE_NOT_RETRIEVED)
+        fresh, value = self._read_versioned(key, expected, ALWAYS_RETRIEVE)
+        if fresh is ITEM_NOT_AVAILABLE:
+            return absent_result(satisfied)  # deleted meanwhile
+        return ConditionalOperationResult(satisfied, fresh, fresh, value)
 
     def set_item_if(
         self,
@@ -498,23 +513,57 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         expected_etag: ETagIfExists,
         retrieve_value: RetrieveValueFlag = IF_ETAG_CHANGED,
     ) -> ConditionalOperationResult[ValueType]:
-        """Write (or apply a joker to) ``key`` only if ``condition`` holds."""
+        """Write ``value`` (or apply a joker) to ``key`` only if ``condition`` holds, in one atomic step.
+
+        A real value is validated up front (``TypeError`` even if the condition fails).
+        """
         require_retrieve_mode(retrieve_value)
         key = to_nonempty_key(key)
-        actual = self._actual_etag(key)
-        satisfied = condition_holds(condition, expected_etag, actual)
-        if actual is ITEM_NOT_AVAILABLE and (not satisfied or isinstance(value, Joker)):
+        is_joker = isinstance(value, Joker)
+        if not is_joker:
+            self._validate_value(value)
+        if not is_joker and condition is ETAG_IS_THE_SAME and self._is_direct_write(expected_etag):
+            # One conditional write; only if the condition fails is the key read.
+            precondition: Expected = ABSENT if expected_etag is ITEM_NOT_AVAILABLE else expected_etag  # type: ignore[assignment]
+            try:
+                etag = self._write_if(key, value, precondition)
+            except PreconditionFailed:
+                return self._report_failed_write(key, expected_etag, retrieve_value)
+            return ConditionalOperationResult(True, expected_etag, etag, value)
+        for _ in range(CONFLICT_ATTEMPTS):
+            actual = self._read_versioned(key, expected_etag, NEVER_RETRIEVE)[0]
+            satisfied = condition_holds(condition, expected_etag, actual)
             if satisfied and value is DELETE_CURRENT:
                 self._check_append_only()
-            return absent_result(satisfied)
-        if not satisfied or value is KEEP_CURRENT:
-            return self._unchanged_result(key, satisfied, expected_etag, actual, retrieve_value)  # type: ignore[arg-type]
-        if value is DELETE_CURRENT:
-            if not self.discard(key):
-                return absent_result(True)
-            return ConditionalOperationResult(True, actual, ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE)
-        self[key] = value
-        return ConditionalOperationResult(True, actual, self._actual_etag(key), value)
+            if actual is ITEM_NOT_AVAILABLE and (not satisfied or is_joker):
+                return absent_result(satisfied)
+            if not satisfied or value is KEEP_CURRENT:
+                return self._unchanged(key, satisfied, expected_etag, actual, retrieve_value)  # type: ignore[arg-type]
+            seen: Expected = ABSENT if actual is ITEM_NOT_AVAILABLE else actual  # type: ignore[assignment]
+            try:
+                if value is DELETE_CURRENT:
+                    self._delete_if(key, seen)
+                    return ConditionalOperationResult(True, actual, ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE)
+                if self._append_only and seen is not ABSENT:
+                    raise MutationPolicyError(APPEND_ONLY)
+                etag = self._write_if(key, value, seen)
+            except (PreconditionFailed, KeyError):
+                continue  # changed between our look and our write: look again
+            return ConditionalOperationResult(True, actual, etag, value)
+        raise ConcurrencyConflictError(key, CONFLICT_ATTEMPTS)
+
+    def _is_direct_write(self, expected: Any) -> bool:
+        """Whether ``ETAG_IS_THE_SAME`` with ``expected`` can be one conditional write (append-only: inserts)."""
+        return expected is ITEM_NOT_AVAILABLE or (isinstance(expected, str) and not self._append_only)
+
+    def _report_failed_write(
+        self, key: NonEmptySafeStrTuple, expected: Any, retrieve_value: RetrieveValueFlag
+    ) -> ConditionalOperationResult[ValueType]:
+        """The result of an ``ETAG_IS_THE_SAME`` write whose precondition failed: one read, by rule R."""
+        actual, value = self._read_versioned(key, expected, retrieve_value)
+        if actual is ITEM_NOT_AVAILABLE:
+            return absent_result(False)
+        return ConditionalOperationResult(False, actual, actual, value)
 
     def setdefault_if(
         self,
@@ -525,37 +574,55 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         expected_etag: ETagIfExists,
         retrieve_value: RetrieveValueFlag = IF_ETAG_CHANGED,
     ) -> ConditionalOperationResult[ValueType]:
-        """Insert ``default_value`` if ``key`` is absent and ``condition`` holds; never overwrite."""
+        """Insert ``default_value`` if ``key`` is absent and ``condition`` holds; never overwrite.
+
+        It looks first, so a present key (a write-once result written again)
+        costs one read of its version and no write.
+        """
         if isinstance(default_value, Joker):
             raise TypeError("setdefault_if() does not accept a joker as default_value")
         require_retrieve_mode(retrieve_value)
         key = to_nonempty_key(key)
-        actual = self._actual_etag(key)
-        satisfied = condition_holds(condition, expected_etag, actual)
-        if not isinstance(actual, str):
-            if not satisfied:
+        for _ in range(CONFLICT_ATTEMPTS):
+            actual, value = self._read_versioned(key, expected_etag, retrieve_value)
+            if actual is not ITEM_NOT_AVAILABLE:
+                return ConditionalOperationResult(condition_holds(condition, expected_etag, actual), actual, actual, value)
+            if not condition_holds(condition, expected_etag, ITEM_NOT_AVAILABLE):
                 return absent_result(False)
-            self[key] = default_value
-            return ConditionalOperationResult(True, ITEM_NOT_AVAILABLE, self._actual_etag(key), default_value)
-        return self._unchanged_result(key, satisfied, expected_etag, actual, retrieve_value)
+            self._validate_value(default_value)
+            try:
+                etag = self._write_if(key, default_value, ABSENT)
+            except PreconditionFailed:
+                continue  # inserted by someone else since we looked
+            return ConditionalOperationResult(True, ITEM_NOT_AVAILABLE, etag, default_value)
+        raise ConcurrencyConflictError(key, CONFLICT_ATTEMPTS)
 
     def discard_if(
         self, key: NonEmptyPersiDictKey, *, condition: ETagConditionFlag, expected_etag: ETagIfExists
     ) -> ConditionalOperationResult[ValueType]:
-        """Delete ``key`` only if ``condition`` holds."""
+        """Delete ``key`` only if ``condition`` holds, in one atomic step."""
         key = to_nonempty_key(key)
-        actual = self._actual_etag(key)
-        satisfied = condition_holds(condition, expected_etag, actual)
-        if actual is ITEM_NOT_AVAILABLE:
-            return absent_result(satisfied)
-        if not satisfied:
-            return ConditionalOperationResult(False, actual, actual, VALUE_NOT_RETRIEVED)
-        self._check_append_only()
-        try:
-            self._remove_item(key)
-        except KeyError:
-            return absent_result(False)
-        return ConditionalOperationResult(True, actual, ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE)
+        if condition is ETAG_IS_THE_SAME and isinstance(expected_etag, str) and not self._append_only:
+            try:
+                self._delete_if(key, expected_etag)
+            except (PreconditionFailed, KeyError):
+                pass  # not that version: report what is there below
+            else:
+                return ConditionalOperationResult(True, expected_etag, ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE)
+        for _ in range(CONFLICT_ATTEMPTS):
+            actual = self._read_versioned(key, expected_etag, NEVER_RETRIEVE)[0]
+            satisfied = condition_holds(condition, expected_etag, actual)
+            if actual is ITEM_NOT_AVAILABLE:
+                return absent_result(satisfied)
+            if not satisfied:
+                return ConditionalOperationResult(False, actual, actual, VALUE_NOT_RETRIEVED)
+            self._check_append_only()
+            try:
+                self._delete_if(key, actual)  # type: ignore[arg-type]
+            except (PreconditionFailed, KeyError):
+                continue
+            return ConditionalOperationResult(True, actual, ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE)
+        raise ConcurrencyConflictError(key, CONFLICT_ATTEMPTS)
 
     def transform_item(
         self,
@@ -607,4 +674,3 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
                 raise ConcurrencyConflictError(key, retries + 1)
             time.sleep(backoff_delay(retries))
             retries += 1
-

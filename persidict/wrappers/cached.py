@@ -29,8 +29,8 @@ from ..jokers_and_status_flags import (
     TransformingFunction,
     ValueType,
 )
-from ..persi_dict import APPEND_ONLY, NonEmptyPersiDictKey, PersiDict, PersiDictKey
-from ..safe_str_tuple import NonEmptySafeStrTuple, to_nonempty_key
+from ..persi_dict import APPEND_ONLY, NonEmptyPersiDictKey, PersiDict
+from ..safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
 from .pass_through import PassThroughDict, require_persidict
 
 __all__ = ["AppendOnlyDictCached", "MutableDictCached"]
@@ -74,7 +74,7 @@ class _CachedDict(PassThroughDict[ValueType]):
         expected_etag: ETagIfExists,
         retrieve_value: RetrieveValueFlag = IF_ETAG_CHANGED,
     ) -> ConditionalOperationResult[ValueType]:
-        result = self._inner.get_item_if(
+        result = super().get_item_if(
             key, condition=condition, expected_etag=expected_etag, retrieve_value=retrieve_value
         )
         return self._learn(to_nonempty_key(key), result)
@@ -88,7 +88,7 @@ class _CachedDict(PassThroughDict[ValueType]):
         expected_etag: ETagIfExists,
         retrieve_value: RetrieveValueFlag = IF_ETAG_CHANGED,
     ) -> ConditionalOperationResult[ValueType]:
-        result = self._inner.set_item_if(
+        result = super().set_item_if(
             key, value=value, condition=condition, expected_etag=expected_etag, retrieve_value=retrieve_value
         )
         return self._learn(to_nonempty_key(key), result)
@@ -102,7 +102,7 @@ class _CachedDict(PassThroughDict[ValueType]):
         expected_etag: ETagIfExists,
         retrieve_value: RetrieveValueFlag = IF_ETAG_CHANGED,
     ) -> ConditionalOperationResult[ValueType]:
-        result = self._inner.setdefault_if(
+        result = super().setdefault_if(
             key,
             default_value=default_value,
             condition=condition,
@@ -135,12 +135,9 @@ class AppendOnlyDictCached(_CachedDict[ValueType]):
     def get_params(self) -> dict[str, Any]:
         return {"data_cache": self._data_cache, "main_dict": self._inner}
 
-    def get_subdict(self, prefix_key: PersiDictKey) -> AppendOnlyDictCached[ValueType]:
+    def _rewrap(self, inner: PersiDict[ValueType], prefix: SafeStrTuple) -> AppendOnlyDictCached[ValueType]:
         """The same cache arrangement over the subdicts of main and cache."""
-        return AppendOnlyDictCached(
-            main_dict=self._inner.get_subdict(prefix_key),
-            data_cache=self._data_cache.get_subdict(prefix_key),
-        )
+        return AppendOnlyDictCached(main_dict=inner, data_cache=self._data_cache.get_subdict(prefix))
 
     # --- reads ------------------------------------------------------------------
     def __contains__(self, key: object) -> bool:
@@ -156,10 +153,6 @@ class AppendOnlyDictCached(_CachedDict[ValueType]):
         value = self._inner[key]
         self._remember(key, value)
         return value
-
-    def etag(self, key: NonEmptyPersiDictKey) -> ETagValue:
-        """Main's ETag for ``key``."""
-        return self._inner.etag(key)
 
     def _remember(self, key: NonEmptySafeStrTuple, value: Any) -> None:
         """Copy ``value`` into the cache unless the key is cached already (insert-if-absent)."""
@@ -256,12 +249,12 @@ class MutableDictCached(_CachedDict[ValueType]):
     def get_params(self) -> dict[str, Any]:
         return {"data_cache": self._data_cache, "etag_cache": self._etag_cache, "main_dict": self._inner}
 
-    def get_subdict(self, prefix_key: PersiDictKey) -> MutableDictCached[ValueType]:
+    def _rewrap(self, inner: PersiDict[ValueType], prefix: SafeStrTuple) -> MutableDictCached[ValueType]:
         """The same cache arrangement over the three subdicts."""
         return MutableDictCached(
-            main_dict=self._inner.get_subdict(prefix_key),
-            data_cache=self._data_cache.get_subdict(prefix_key),
-            etag_cache=self._etag_cache.get_subdict(prefix_key),
+            main_dict=inner,
+            data_cache=self._data_cache.get_subdict(prefix),
+            etag_cache=self._etag_cache.get_subdict(prefix),
         )
 
     # --- cache bookkeeping ----------------------------------------------------------
@@ -350,11 +343,26 @@ class MutableDictCached(_CachedDict[ValueType]):
         del self._inner[key]  # a KeyError leaves the caches as they are
         self._forget(key)
 
+    def discard(self, key: NonEmptyPersiDictKey) -> bool:
+        """Delete ``key`` from main (and the caches); False if it was absent."""
+        self._check_append_only()
+        try:
+            self._remove_item(to_nonempty_key(key))
+        except KeyError:
+            return False
+        return True
+
+    def clear(self) -> None:
+        """Delete every item from main, and empty the caches."""
+        self._inner.clear()
+        self._data_cache.clear()
+        self._etag_cache.clear()
+
     # --- the other conditional operations: main decides, the caches follow --------------
     def discard_if(
         self, key: NonEmptyPersiDictKey, *, condition: ETagConditionFlag, expected_etag: ETagIfExists
     ) -> ConditionalOperationResult[ValueType]:
-        result = self._inner.discard_if(key, condition=condition, expected_etag=expected_etag)
+        result = super().discard_if(key, condition=condition, expected_etag=expected_etag)
         return self._learn(to_nonempty_key(key), result)
 
     def transform_item(
@@ -364,6 +372,6 @@ class MutableDictCached(_CachedDict[ValueType]):
         transformer: TransformingFunction[ValueType],
         n_retries: int | None = 6,
     ) -> OperationResult[ValueType]:
-        result = self._inner.transform_item(key, transformer=transformer, n_retries=n_retries)
+        result = super().transform_item(key, transformer=transformer, n_retries=n_retries)
         self._sync(to_nonempty_key(key), result.new_value, result.resulting_etag)
         return result

@@ -1,17 +1,33 @@
-"""PassThroughDict: the base of the wrappers, a PersiDict that forwards to an inner one.
+"""PassThroughDict: the base of the wrappers, a PersiDict that forwards every operation.
 
-Like zarr's ``WrapperStore``: reads, listing and timestamps go to the inner
-dict unchanged, so a wrapper overrides only what it changes.  Only the inner
-dict's public API is used, so any PersiDict (local, memory, S3, ...) fits.
+Like zarr's ``WrapperStore``: every read, write, delete, ETag, conditional
+operation and ``transform_item`` goes to the inner dict unchanged, so a
+wrapper overrides only what it changes and can never fall back to
+check-then-act code of its own.  Subdicts go through one hook, ``_rewrap``:
+the same wrapper around the inner dict's subdict (and around the subdicts
+of any other dict the wrapper holds, such as a cache).  Only the inner dict's
+public API is used, so any PersiDict (local, memory, S3, another wrapper)
+fits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
-from ..jokers_and_status_flags import ValueType
-from ..persi_dict import NonEmptyPersiDictKey, PersiDict, validate_iter_request
+from ..jokers_and_status_flags import (
+    IF_ETAG_CHANGED,
+    ConditionalOperationResult,
+    ETagConditionFlag,
+    ETagIfExists,
+    ETagValue,
+    OperationResult,
+    RetrieveValueFlag,
+    TransformingFunction,
+    ValueType,
+)
+from ..persi_dict import NonEmptyPersiDictKey, PersiDict, PersiDictKey, validate_iter_request
+from ..safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple
 
 __all__ = ["PassThroughDict", "require_persidict"]
 
@@ -34,11 +50,11 @@ def require_persidict(name: str, value: Any) -> PersiDict[Any]:
 
 
 class PassThroughDict(PersiDict[ValueType]):
-    """A PersiDict whose reads, listing and timestamps come from ``inner``.
+    """A PersiDict that forwards every operation to ``inner``.
 
     It copies ``base_class_for_values`` and ``serialization_format`` from the
-    inner dict.  Subclasses supply the write side (``__setitem__``,
-    ``__delitem__``, ``_remove_item``) and whatever else they change.
+    inner dict.  Subclasses override what they change and implement
+    ``_rewrap`` (the same wrapper around another inner dict) for subdicts.
     """
 
     def __init__(self, inner: PersiDict[ValueType], *, append_only: bool) -> None:
@@ -49,12 +65,46 @@ class PassThroughDict(PersiDict[ValueType]):
         )
         self._inner = inner
 
+    def _rewrap(self, inner: PersiDict[ValueType], prefix: SafeStrTuple) -> Self:
+        """This wrapper, configured as it is, around ``inner``: the inner dict's subdict at ``prefix``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _rewrap")
+
+    def get_subdict(self, prefix_key: PersiDictKey) -> Self:
+        """The same wrapper over the inner dict's subdict."""
+        prefix = SafeStrTuple(prefix_key)
+        return self._rewrap(self._inner.get_subdict(prefix), prefix)
+
+    # --- items ----------------------------------------------------------------------
     def __getitem__(self, key: NonEmptyPersiDictKey) -> ValueType:
         return self._inner[key]
+
+    def __setitem__(self, key: NonEmptyPersiDictKey, value: Any) -> None:
+        self._inner[key] = value
+
+    def __delitem__(self, key: NonEmptyPersiDictKey) -> None:
+        del self._inner[key]
+
+    def _remove_item(self, key: NonEmptySafeStrTuple) -> None:
+        self._inner._remove_item(key)
 
     def __contains__(self, key: object) -> bool:
         return key in self._inner
 
+    def discard(self, key: NonEmptyPersiDictKey) -> bool:
+        return self._inner.discard(key)
+
+    def setdefault(self, key: NonEmptyPersiDictKey, default: Any = None) -> Any:
+        return self._inner.setdefault(key, default)
+
+    def timestamp(self, key: NonEmptyPersiDictKey) -> float:
+        """POSIX time of the key's last write, as the inner dict reports it."""
+        return self._inner.timestamp(key)
+
+    def etag(self, key: NonEmptyPersiDictKey) -> ETagValue:
+        """The inner dict's ETag for ``key``."""
+        return self._inner.etag(key)
+
+    # --- the whole store -------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._inner)
 
@@ -65,6 +115,65 @@ class PassThroughDict(PersiDict[ValueType]):
         iterator: Iterator[Any] = getattr(self._inner, _ITERATOR_FOR_LABELS[labels])()
         return iterator
 
-    def timestamp(self, key: NonEmptyPersiDictKey) -> float:
-        """POSIX time of the key's last write, as the inner dict reports it."""
-        return self._inner.timestamp(key)
+    def clear(self) -> None:
+        self._inner.clear()
+
+    def random_key(self) -> NonEmptySafeStrTuple | None:
+        return self._inner.random_key()
+
+    # --- conditional operations: exactly as atomic as the inner dict's -----------------
+    def get_item_if(
+        self,
+        key: NonEmptyPersiDictKey,
+        *,
+        condition: ETagConditionFlag,
+        expected_etag: ETagIfExists,
+        retrieve_value: RetrieveValueFlag = IF_ETAG_CHANGED,
+    ) -> ConditionalOperationResult[ValueType]:
+        return self._inner.get_item_if(
+            key, condition=condition, expected_etag=expected_etag, retrieve_value=retrieve_value
+        )
+
+    def set_item_if(
+        self,
+        key: NonEmptyPersiDictKey,
+        *,
+        value: Any,
+        condition: ETagConditionFlag,
+        expected_etag: ETagIfExists,
+        retrieve_value: RetrieveValueFlag = IF_ETAG_CHANGED,
+    ) -> ConditionalOperationResult[ValueType]:
+        return self._inner.set_item_if(
+            key, value=value, condition=condition, expected_etag=expected_etag, retrieve_value=retrieve_value
+        )
+
+    def setdefault_if(
+        self,
+        key: NonEmptyPersiDictKey,
+        *,
+        default_value: Any,
+        condition: ETagConditionFlag,
+        expected_etag: ETagIfExists,
+        retrieve_value: RetrieveValueFlag = IF_ETAG_CHANGED,
+    ) -> ConditionalOperationResult[ValueType]:
+        return self._inner.setdefault_if(
+            key,
+            default_value=default_value,
+            condition=condition,
+            expected_etag=expected_etag,
+            retrieve_value=retrieve_value,
+        )
+
+    def discard_if(
+        self, key: NonEmptyPersiDictKey, *, condition: ETagConditionFlag, expected_etag: ETagIfExists
+    ) -> ConditionalOperationResult[ValueType]:
+        return self._inner.discard_if(key, condition=condition, expected_etag=expected_etag)
+
+    def transform_item(
+        self,
+        key: NonEmptyPersiDictKey,
+        *,
+        transformer: TransformingFunction[ValueType],
+        n_retries: int | None = 6,
+    ) -> OperationResult[ValueType]:
+        return self._inner.transform_item(key, transformer=transformer, n_retries=n_retries)

@@ -29,13 +29,14 @@ from ..jokers_and_status_flags import (
     ETagConditionFlag,
     ETagIfExists,
     KeepCurrentFlag,
+    OperationResult,
     RetrieveValueFlag,
+    TransformingFunction,
     ValueType,
 )
-from ..persi_dict import APPEND_ONLY, NonEmptyPersiDictKey, PersiDict, PersiDictKey
-from ..safe_str_tuple import NonEmptySafeStrTuple, to_nonempty_key
+from ..persi_dict import APPEND_ONLY, NonEmptyPersiDictKey, PersiDict
+from ..safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
 from ..serialization import get_codec
-from ..stores import FileDirDict
 from .pass_through import PassThroughDict, require_persidict
 
 __all__ = ["WriteOnceDict"]
@@ -67,6 +68,8 @@ class WriteOnceDict(PassThroughDict[ValueType]):
         p_consistency_checks: float | None = None,
     ) -> None:
         if wrapped_dict is None:
+            from ..stores import FileDirDict  # the default store; wrappers otherwise know only PersiDict
+
             wrapped_dict = FileDirDict(append_only=True)
         require_persidict("wrapped_dict", wrapped_dict)
         if not wrapped_dict.append_only:
@@ -194,12 +197,19 @@ class WriteOnceDict(PassThroughDict[ValueType]):
         """Always refused: a write-once dict has no conditional overwrite."""
         raise MutationPolicyError(WRITE_ONCE)
 
-    def get_subdict(self, prefix_key: PersiDictKey) -> WriteOnceDict[ValueType]:
+    def transform_item(
+        self,
+        key: NonEmptyPersiDictKey,
+        *,
+        transformer: TransformingFunction[ValueType],
+        n_retries: int | None = 6,
+    ) -> OperationResult[ValueType]:
+        """The read-modify-write loop over this dict: writing a value ends in ``set_item_if``, refused."""
+        return PersiDict.transform_item(self, key, transformer=transformer, n_retries=n_retries)
+
+    def _rewrap(self, inner: PersiDict[ValueType], prefix: SafeStrTuple) -> WriteOnceDict[ValueType]:
         """The same wrapper over the wrapped dict's subdict (counters start at zero)."""
-        return WriteOnceDict(
-            wrapped_dict=self._inner.get_subdict(prefix_key),
-            p_consistency_checks=self._p_consistency_checks,
-        )
+        return WriteOnceDict(wrapped_dict=inner, p_consistency_checks=self._p_consistency_checks)
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -270,11 +270,15 @@ def test_reads_delegate_to_the_wrapped_dict():
         d["missing"]
 
 
-def test_etag_is_the_base_timestamp_string_not_delegated():
+def test_etag_is_the_wrapped_dicts_etag():
+    # Forwarded (0.x computed its own from the timestamp): the ETag the wrapper hands
+    # out must satisfy the wrapped store's own conditional operations, and vice versa.
     d = make()
     d["k"] = 1
-    assert d.etag("k") == f"{d.wrapped_dict.timestamp('k'):.6f}"
-    assert d.etag("k") != d.wrapped_dict.etag("k")  # a LocalDict ETag is a write counter
+    assert d.etag("k") == d.wrapped_dict.etag("k")
+    assert d.wrapped_dict.get_item_if("k", condition=ETAG_IS_THE_SAME, expected_etag=d.etag("k")).condition_was_satisfied
+    assert d.get_item_if("k", condition=ETAG_IS_THE_SAME,
+                         expected_etag=d.wrapped_dict.etag("k")).condition_was_satisfied
     with pytest.raises(KeyError):
         d.etag("missing")
 
