@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .backends import DEFAULT_TIMEOUT
 from .backends.s3 import (  # the error classifiers are public in persidict 0.x's basic_s3_dict
     S3Backend,
     conditional_request_failed,
@@ -19,9 +20,9 @@ from .backends.s3 import (  # the error classifiers are public in persidict 0.x'
     not_modified_error,
 )
 from .fsspec_dict import FsspecDict
-from .jokers_and_status_flags import ConditionalOperationResult, ETagValue, OperationResult, ValueType
-from .persi_dict import NonEmptyPersiDictKey, PersiDict, PersiDictKey
-from .safe_str_tuple import NonEmptySafeStrTuple
+from .jokers_and_status_flags import ValueType
+from .persi_dict import NonEmptyPersiDictKey, PersiDict
+from .safe_str_tuple import SafeStrTuple
 from .wrappers.local_cache import cached_by, local_cache_folders
 from .wrappers.pass_through import PassThroughDict
 
@@ -49,6 +50,7 @@ class BasicS3Dict(FsspecDict[ValueType]):
         base_class_for_values: type | None = None,
         storage_options: dict[str, Any] | None = None,
         safe_json: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         if root_prefix and not root_prefix.endswith("/"):
             root_prefix += "/"
@@ -63,6 +65,7 @@ class BasicS3Dict(FsspecDict[ValueType]):
             append_only=append_only,
             base_class_for_values=base_class_for_values,
             safe_json=safe_json,
+            timeout=timeout,
         )
         self._storage_options = storage_options
 
@@ -93,6 +96,7 @@ class BasicS3Dict(FsspecDict[ValueType]):
             root_prefix=self.root_prefix,
             safe_json=self.safe_json,
             storage_options=self._storage_options,
+            timeout=self.timeout,
         )
         return dict(sorted(params.items()))
 
@@ -121,6 +125,7 @@ class S3Dict_FileDirCached(PassThroughDict[ValueType]):  # noqa: N801 - the name
         base_class_for_values: type | None = None,
         storage_options: dict[str, Any] | None = None,
         safe_json: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         main: BasicS3Dict[ValueType] = BasicS3Dict(
             bucket_name=bucket_name,
@@ -131,6 +136,7 @@ class S3Dict_FileDirCached(PassThroughDict[ValueType]):  # noqa: N801 - the name
             base_class_for_values=base_class_for_values,
             storage_options=storage_options,
             safe_json=safe_json,
+            timeout=timeout,
         )
         cache_dir = os.path.abspath(os.fspath(base_dir))
         self.local_cache = local_cache_folders(main, base_dir=cache_dir, digest_len=digest_len)
@@ -195,47 +201,11 @@ class S3Dict_FileDirCached(PassThroughDict[ValueType]):  # noqa: N801 - the name
         params.update(base_dir=self.base_dir, digest_len=self._digest_len)
         return dict(sorted(params.items()))
 
-    def get_subdict(self, prefix_key: PersiDictKey) -> S3Dict_FileDirCached[ValueType]:
+    def _rewrap(self, inner: PersiDict[ValueType], prefix: SafeStrTuple) -> S3Dict_FileDirCached[ValueType]:
         """The same arrangement one prefix down: a longer S3 prefix, a deeper cache folder."""
         subdict: S3Dict_FileDirCached[ValueType] = object.__new__(type(self))
-        cached = self._inner.get_subdict(prefix_key)
-        subdict._setup(cached.main_dict, cached, self._digest_len)  # type: ignore[attr-defined]
+        subdict._setup(inner.main_dict, inner, self._digest_len)  # type: ignore[attr-defined]
         return subdict
-
-    # --- everything else goes through the cache wrapper --------------------------------
-    def __setitem__(self, key: NonEmptyPersiDictKey, value: Any) -> None:
-        self._inner[key] = value
-
-    def __delitem__(self, key: NonEmptyPersiDictKey) -> None:
-        del self._inner[key]
-
-    def _remove_item(self, key: NonEmptySafeStrTuple) -> None:
-        del self._inner[key]
-
-    def discard(self, key: NonEmptyPersiDictKey) -> bool:
-        try:
-            del self[key]
-        except KeyError:
-            return False
-        return True
-
-    def etag(self, key: NonEmptyPersiDictKey) -> ETagValue:
-        return self._inner.etag(key)
-
-    def get_item_if(self, key: NonEmptyPersiDictKey, **kwargs: Any) -> ConditionalOperationResult[ValueType]:
-        return self._inner.get_item_if(key, **kwargs)
-
-    def set_item_if(self, key: NonEmptyPersiDictKey, **kwargs: Any) -> ConditionalOperationResult[ValueType]:
-        return self._inner.set_item_if(key, **kwargs)
-
-    def setdefault_if(self, key: NonEmptyPersiDictKey, **kwargs: Any) -> ConditionalOperationResult[ValueType]:
-        return self._inner.setdefault_if(key, **kwargs)
-
-    def discard_if(self, key: NonEmptyPersiDictKey, **kwargs: Any) -> ConditionalOperationResult[ValueType]:
-        return self._inner.discard_if(key, **kwargs)
-
-    def transform_item(self, key: NonEmptyPersiDictKey, **kwargs: Any) -> OperationResult[ValueType]:
-        return self._inner.transform_item(key, **kwargs)
 
 
 S3Dict = S3Dict_FileDirCached

@@ -200,6 +200,31 @@ class SafeStrTuple(Sequence[str]):
             return NotImplemented
         return self.strings == coerced.strings
 
+    # Keys order like tuples of strings, so sorted(d.keys()) works.
+    def _other_strings(self, other: object) -> tuple[str, ...] | None:
+        if isinstance(other, SafeStrTuple):
+            return other.strings
+        try:
+            return SafeStrTuple(other).strings
+        except (TypeError, ValueError):
+            return None
+
+    def __lt__(self, other: object) -> bool:
+        strings = self._other_strings(other)
+        return NotImplemented if strings is None else self.strings < strings
+
+    def __le__(self, other: object) -> bool:
+        strings = self._other_strings(other)
+        return NotImplemented if strings is None else self.strings <= strings
+
+    def __gt__(self, other: object) -> bool:
+        strings = self._other_strings(other)
+        return NotImplemented if strings is None else self.strings > strings
+
+    def __ge__(self, other: object) -> bool:
+        strings = self._other_strings(other)
+        return NotImplemented if strings is None else self.strings >= strings
+
     def __add__(self, other: object) -> SafeStrTuple:
         try:
             tail = other.strings if isinstance(other, SafeStrTuple) else SafeStrTuple(other).strings

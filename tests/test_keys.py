@@ -457,11 +457,15 @@ def test_equality_with_unrelated_or_invalid_values_is_false(other: Any) -> None:
     assert key.__eq__(other) is NotImplemented
 
 
-def test_no_ordering_operators() -> None:
+def test_keys_order_like_tuples_of_strings() -> None:
+    keys = [NonEmptySafeStrTuple("b"), SafeStrTuple("a", "z"), NonEmptySafeStrTuple("a"), SafeStrTuple("B")]
+    assert [k.strings for k in sorted(keys)] == sorted(k.strings for k in keys)
+    assert SafeStrTuple("a") < SafeStrTuple("b") and SafeStrTuple("a") < ("a", "b") and ["b"] > SafeStrTuple("a")
+    assert SafeStrTuple("a") >= "a" and SafeStrTuple("a") <= ("a",)
     with pytest.raises(TypeError):
-        _ = SafeStrTuple("a") < SafeStrTuple("b")  # type: ignore[operator]
+        _ = SafeStrTuple("a") < 5  # type: ignore[operator]
     with pytest.raises(TypeError):
-        _ = SafeStrTuple("a") >= ("b",)  # type: ignore[operator]
+        _ = SafeStrTuple("a") >= ("not safe!",)
 
 
 @pytest.mark.parametrize("base", [SafeStrTuple("a"), NonEmptySafeStrTuple("a"), SafeStrTuple()], ids=repr)

@@ -7,10 +7,11 @@ from typing import Any
 
 import fsspec
 from fsspec import AbstractFileSystem
+from fsspec.implementations.cached import CachingFileSystem
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
-from .base import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Version
+from .base import ABSENT, ANY, DEFAULT_TIMEOUT, Expected, PreconditionFailed, StorageBackend, Version
 from .generic import GenericBackend
 from .local import LocalBackend
 from .memory import MemoryBackend
@@ -18,6 +19,7 @@ from .memory import MemoryBackend
 __all__ = [
     "ABSENT",
     "ANY",
+    "DEFAULT_TIMEOUT",
     "Expected",
     "GenericBackend",
     "LocalBackend",
@@ -41,6 +43,12 @@ def backend_for_filesystem(fs: AbstractFileSystem, root: str) -> StorageBackend:
     Cloud backends are imported only when used, so ``import persidict``
     never pulls in s3fs, gcsfs or adlfs.
     """
+    if isinstance(fs, CachingFileSystem):
+        raise ValueError(
+            f"{sorted(_protocols(fs))[0]}:: keeps the first copy it reads of each file and serves it after the file "
+            "was overwritten, so a store on it would read stale values. Open the store on the target URL, "
+            "and for a local cache use store.with_local_cache(folder), which validates every read by ETag."
+        )
     if isinstance(fs, LocalFileSystem):
         return LocalBackend(root)
     if isinstance(fs, MemoryFileSystem):
@@ -64,13 +72,11 @@ def backend_for_filesystem(fs: AbstractFileSystem, root: str) -> StorageBackend:
 def open_backend(location: Any, storage_options: dict[str, Any] | None = None) -> StorageBackend:
     """Open a URL, a local path or a ``UPath`` as a backend.
 
-    A ``UPath`` carries its own filesystem and options; ``storage_options``
-    then adds to them.
+    A ``UPath`` carries its own options; ``storage_options`` adds to them.
     """
     if hasattr(location, "fs") and hasattr(location, "path") and not isinstance(location, str):
-        if storage_options:
-            location = type(location)(str(location), **{**location.storage_options, **storage_options})
-        return backend_for_filesystem(location.fs, location.path)
+        storage_options = {**location.storage_options, **(storage_options or {})}
+        location = str(location)
     if isinstance(location, os.PathLike):
         location = os.fspath(location)
     if not isinstance(location, str):
@@ -78,15 +84,8 @@ def open_backend(location: Any, storage_options: dict[str, Any] | None = None) -
     options = dict(storage_options or {})
     protocol, _ = fsspec.core.split_protocol(location)
     if protocol in ("s3", "s3a"):
-        options.setdefault("config_kwargs", S3_CLIENT_DEFAULTS)
+        from .s3 import client_config
+
+        options["config_kwargs"] = client_config(options.get("config_kwargs"))
     fs, root = fsspec.core.url_to_fs(location, **options)
     return backend_for_filesystem(fs, root)
-
-
-S3_CLIENT_DEFAULTS: dict[str, Any] = {
-    "max_pool_connections": 32,  # as many connections as concurrent bulk reads (botocore's default is 10)
-    "connect_timeout": 10,
-    "read_timeout": 60,
-    "retries": {"max_attempts": 3, "mode": "standard"},
-}
-"""botocore settings unless the caller gives ``config_kwargs``: a dead endpoint fails in seconds, not minutes."""

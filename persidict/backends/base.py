@@ -11,44 +11,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple, TypeAlias
 
 from fsspec import AbstractFileSystem
 
-__all__ = ["ABSENT", "ANY", "Expected", "PreconditionFailed", "StorageBackend", "Version"]
+from ..versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 
+DEFAULT_TIMEOUT = 30.0
+"""The default of ``timeout``."""
 
-class Version(NamedTuple):
-    """The identity of one stored version of a file: its ETag and write time."""
-
-    etag: str
-    timestamp: float
-
-
-class _Marker:
-    """A named marker for write and delete preconditions."""
-
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __repr__(self) -> str:
-        return self._name
-
-
-ANY = _Marker("ANY")
-"""Precondition: none; the write or delete happens whatever is stored."""
-
-ABSENT = _Marker("ABSENT")
-"""Precondition: the path holds nothing (insert-if-absent)."""
-
-Expected: TypeAlias = _Marker | str
-"""``ANY``, ``ABSENT`` or the ETag the path must currently have."""
-
-
-class PreconditionFailed(Exception):
-    """A conditional write or delete found another version than expected."""
+__all__ = ["ABSENT", "ANY", "DEFAULT_TIMEOUT", "Expected", "PreconditionFailed", "StorageBackend", "Version"]
 
 
 class StorageBackend(ABC):
@@ -62,6 +33,8 @@ class StorageBackend(ABC):
 
     backend_name: str = "fsspec"
     atomic_conditions: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds one call may take, retries included, where the backend can bound it (remote stores)."""
 
     def __init__(self, fs: AbstractFileSystem, root: str) -> None:
         self.fs = fs
@@ -130,6 +103,12 @@ class StorageBackend(ABC):
     @abstractmethod
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
         """Root-relative paths of files ending in ``suffix``, with timestamps if asked (else 0.0)."""
+
+    def remove_temporary_files(self, older_than: float) -> int:
+        """Delete the hidden temporary files of writes that never finished (writers killed
+        mid-write), if older than ``older_than`` seconds; return how many.  Backends that
+        write in one request have none."""
+        return 0
 
     def prune_empty_dirs(self) -> None:
         """Remove empty directories below the root (a no-op where directories are implicit)."""

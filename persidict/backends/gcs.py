@@ -1,9 +1,9 @@
-"""Google Cloud Storage through gcsfs, with generation preconditions.
+"""Google Cloud Storage through gcsfs: the SDK calls and the error table.
 
-Every primitive is one request to the GCS JSON API where the API allows it,
-sent through gcsfs's authenticated session (``fs._request``, with its
-retries of transient errors) but never through its listing cache, so other
-writers' changes are seen at once:
+Every primitive is one request to the GCS JSON API, sent through gcsfs's
+authenticated aiohttp session but not through its retry decorator or listing
+cache (retries, deadlines and the reconciling of lost answers are
+``ObjectStoreBackend``'s), so other writers' changes are seen at once:
 
 - the ETag is the object's ``generation``: a new number for every write;
 - a read is one media GET (``alt=media``); the generation arrives in its
@@ -12,10 +12,6 @@ writers' changes are seen at once:
   ``ifGenerationMatch=0`` (insert-if-absent) or ``ifGenerationMatch=<etag>``
   (compare-and-swap); GCS checks the condition atomically;
 - a delete is one DELETE, with ``ifGenerationMatch`` when a version is expected.
-
-gcsfs reports every failed request as an exception whose type encodes the
-status (404: ``FileNotFoundError``, 412: ``FileExistsError``, others:
-``OSError``, ``ValueError`` or ``HttpError``); ``_run`` classifies them once.
 
 Timestamps are the object's ``updated`` time (millisecond resolution), as
 ``stat``, ``walk`` and ``read_many`` report it.  A media GET carries only a
@@ -26,20 +22,17 @@ ETag is exact.
 
 from __future__ import annotations
 
-import errno
+import asyncio
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
-from fsspec.asyn import sync
-
-from .base import ABSENT, ANY, Expected, PreconditionFailed, Version
-from .object_store import ObjectStoreBackend
+from ..versions import ABSENT, Expected, PreconditionFailed, Version
+from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends
 
 __all__ = ["GCSBackend"]
 
@@ -50,8 +43,21 @@ MEMO_SIZE = 100_000
 """Versions whose ``updated`` time is remembered, so ``read_many`` needs no metadata request."""
 
 _GENERATION = re.compile(r"[1-9][0-9]*")
-_STAT_FIELDS = "generation,updated"
+_STAT_FIELDS = "generation,updated,metadata"
 _LIST_FIELDS = "items(name,generation,updated),nextPageToken"
+_META_HEADER = "x-goog-meta-"
+"""A media GET returns an object's custom metadata as headers with this prefix."""
+_STATUS_OUTCOMES = {404: Outcome.NOT_FOUND, 412: Outcome.CONFLICT, 401: Outcome.DENIED, 403: Outcome.DENIED,
+                    408: Outcome.LOST, 429: Outcome.REFUSED, 503: Outcome.REFUSED}
+
+
+class GCSResponseError(Exception):
+    """A GCS answer with an error status (the body says why)."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}")
+        self.status = status
+        self.body = body
 
 
 def _is_generation(etag: str) -> bool:
@@ -71,9 +77,9 @@ def _http_date(value: str | None) -> float:
     return parsedate_to_datetime(value).timestamp() if value else 0.0
 
 
-def _is_forbidden(exc: BaseException) -> bool:
-    # gcsfs raises a bare OSError for a 403 and formats its message itself.
-    return type(exc) is OSError and str(exc).startswith("Forbidden")
+def _names_the_bucket(body: bytes) -> bool:
+    """Whether a 404's message is about the bucket rather than the object."""
+    return b"bucket" in body.lower() and b"object" not in body.lower()
 
 
 class GCSBackend(ObjectStoreBackend):
@@ -87,32 +93,43 @@ class GCSBackend(ObjectStoreBackend):
         # (we never patch metadata), shared with child backends.
         self._updated: dict[tuple[str, str], float] = {}
 
-    # --- the request boundary ---------------------------------------------------
-    def _run(self, function: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-        """Run one request coroutine on gcsfs's event loop, classifying its errors once."""
-        try:
-            return sync(self.fs.loop, function, *args)
-        except PreconditionFailed:
-            raise
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(errno.ENOENT, "No such object", str(exc)) from exc
-        except OSError:
-            raise  # gcsfs's 403 and 412, timeouts, lost connections: already what FsspecDict expects
-        except Exception as exc:  # gcsfs's HttpError and ValueError (400), aiohttp and auth errors
-            raise OSError(errno.EIO, f"GCS request failed: {exc!r}") from exc
+    def _outcome(self, exc: BaseException) -> Outcome:
+        if isinstance(exc, GCSResponseError):
+            if exc.status == 404 and _names_the_bucket(exc.body):
+                return Outcome.BUCKET_MISSING
+            default = Outcome.LOST if exc.status >= 500 else Outcome.FAILED
+            return _STATUS_OUTCOMES.get(exc.status, default)
+        import aiohttp
 
-    async def _request(self, method: str, url: str, *args: Any, conditional: bool = False, **kwargs: Any) -> Any:
-        """``(status, headers, body)`` of one request; a 412 on a conditional one is ``PreconditionFailed``."""
-        try:
-            status, headers, _, body = await self.fs._request(method, url, *args, **kwargs)
-        except FileExistsError as exc:  # gcsfs's name for 412
-            if conditional:
-                raise PreconditionFailed(url) from exc
-            raise
-        return status, headers, body
+        if isinstance(exc, (aiohttp.ClientConnectorError, ConnectionRefusedError)):
+            return Outcome.UNREACHABLE
+        if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)):
+            return Outcome.LOST
+        return Outcome.FAILED
 
-    def _name(self, path: str) -> str:
-        return path.partition("/")[2]
+    async def _send(
+        self, method: str, path: str, *args: str, ok: tuple[int, ...] = (200, 204), **kwargs: Any
+    ) -> tuple[int, Any, bytes]:  # kwargs: query parameters, plus headers, data and json
+        """One request through gcsfs's session (no retries): ``(status, headers, body)``."""
+        fs = self.fs
+        await fs._set_session()
+        forbid_hidden_resends(fs.session)
+        headers = kwargs.pop("headers", None)
+        data = kwargs.pop("data", None)
+        body_json = kwargs.pop("json", None)
+        async with fs.session.request(
+            method=method,
+            url=fs._format_path(path, args),
+            params=fs._get_params(kwargs),
+            json=body_json,
+            headers=fs._get_headers(headers),
+            data=data,
+            timeout=fs.requests_timeout,
+        ) as response:
+            body = await response.read()
+            if response.status not in ok:
+                raise GCSResponseError(response.status, body)
+            return response.status, response.headers, body
 
     def _remember(self, name: str, metadata: dict[str, Any]) -> Version:
         version = Version(str(metadata["generation"]), _rfc3339(metadata["updated"]))
@@ -121,116 +138,69 @@ class GCSBackend(ObjectStoreBackend):
         self._updated[name, version.etag] = version.timestamp
         return version
 
-    async def _get(self, name: str, **conditions: str) -> tuple[bytes, Version, bool]:
-        """One media GET: the bytes, their version, and whether GCS answered 304 Not Modified."""
-        status, headers, body = await self._request(
-            "GET", "b/{}/o/{}", self.bucket, name, alt="media", conditional=bool(conditions), **conditions
+    async def _metadata(self, name: str) -> dict[str, Any]:
+        _, _, body = await self._send("GET", "b/{}/o/{}", self.bucket, name, fields=_STAT_FIELDS)
+        metadata: dict[str, Any] = json.loads(body)
+        return metadata
+
+    # --- the SDK calls of the template ------------------------------------------------------
+    async def _get(self, name: str, if_none_match: str | None = None) -> tuple[bytes | None, Version, Metadata]:
+        """One media GET, with the millisecond ``updated`` time when it is known (else Last-Modified)."""
+        conditions = {"ifGenerationNotMatch": if_none_match} if if_none_match and _is_generation(if_none_match) else {}
+        status, headers, body = await self._send(
+            "GET", "b/{}/o/{}", self.bucket, name, alt="media", ok=(200, 304), **conditions
         )
-        etag = headers.get("x-goog-generation") or conditions.get("ifGenerationNotMatch", "")
-        version = Version(str(etag), _http_date(headers.get("Last-Modified")))
-        return bytes(body), version, status == 304
+        etag = str(headers.get("x-goog-generation") or if_none_match or "")
+        if status == 304 or (if_none_match and etag == if_none_match):
+            # GCS answers 304; an emulator that ignores the condition sends the same version again.
+            return None, Version(etag, _http_date(headers.get("Last-Modified"))), None
+        timestamp = self._updated.get((name, etag), _http_date(headers.get("Last-Modified")))
+        custom = {key[len(_META_HEADER):]: value for key, value in headers.items() if key.lower().startswith(_META_HEADER)}
+        return bytes(body), Version(etag, timestamp), custom
 
-    async def _metadata(self, name: str) -> Version:
-        _, _, body = await self._request("GET", "b/{}/o/{}", self.bucket, name, fields=_STAT_FIELDS)
-        return self._remember(name, json.loads(body))
+    async def _head(self, name: str) -> tuple[Version, Metadata]:
+        metadata = await self._metadata(name)
+        return self._remember(name, metadata), metadata.get("metadata")
 
-    # --- reads ---------------------------------------------------------------
-    def read_versioned(self, path: str) -> tuple[bytes, Version]:
-        """One media GET (its Last-Modified has whole seconds; FsspecDict needs only the ETag here)."""
-        data, version, _ = self._run(self._get, self._name(path))
-        return data, version
-
-    def read_if_changed(self, path: str, etag: str) -> tuple[bytes | None, Version]:
-        if not _is_generation(etag):
-            return self.read_versioned(path)
-        data, version, not_modified = self._run(lambda: self._get(self._name(path), ifGenerationNotMatch=etag))
-        # GCS answers 304; an emulator that ignores the condition sends the same version again.
-        return (None if not_modified or version.etag == etag else data), version
-
-    async def _read_one(self, path: str) -> tuple[bytes, Version]:
-        return await self._read_exactly(self._name(path))
-
-    async def _read_exactly(self, name: str) -> tuple[bytes, Version]:
-        """The bytes of one object and their version, with ``updated`` to the millisecond if possible."""
-        data, version, _ = await self._get(name)
-        timestamp = self._updated.get((name, version.etag))
-        if timestamp is None:  # not listed recently: ask for the metadata
-            metadata = await self._metadata(name)
-            # Overwritten since our GET: the old version's ``updated`` is gone, keep Last-Modified.
-            timestamp = metadata.timestamp if metadata.etag == version.etag else version.timestamp
-        return data, Version(version.etag, timestamp)
-
-    def stat(self, path: str) -> Version:
-        return self._run(self._metadata, self._name(path))  # type: ignore[no-any-return]
-
-    # --- writes --------------------------------------------------------------
-    def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
-        conditions: dict[str, str] = {}
+    async def _put_object(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:
+        """One multipart upload (metadata and bytes in one request, for any size): its new generation."""
+        conditions: dict[str, Any] = {}
         if expected is ABSENT:
             conditions["ifGenerationMatch"] = "0"
         elif isinstance(expected, str):
             if not _is_generation(expected):
-                raise PreconditionFailed(path)
+                raise PreconditionFailed(name)
             conditions["ifGenerationMatch"] = expected
-        name = self._name(path)
-        return self._run(lambda: self._upload(name, bytes(data), conditions))  # type: ignore[no-any-return]
-
-    async def _upload(self, name: str, data: bytes, conditions: dict[str, str]) -> str:
-        """One multipart upload (metadata and bytes in one request, for any size): its new generation."""
         boundary = "persidict-" + secrets.token_hex(16)
         while boundary.encode() in data:
             boundary = "persidict-" + secrets.token_hex(16)
         head = (
             f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
-            f"{json.dumps({'name': name})}\r\n"
+            f"{json.dumps({'name': name, 'metadata': metadata})}\r\n"
             f"--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n"
         )
-        body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
-        _, _, response = await self._request(
+        _, _, response = await self._send(
             "POST",
             f"{self.fs._location}/upload/storage/v1/b/{quote(self.bucket, safe='')}/o",
             uploadType="multipart",
             fields=_STAT_FIELDS,
             headers={"Content-Type": f'multipart/related; boundary="{boundary}"'},
-            data=body,
-            conditional=bool(conditions),
+            data=head.encode() + data + f"\r\n--{boundary}--\r\n".encode(),
             **conditions,
         )
         return self._remember(name, json.loads(response)).etag
 
-    def remove(self, path: str, expected: Expected = ANY) -> None:
-        if expected is ABSENT:
-            raise PreconditionFailed(path)
-        conditions: dict[str, str] = {}
+    async def _delete_object(self, name: str, expected: Expected) -> None:
+        # Unlike S3, GCS answers a DELETE of a missing object with 404: no need to read first.
+        conditions: dict[str, Any] = {}
         if isinstance(expected, str):
             if not _is_generation(expected):
-                raise PreconditionFailed(path)
+                raise PreconditionFailed(name)
             conditions["ifGenerationMatch"] = expected
-        # Unlike S3, GCS answers a DELETE of a missing object with 404: no need to read first.
-        self._run(
-            lambda: self._request(
-                "DELETE", "b/{}/o/{}", self.bucket, self._name(path), conditional=bool(conditions), **conditions
-            )
-        )
+        await self._send("DELETE", "b/{}/o/{}", self.bucket, name, **conditions)
 
-    # --- listing -------------------------------------------------------------
-    def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
-        start = len(self.prefix)
-        token: str | None = None
-        while True:
-            _, _, body = self._run(self._list_page, token)
-            page = json.loads(body)
-            for item in page.get("items", ()):
-                name = item["name"]
-                if name.endswith(suffix):
-                    version = self._remember(name, item)
-                    yield name[start:], version.timestamp if with_timestamps else 0.0
-            token = page.get("nextPageToken")
-            if not token:
-                return
-
-    async def _list_page(self, token: str | None) -> Any:
-        return await self._request(
+    async def _list_page(self, token: str | None) -> tuple[list[tuple[str, float]], str | None]:
+        _, _, body = await self._send(
             "GET",
             "b/{}/o",
             self.bucket,
@@ -239,25 +209,24 @@ class GCSBackend(ObjectStoreBackend):
             pageToken=token,
             fields=_LIST_FIELDS,
         )
+        page = json.loads(body)
+        items = [(item["name"], self._remember(item["name"], item).timestamp) for item in page.get("items", ())]
+        return items, page.get("nextPageToken")
 
-    def ensure_root(self) -> None:
-        """Create the bucket if it does not exist (a 403 on a foreign bucket is tolerated)."""
-        if self._bucket_checked:
-            return
+    async def _bucket_exists(self) -> bool:
         try:
-            self._run(lambda: self._request("GET", "b/{}", self.bucket, fields="name"))
-        except FileNotFoundError:
-            self._create_bucket()
-        except OSError as exc:
-            if not _is_forbidden(exc):
-                raise
-        self._bucket_checked = True
+            await self._send("GET", "b/{}", self.bucket, fields="name")
+        except GCSResponseError as exc:
+            if exc.status == 404:
+                return False
+            if exc.status == 403:
+                return True  # a bucket we may not inspect: the first real request decides
+            raise
+        return True
 
-    def _create_bucket(self) -> None:
+    async def _create_bucket(self) -> None:
         try:
-            self._run(
-                lambda: self._request("POST", "b", project=self.fs.project, json={"name": self.bucket}, fields="name")
-            )
-        except OSError as exc:
-            if getattr(exc.__cause__, "code", None) != 409:  # created by someone else meanwhile
+            await self._send("POST", "b", project=self.fs.project, json={"name": self.bucket}, fields="name")
+        except GCSResponseError as exc:
+            if exc.status != 409:  # created by someone else meanwhile
                 raise

@@ -87,7 +87,7 @@ class LocalBackend(StorageBackend):
         return _retrying(_read_file_versioned, path)
 
     def stat(self, path: str) -> Version:
-        st = _retrying(os.stat, path)
+        st = _retrying(_stat_file, path)
         return Version(_etag(st), st.st_mtime)
 
     def exists(self, path: str) -> bool:
@@ -190,6 +190,22 @@ class LocalBackend(StorageBackend):
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
         yield from _walk(self.root, "", suffix, with_timestamps)
 
+    def remove_temporary_files(self, older_than: float) -> int:
+        deadline = time.time() - older_than
+        removed = 0
+        for folder, _subdirs, files in os.walk(self.root):
+            for name in files:
+                if not name.startswith(TEMP_PREFIX):
+                    continue
+                path = os.path.join(folder, name)
+                try:
+                    if os.lstat(path).st_mtime < deadline:
+                        os.unlink(path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue  # its writer finished (or someone else removed it) meanwhile
+        return removed
+
     def prune_empty_dirs(self) -> None:
         for folder, _subdirs, _files in os.walk(self.root, topdown=False):
             if folder != self.root:
@@ -202,31 +218,58 @@ class LocalBackend(StorageBackend):
 def _is_file(path: str) -> bool:
     """Like ``os.path.isfile``, but an access denial raises instead of answering False."""
     try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
+        _stat_file(path)
+    except FileNotFoundError:
         return False
+    return True
+
+
+def _not_a_value(path: str) -> FileNotFoundError:
+    # A folder (of longer keys) where a value's file would be, or a file where a folder
+    # of the path would be: either way, no value is stored under this key.
+    return FileNotFoundError(errno.ENOENT, "No value here (a folder or a file is in the way)", path)
+
+
+def _stat_file(path: str) -> os.stat_result:
+    try:
+        st = os.stat(path)
+    except NotADirectoryError:
+        raise _not_a_value(path) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_a_value(path)
+    return st
+
+
+def _open_file(path: str) -> tuple[int, os.stat_result]:
+    """A descriptor of the regular file at ``path``, and its stat."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except NotADirectoryError:
+        raise _not_a_value(path) from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise _not_a_value(path)
+    return fd, st
 
 
 def _read_file(path: str) -> bytes:
-    fd = os.open(path, _READ_FLAGS)
+    fd, st = _open_file(path)
     try:
-        return _read_all(fd)
+        return _read_all(fd, st.st_size)
     finally:
         os.close(fd)
 
 
 def _read_file_versioned(path: str) -> tuple[bytes, Version]:
-    fd = os.open(path, _READ_FLAGS)
+    fd, st = _open_file(path)
     try:
-        st = os.fstat(fd)
         return _read_all(fd, st.st_size), Version(_etag(st), st.st_mtime)
     finally:
         os.close(fd)
 
 
-def _read_all(fd: int, size_hint: int = -1) -> bytes:
-    if size_hint < 0:
-        size_hint = os.fstat(fd).st_size
+def _read_all(fd: int, size_hint: int) -> bytes:
     data = os.read(fd, size_hint + 1)
     if len(data) <= size_hint:
         return data

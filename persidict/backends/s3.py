@@ -1,28 +1,31 @@
-"""Amazon S3 (and S3-compatible servers) through s3fs, with server-side conditions.
+"""Amazon S3 (and S3-compatible servers): the SDK calls and the error table.
 
 Every primitive is one S3 request where the API allows it: a GET returns the
 body together with its ETag and LastModified; a PUT carries ``If-None-Match: *``
 (insert-if-absent) or ``If-Match: <etag>`` (compare-and-swap); a DELETE
-carries ``If-Match``.  Requests go straight to the S3 API through s3fs's
-client, never through its listing cache, so other writers' changes are seen
-at once.  Bodies are always sent with a single PutObject, so a condition can
-never be dropped the way s3fs drops it for multipart uploads.
+carries ``If-Match``.  Requests go straight to the botocore client that s3fs
+holds, never through s3fs's listing cache or its retry loop (retries,
+deadlines and the reconciling of lost answers are ``ObjectStoreBackend``'s),
+so other writers' changes are seen at once.  Bodies are always sent with a
+single PutObject, so a condition can never be dropped the way s3fs drops it
+for multipart uploads.
+
+A version is read with a one-byte ranged GET rather than a HEAD: it costs the
+same, carries the same headers and metadata, and its 404 says whether the key
+or the whole bucket is missing (a HEAD's 404 has no body to say it).
 """
 
 from __future__ import annotations
 
-import errno
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+import asyncio
+import functools
+from email.utils import parsedate_to_datetime
+from typing import Any
 
-from fsspec.asyn import sync
+from ..versions import ABSENT, ANY, Expected, Version
+from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends
 
-from .base import ABSENT, ANY, Expected, PreconditionFailed, Version
-from .object_store import ObjectStoreBackend
-
-T = TypeVar("T")
-
-__all__ = ["S3Backend", "conditional_request_failed", "not_found_error", "not_modified_error"]
+__all__ = ["S3Backend", "client_config", "conditional_request_failed", "not_found_error", "not_modified_error"]
 
 MAX_SINGLE_PUT = 5 * 1024**3
 """S3's limit for one PutObject; larger values would need multipart, which loses conditions."""
@@ -30,6 +33,8 @@ MAX_SINGLE_PUT = 5 * 1024**3
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 _NOT_MODIFIED_CODES = frozenset({"NotModified", "304"})
+_THROTTLED_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
+                              "TooManyRequests", "ServiceUnavailable", "503"})
 
 
 def _client_error_of(exc: BaseException) -> Any:
@@ -49,8 +54,7 @@ def _code_of(exc: BaseException) -> str:
     if error is None:
         return ""
     code = str(error.response.get("Error", {}).get("Code", ""))
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code or str(status or "")
+    return code or str(_status_of(exc) or "")
 
 
 def _status_of(exc: BaseException) -> int | None:
@@ -76,9 +80,55 @@ def not_modified_error(exc: BaseException) -> bool:
     return _code_of(exc) in _NOT_MODIFIED_CODES or _status_of(exc) == 304
 
 
+def _transport_outcome(exc: BaseException) -> Outcome:
+    """Errors below HTTP: was the request ever sent?"""
+    import aiohttp
+    from botocore.exceptions import EndpointConnectionError, HTTPClientError
+
+    if isinstance(exc, (EndpointConnectionError, aiohttp.ClientConnectorError, ConnectionRefusedError)):
+        return Outcome.UNREACHABLE
+    if isinstance(exc, (HTTPClientError, aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)):
+        return Outcome.LOST
+    return Outcome.FAILED
+
+
+def client_config(config_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """The botocore settings of every S3 store: the caller's, with resends by botocore and aiohttp off.
+
+    persidict retries itself (``object_store``): a resend below it of a
+    conditional request whose answer was lost would hide what happened.
+    """
+    return {**_CLIENT_DEFAULTS, **(config_kwargs or {}), **_NO_HIDDEN_RESENDS, "http_session_cls": _session_class()}
+
+
+_CLIENT_DEFAULTS: dict[str, Any] = {
+    "max_pool_connections": 32,  # as many connections as concurrent bulk reads (botocore's default is 10)
+    "connect_timeout": 5,
+    "read_timeout": 60,
+}
+_NO_HIDDEN_RESENDS: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": 1}}
+
+
+@functools.cache
+def _session_class() -> type:
+    """aiobotocore's HTTP session, with aiohttp's own resends switched off (imported on first use)."""
+    from aiobotocore.httpsession import AIOHTTPSession
+
+    class NoResendSession(AIOHTTPSession):  # type: ignore[misc]
+        async def _get_session(self, proxy_url: Any) -> Any:
+            session = await super()._get_session(proxy_url)
+            forbid_hidden_resends(session)
+            return session
+
+    return NoResendSession
+
 
 def _version(response: dict[str, Any]) -> Version:
     return Version(str(response["ETag"]), response["LastModified"].timestamp())
+
+
+def _http_date(value: str | None) -> float:
+    return parsedate_to_datetime(value).timestamp() if value else 0.0
 
 
 class S3Backend(ObjectStoreBackend):
@@ -86,138 +136,107 @@ class S3Backend(ObjectStoreBackend):
 
     backend_name = "s3"
 
-    def _run(self, request: Callable[[], Awaitable[T]]) -> T:
-        """Run one request on s3fs's event loop, mapping errors to OSError."""
-        try:
-            return sync(self.fs.loop, request)  # type: ignore[no-any-return]
-        except (PreconditionFailed, FileNotFoundError):
-            raise
-        except Exception as exc:
-            if not_found_error(exc):
-                raise FileNotFoundError(errno.ENOENT, "No such key", str(exc)) from exc
-            if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
-                raise  # s3fs already translated it, with the botocore error as its cause
-            raise OSError(errno.EIO, f"S3 request failed: {exc}") from exc
+    def _outcome(self, exc: BaseException) -> Outcome:
+        if _client_error_of(exc) is None:
+            return _transport_outcome(exc)
+        status = _status_of(exc) or 0
+        if _code_of(exc) == "NoSuchBucket":
+            return Outcome.BUCKET_MISSING
+        if not_found_error(exc):
+            return Outcome.NOT_FOUND
+        if conditional_request_failed(exc):
+            return Outcome.CONFLICT
+        if _code_of(exc) in _THROTTLED_CODES or status in (429, 503):
+            return Outcome.REFUSED
+        if status in (401, 403):
+            return Outcome.DENIED
+        return Outcome.LOST if status >= 500 else Outcome.FAILED
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
-        return await self.fs._call_s3(method, Bucket=self.bucket, **kwargs)
+        """One request through s3fs's botocore client, without s3fs's retry loop."""
+        fs = self.fs
+        await fs.set_session()
+        client = await fs.get_s3(self.bucket)
+        call = getattr(client, method)
+        return await call(**fs._get_s3_method_kwargs(call, Bucket=self.bucket, **kwargs))
 
-    async def _get(self, path: str, **conditions: Any) -> tuple[bytes, Version]:
-        response = await self._call("get_object", Key=self._object_name(path), **conditions)
+    async def _get_object(self, name: str, **options: str) -> tuple[bytes, dict[str, Any]]:
+        response = await self._call("get_object", Key=name, **options)
         body = response["Body"]
         try:
-            data = await body.read()
+            data: bytes = await body.read()
         finally:
             body.close()
-        return data, _version(response)
+        return data, response
 
-    # --- reads ---------------------------------------------------------------
-    async def _read_one(self, path: str) -> tuple[bytes, Version]:
+    async def _get(self, name: str, if_none_match: str | None = None) -> tuple[bytes | None, Version, Metadata]:
         try:
-            return await self._get(path)
+            data, response = await self._get_object(name, **({"IfNoneMatch": if_none_match} if if_none_match else {}))
         except Exception as exc:
-            if not_found_error(exc):
-                raise FileNotFoundError(errno.ENOENT, "No such key", path) from exc
-            raise
+            if not (if_none_match and not_modified_error(exc)):
+                raise
+            headers = _client_error_of(exc).response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            return None, Version(headers.get("etag", if_none_match), _http_date(headers.get("last-modified"))), None
+        return data, _version(response), response.get("Metadata")
 
-    def read_if_changed(self, path: str, etag: str) -> tuple[bytes | None, Version]:
-        async def get_unless_unchanged() -> tuple[bytes | None, Version]:
-            try:
-                return await self._get(path, IfNoneMatch=etag)
-            except Exception as exc:
-                if not not_modified_error(exc):
-                    raise
-                headers = _client_error_of(exc).response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-                return None, Version(headers.get("etag", etag), _http_date(headers.get("last-modified")))
+    async def _head(self, name: str) -> tuple[Version, Metadata]:
+        try:
+            _, response = await self._get_object(name, Range="bytes=0-0")
+        except Exception as exc:
+            if _status_of(exc) != 416:
+                raise
+            response = await self._call("head_object", Key=name)  # an empty object has no byte 0
+        return _version(response), response.get("Metadata")
 
-        return self._run(get_unless_unchanged)
-
-    def stat(self, path: str) -> Version:
-        return _version(self._run(lambda: self._call("head_object", Key=self._object_name(path))))
-
-    # --- writes --------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
         if len(data) > MAX_SINGLE_PUT:
             raise ValueError(f"values over {MAX_SINGLE_PUT} bytes need multipart uploads, which cannot be conditional")
+        return super().put(path, data, expected)
+
+    async def _put_object(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:
         conditions: dict[str, str] = {}
         if expected is ABSENT:
             conditions["IfNoneMatch"] = "*"
         elif isinstance(expected, str):
             conditions["IfMatch"] = expected
+        response = await self._call(
+            "put_object", Key=name, Body=data, Metadata=metadata, **conditions
+        )
+        return str(response["ETag"])
 
-        async def put_object() -> str:
-            try:
-                response = await self._call("put_object", Key=self._object_name(path), Body=data, **conditions)
-            except Exception as exc:
-                # If-Match on a missing object answers 404: the expected version is gone too.
-                if conditions and (conditional_request_failed(exc) or not_found_error(exc)):
-                    raise PreconditionFailed(path) from exc
-                raise
-            return str(response["ETag"])
+    async def _delete_object(self, name: str, expected: Expected) -> None:
+        # S3 answers a plain DELETE of a missing key with success, so the version
+        # we delete is always pinned: the one expected, or the one there now.
+        etag = expected if isinstance(expected, str) else (await self._head(name))[0].etag
+        await self._call("delete_object", Key=name, IfMatch=etag)
 
-        return self._run(put_object)
+    async def _list_page(self, token: str | None) -> tuple[list[tuple[str, float]], str | None]:
+        args: dict[str, Any] = {"Prefix": self.prefix, "MaxKeys": 1000}
+        if token:
+            args["ContinuationToken"] = token
+        page = await self._call("list_objects_v2", **args)
+        items = [(item["Key"], item["LastModified"].timestamp()) for item in page.get("Contents", ())]
+        return items, page.get("NextContinuationToken") if page.get("IsTruncated") else None
 
-    def remove(self, path: str, expected: Expected = ANY) -> None:
-        if expected is ABSENT:
-            raise PreconditionFailed(path)
-        key = self._object_name(path)
-
-        async def delete_object() -> None:
-            # S3 answers a plain DELETE of a missing key with success, so pin the
-            # version we saw (or were given) to learn whether we deleted anything.
-            etag = expected if isinstance(expected, str) else _version(await self._call("head_object", Key=key)).etag
-            try:
-                await self._call("delete_object", Key=key, IfMatch=etag)
-            except Exception as exc:
-                if conditional_request_failed(exc):
-                    raise PreconditionFailed(path) from exc
-                raise
-
-        self._run(delete_object)
-
-    # --- listing -------------------------------------------------------------
-    def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
-        start = len(self.prefix)
-        token: str | None = None
-        while True:
-            page_args: dict[str, Any] = {"Prefix": self.prefix, "MaxKeys": 1000}
-            if token:
-                page_args["ContinuationToken"] = token
-            page = self._run(lambda: self._call("list_objects_v2", **page_args))
-            for item in page.get("Contents", ()):
-                name = item["Key"]
-                if name.endswith(suffix):
-                    yield name[start:], item["LastModified"].timestamp() if with_timestamps else 0.0
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
-                return
-
-    def ensure_root(self) -> None:
-        """Create the bucket if it does not exist (a 403 on a foreign bucket is tolerated)."""
-        if self._bucket_checked:
-            return
-        self._bucket_checked = True
+    async def _bucket_exists(self) -> bool:
         try:
-            self._run(lambda: self.fs._call_s3("head_bucket", Bucket=self.bucket))
-            return
-        except FileNotFoundError:
-            pass
-        except PermissionError:
-            return
+            await self._call("head_bucket")
+        except Exception as exc:
+            status = _status_of(exc)
+            if status == 404:
+                return False
+            if status == 403:
+                return True  # a bucket of another account: the first real request decides
+            raise
+        return True
+
+    async def _create_bucket(self) -> None:
         region = self.fs.client_kwargs.get("region_name") if hasattr(self.fs, "client_kwargs") else None
-        create_args: dict[str, Any] = {"Bucket": self.bucket}
+        args: dict[str, Any] = {}
         if region and region != "us-east-1":
-            create_args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
         try:
-            self._run(lambda: self.fs._call_s3("create_bucket", **create_args))
-        except OSError as exc:
+            await self._call("create_bucket", **args)
+        except Exception as exc:
             if _code_of(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
-
-
-def _http_date(value: str | None) -> float:
-    if not value:
-        return 0.0
-    from email.utils import parsedate_to_datetime
-
-    return parsedate_to_datetime(value).timestamp()

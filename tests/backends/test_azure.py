@@ -15,7 +15,13 @@ from urllib.parse import parse_qs, urlparse
 
 import adlfs
 import pytest
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.storage.blob.aio import BlobServiceClient
 
 from persidict import (
@@ -28,6 +34,8 @@ from persidict import (
 )
 from persidict.backends import ABSENT, PreconditionFailed
 from persidict.backends import azure as azure_backend
+from persidict.backends import object_store
+from persidict.backends.object_store import Outcome
 from persidict.backends.azure import AzureBackend
 from tests.servers.azurite import ACCOUNT_KEY, Azurite, make_azure_dict, running_azurite
 
@@ -209,12 +217,15 @@ def test_invalid_container_names_are_refused(azurite: Azurite) -> None:
             FsspecDict(f"az://{bad}/s", storage_options=azurite.storage_options())
 
 
-def test_a_missing_container_holds_nothing(azurite: Azurite) -> None:
+def test_a_missing_container_is_an_error_naming_it(azurite: Azurite) -> None:
     store = make_azure_dict(azurite, _name())
     backend = AzureBackend(store.fs, "no-such-container-here/x")
-    assert list(backend.walk(".pkl", with_timestamps=True)) == []
-    with pytest.raises(FileNotFoundError):
-        backend.read(backend.path_for("k.pkl"))
+    for call in (lambda: list(backend.walk(".pkl", with_timestamps=True)),
+                 lambda: backend.read(backend.path_for("k.pkl")),
+                 lambda: backend.exists(backend.path_for("k.pkl"))):
+        with pytest.raises(OSError, match="'no-such-container-here' does not exist") as info:
+            call()
+        assert not isinstance(info.value, FileNotFoundError)  # not "an absent key"
 
 
 def test_other_failures_are_backend_errors(azurite: Azurite) -> None:
@@ -256,7 +267,7 @@ def test_empty_etags_match_nothing(d: FsspecDict[Any]) -> None:
 
 
 def test_a_dead_endpoint_fails_fast_with_a_bounded_number_of_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(azure_backend, "FIRST_BACKOFF", 0.01)
+    monkeypatch.setattr(object_store, "FIRST_BACKOFF", 0.01)
     dead = (
         f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={ACCOUNT_KEY};"
         "BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"
@@ -268,50 +279,27 @@ def test_a_dead_endpoint_fails_fast_with_a_bounded_number_of_attempts(monkeypatc
     with pytest.raises(OSError) as info:
         backend.read(backend.path_for("k.pkl"))
     assert isinstance(info.value.__cause__, ServiceRequestError)
-    assert len(attempts.entries) == azure_backend.ATTEMPTS  # ours only: the SDK's own retries are off
+    assert len(attempts.entries) == object_store.UNREACHABLE_ATTEMPTS  # ours only: the SDK's own retries are off
 
 
-def _http_error(status: int) -> HttpResponseError:
+@pytest.mark.parametrize(("error", "outcome"), [
+    (ServiceRequestError("connection refused"), Outcome.UNREACHABLE),
+    (ServiceResponseError("connection reset"), Outcome.LOST),
+    (ResourceModifiedError("412"), Outcome.CONFLICT),
+    (ResourceExistsError("409"), Outcome.CONFLICT),
+], ids=["not-sent", "lost", "412", "409"])
+def test_the_error_table(d: FsspecDict[Any], error: Exception, outcome: Outcome) -> None:
+    assert _backend(d)._outcome(error) is outcome
+
+
+@pytest.mark.parametrize(("status", "outcome"), [
+    (500, Outcome.LOST), (502, Outcome.LOST), (503, Outcome.REFUSED), (429, Outcome.REFUSED),
+    (403, Outcome.DENIED), (400, Outcome.FAILED),
+])
+def test_the_error_table_by_status(d: FsspecDict[Any], status: int, outcome: Outcome) -> None:
     error = HttpResponseError(message=f"HTTP {status}")
     error.status_code = status
-    return error
-
-
-def test_only_safe_requests_are_retried(d: FsspecDict[Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(azure_backend, "FIRST_BACKOFF", 0.0)
-    backend = _backend(d)
-
-    def failing(errors: list[Exception]) -> tuple[Any, list[int]]:
-        calls: list[int] = []
-
-        async def request() -> str:
-            calls.append(1)
-            if len(calls) <= len(errors):
-                raise errors[len(calls) - 1]
-            return "done"
-
-        return request, calls
-
-    not_sent = ServiceRequestError("connection refused")
-    lost_answer = ServiceResponseError("connection reset")
-    request, calls = failing([not_sent, not_sent])
-    assert backend._run(request, conditional=True, idempotent=False) == "done" and len(calls) == 3
-    request, calls = failing([lost_answer])
-    assert backend._run(request) == "done" and len(calls) == 2
-    request, calls = failing([lost_answer])
-    with pytest.raises(OSError):  # a conditional write that may have been applied is not repeated
-        backend._run(request, conditional=True, idempotent=False)
-    assert len(calls) == 1
-    request, calls = failing([_http_error(503), _http_error(500)])
-    assert backend._run(request) == "done" and len(calls) == 3
-    request, calls = failing([_http_error(503), _http_error(500)])
-    with pytest.raises(OSError):  # throttling is repeated, a 500 after a conditional write is not
-        backend._run(request, conditional=True, idempotent=False)
-    assert len(calls) == 2
-    request, calls = failing([not_sent] * azure_backend.ATTEMPTS)
-    with pytest.raises(OSError):
-        backend._run(request)
-    assert len(calls) == azure_backend.ATTEMPTS
+    assert _backend(d)._outcome(error) is outcome
 
 
 # --- request counts -------------------------------------------------------------------

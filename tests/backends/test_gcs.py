@@ -28,7 +28,8 @@ from persidict import (
     FsspecDict,
 )
 from persidict.backends import ABSENT, PreconditionFailed
-from persidict.backends.gcs import GCSBackend
+from persidict.backends import object_store
+from persidict.backends.gcs import GCSBackend, GCSResponseError
 from tests.servers.fake_gcs import FakeGCS, Request, make_gcs_dict, running_fake_gcs
 
 DELETE_PRECONDITION_GAP = "fake-gcs-server 1.54 ignores ifGenerationMatch on DELETE (upstream issue 1282)"
@@ -247,21 +248,6 @@ def test_timestamps_agree_to_the_millisecond(d: FsspecDict[Any]) -> None:
     assert d.oldest_keys() == [("k0",), ("k1",), ("k2",)]
 
 
-def test_read_many_without_a_listing_asks_for_metadata(backend: GCSBackend, server: FakeGCS) -> None:
-    paths = [backend.path_for(f"k{i}.pkl") for i in range(3)]
-    for path in paths:
-        backend.put(path, path.encode())
-    exact = [backend.stat(path) for path in paths]
-    backend._updated.clear()
-    with server.counting() as seen:
-        found = list(backend.read_many(paths + [backend.path_for("gone.pkl")]))
-    assert found[-1] is None
-    assert [(p, data, version) for p, data, version in found[:-1]] == [  # type: ignore[misc]
-        (path, path.encode(), version) for path, version in zip(paths, exact)
-    ]
-    assert len(seen) == 3 * 2 + 1  # media GET + metadata GET each; one 404
-
-
 def test_ensure_root_creates_the_bucket(server: FakeGCS) -> None:
     bucket = server.new_bucket_name()
     store: FsspecDict[Any] = FsspecDict(f"gs://{bucket}/inner", storage_options=server.storage_options())
@@ -415,10 +401,10 @@ def test_delete_current_joker_and_discard(d: FsspecDict[Any]) -> None:
 
 # --- errors -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("failure", [
-    pytest.param(lambda: ValueError("Bad Request: invalid"), id="400"),
-    pytest.param(lambda: __import__("gcsfs.retry").retry.HttpError({"code": 500, "message": "boom"}), id="500"),
-    pytest.param(lambda: OSError("Forbidden: b/x/o/y"), id="403"),
-    pytest.param(lambda: FileExistsError("412 without a condition"), id="412-unconditional"),
+    pytest.param(lambda: GCSResponseError(400, b'{"error": {"message": "invalid"}}'), id="400"),
+    pytest.param(lambda: GCSResponseError(500, b"boom"), id="500"),
+    pytest.param(lambda: GCSResponseError(403, b"Forbidden"), id="403"),
+    pytest.param(lambda: GCSResponseError(412, b"412 without a condition"), id="412-unconditional"),
     pytest.param(lambda: RuntimeError("anything else"), id="other"),
 ])
 def test_failures_surface_as_backend_errors(d: FsspecDict[Any], monkeypatch: pytest.MonkeyPatch, failure: Any) -> None:
@@ -428,7 +414,8 @@ def test_failures_surface_as_backend_errors(d: FsspecDict[Any], monkeypatch: pyt
     async def failing(*args: Any, **kwargs: Any) -> Any:
         raise original
 
-    monkeypatch.setattr(d.fs, "_request", failing)
+    monkeypatch.setattr(object_store, "FIRST_BACKOFF", 0.001)
+    monkeypatch.setattr(d._backend, "_send", failing)
     for operation in (lambda: d["k"], lambda: d.__setitem__("k", 2), lambda: d.etag("k"),
                       lambda: len(d), lambda: d.__delitem__("k")):
         with pytest.raises(BackendError) as info:
@@ -442,16 +429,14 @@ def test_failures_surface_as_backend_errors(d: FsspecDict[Any], monkeypatch: pyt
 
 
 def test_an_unreachable_bucket_fails_init_with_backend_error(server: FakeGCS, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gcsfs.retry
-
     async def failing(*args: Any, **kwargs: Any) -> Any:
-        raise gcsfs.retry.HttpError({"code": 503, "message": "unavailable"})
+        raise GCSResponseError(503, b"unavailable")
 
     backend = FsspecDict(f"gs://{server.bucket}/x", storage_options=server.storage_options())._backend
     fresh = GCSBackend(backend.fs, f"{server.new_bucket_name()}/x")
-    monkeypatch.setattr(fresh.fs, "_request", failing)
-    with pytest.raises(BackendError):
-        FsspecDict(fresh)
+    monkeypatch.setattr(fresh, "_send", failing)
+    with pytest.raises(BackendError, match="no answer within 1 s"):
+        FsspecDict(fresh, timeout=1)  # throttled until the deadline
 
 
 def test_a_bucket_we_may_not_inspect_is_assumed_to_exist(server: FakeGCS, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -461,10 +446,10 @@ def test_a_bucket_we_may_not_inspect_is_assumed_to_exist(server: FakeGCS, monkey
 
     async def forbidden(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
         calls.append((method, path))
-        raise OSError(f"Forbidden: {path}\nno storage.buckets.get")
+        raise GCSResponseError(403, b"no storage.buckets.get")
 
     backend = GCSBackend(fs, f"{server.new_bucket_name()}/x")
-    monkeypatch.setattr(fs, "_request", forbidden)
+    monkeypatch.setattr(backend, "_send", forbidden)
     backend.ensure_root()
     assert calls == [("GET", "b/{}")]
 

@@ -17,6 +17,8 @@ import pytest
 
 import persidict.backends.local as local_backend
 from persidict import (
+    ANY_ETAG,
+    ITEM_NOT_AVAILABLE,
     BackendError,
     FileDirDict,
     NonEmptySafeStrTuple,
@@ -154,14 +156,43 @@ def test_stray_temporary_file_is_not_an_item(d, base):
     assert list(d.values()) == [1]
 
 
-def test_matching_file_with_unsafe_name_makes_iteration_raise(d, base):
+@pytest.mark.parametrize("stray", ["bad name.pkl", "notes (copy).pkl", "fine.pkl", "sub dir/x_xxxx.pkl",
+                                   "fine_rtsl/unsigned.pkl", "fine_abcd.pkl"])
+def test_files_that_are_no_keys_are_skipped_by_every_listing(d, base, stray):
+    # Unsafe names, and names that do not carry their digest suffix, are no key's file
+    # (0.x raised ValueError for the first kind): skipped, and len() agrees with keys().
     d["fine"] = 1
-    with open(os.path.join(base, "bad name.pkl"), "wb") as f:
+    os.makedirs(os.path.dirname(os.path.join(base, stray)), exist_ok=True)
+    with open(os.path.join(base, stray), "wb") as f:
         f.write(pickle.dumps(2))
-    with pytest.raises(ValueError):
-        list(d.keys())
-    with pytest.raises(ValueError):
-        list(d.items())
+    assert list(d.keys()) == [("fine",)]
+    assert dict(d.items()) == {("fine",): 1}
+    assert [v for v, _ in d.values_and_timestamps()] == [1]
+    assert len(d) == 1 and d.random_key() == ("fine",)
+    assert d.newest_keys() == [("fine",)]
+
+
+def test_a_key_that_would_share_another_keys_file_is_refused(base):
+    signed = FileDirDict(base_dir=os.path.join(base, "signed"), fsync=False)
+    signed["a"] = 1
+    for alias in ("a_btax", ("x", "a_btax"), ("a_btax", "y")):
+        with pytest.raises(ValueError, match="digest suffix"):
+            signed[alias] = 2
+    with pytest.raises(ValueError, match="digest suffix"):
+        signed.setdefault_if(("x", "a_btax"), default_value=2, condition=ANY_ETAG, expected_etag=ITEM_NOT_AVAILABLE)
+    assert signed["a"] == 1 and signed["a_btax"] == 1  # what is on disk stays readable
+    # Without suffixes, a folder named like a key's file: refused at write time, both ways round.
+    plain = FileDirDict(base_dir=os.path.join(base, "plain"), digest_len=0, fsync=False)
+    plain["c"] = 1
+    with pytest.raises(ValueError, match="another key's file"):
+        plain["c.pkl", "x"] = 2
+    plain["d.pkl", "x"] = 3
+    with pytest.raises(ValueError, match="another key's folder"):
+        plain["d"] = 4
+    assert "d" not in plain and plain.get("d") is None and ("c.pkl", "x") not in plain
+    with pytest.raises(KeyError):
+        plain.etag("d")
+    assert dict(plain.items()) == {("c",): 1, ("d.pkl", "x"): 3}
 
 
 def test_item_deleted_during_value_iteration_is_skipped(d, monkeypatch):
@@ -760,3 +791,32 @@ def test_random_key_repeats_after_seeding_and_covers_every_key(d, base):
     seen = {d.random_key() for _ in range(300)}
     assert seen == all_keys
     assert FileDirDict(base_dir=os.path.join(base, "empty"), fsync=False).random_key() is None
+
+
+def test_leftover_temporary_files_are_collected(base):
+    d = FileDirDict(base_dir=base, fsync=False)
+    d["a", "b"] = 1
+    old = [os.path.join(base, f"{TEMP_PREFIX}old{i}") for i in range(3)]
+    old.append(os.path.join(base, "a_btax", f"{TEMP_PREFIX}nested"))
+    fresh = os.path.join(base, f"{TEMP_PREFIX}fresh")
+    for path in old + [fresh]:
+        with open(path, "wb") as f:
+            f.write(b"x" * 10)
+    for path in old:
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    assert d.remove_temporary_files(older_than=3600) == 4
+    assert os.path.exists(fresh) and not any(os.path.exists(p) for p in old)
+    assert d.remove_temporary_files(older_than=0) == 1  # a write in flight is only ever as old as the caller says
+    assert dict(d.items()) == {("a", "b"): 1}
+
+
+def test_clear_removes_leftover_temporary_files_but_not_live_ones(base):
+    d = FileDirDict(base_dir=base, fsync=False)
+    d["k"] = 1
+    leftover, live = os.path.join(base, f"{TEMP_PREFIX}leftover"), os.path.join(base, f"{TEMP_PREFIX}live")
+    for path in (leftover, live):
+        with open(path, "wb") as f:
+            f.write(b"x")
+    os.utime(leftover, (time.time() - 600, time.time() - 600))
+    d.clear()
+    assert not os.path.exists(leftover) and os.path.exists(live) and len(d) == 0

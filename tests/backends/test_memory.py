@@ -258,42 +258,104 @@ def test_threads_racing_insert_if_absent_have_one_winner(fast_thread_switching):
 
 
 def test_threads_mixing_writes_deletes_and_listing_stay_consistent(fast_thread_switching):
+    """Listing while other threads write and delete yields no torn or phantom entries, and sees what exists.
+
+    Every assertion holds under any schedule. Each value names its own key, so a torn entry (a key paired
+    with another key's value, or a half-written value) shows; every listed key must be one the writers
+    use; items that exist for the whole test must be in every listing; a key's value never goes back in
+    time from one listing to the next. Writers pause at checkpoints until the lister has listed their
+    latest checkpoint item (a handshake on a Condition, not a timer), so the lister provably lists while
+    writes and deletes are still going on; its last listing starts after every writer is done and must
+    match the final content exactly.
+    """
     d = LocalDict()
-    stop = threading.Event()
+    prefixes = ("a", "b", "c")
+    n_steps, n_slots, checkpoint_every = 300, 7, 50
+
+    def value_for(key, i):
+        return [*key, i]
+
+    # Items that exist from before the first listing to after the last one.
+    pinned = {(p, "pinned"): value_for((p, "pinned"), -1) for p in prefixes}
+    d.update(pinned)
+    universe = (set(pinned) | {(p, "checkpoint") for p in prefixes}
+                | {(p, str(s)) for p in prefixes for s in range(n_slots)})
+
+    handshake = threading.Condition()
+    acknowledged = dict.fromkeys(prefixes, -1)  # the latest checkpoint the lister has listed, per writer
+    writers_done = threading.Event()
+    lister_failed = threading.Event()
+    problems = []
+    n_listings = {"during_writes": 0}
+    final_listing = {}
 
     def writer(prefix):
         def run():
-            for i in range(300):
-                d[prefix, str(i % 7)] = i
+            for i in range(n_steps):
+                slot = (prefix, str(i % n_slots))
+                d[slot] = value_for(slot, i)
                 if i % 3 == 0:
-                    d.discard((prefix, str((i + 1) % 7)))
+                    d.discard((prefix, str((i + 1) % n_slots)))
+                if i % checkpoint_every == checkpoint_every - 1:
+                    d[prefix, "checkpoint"] = value_for((prefix, "checkpoint"), i)
+                    with handshake:
+                        handshake.wait_for(lambda step=i: acknowledged[prefix] >= step or lister_failed.is_set(),
+                                           timeout=120)  # only a guard against a hang: never reached normally
+                    assert acknowledged[prefix] >= i or lister_failed.is_set(), "the lister hung"
 
         return run
 
-    listed = []
-    problems = []
-
     def lister():
+        last_seen = {}  # key -> the newest step this thread has seen for it
         try:
-            while not stop.is_set():
-                for k, v in d.items():
-                    listed.append(k)
-                    if not isinstance(v, int) or len(k) != 2:
-                        problems.append((k, v))
+            while True:
+                last_round = writers_done.is_set()  # read before listing: the last listing starts after the writes
+                listing = [(tuple(k), v) for k, v in d.items()]
+                keys = [k for k, _ in listing]
+                assert len(keys) == len(set(keys)), f"a key listed twice: {sorted(keys)}"
+                for key, value in listing:
+                    assert key in universe, f"phantom key {key}"
+                    assert isinstance(value, list) and len(value) == 3 and tuple(value[:2]) == key, \
+                        f"torn entry {key}: {value!r}"
+                    assert isinstance(value[2], int), f"torn entry {key}: {value!r}"
+                    assert value[2] >= last_seen.get(key, -1), \
+                        f"{key} went back in time: {value[2]} after {last_seen[key]}"
+                    last_seen[key] = value[2]
+                assert set(pinned) <= set(keys), f"an item that always exists is missing: {sorted(keys)}"
+                if not last_round:
+                    n_listings["during_writes"] += 1
+                with handshake:
+                    observed = dict(listing)
+                    for p in prefixes:
+                        step = observed.get((p, "checkpoint"), [p, "checkpoint", -1])[2]
+                        acknowledged[p] = max(acknowledged[p], step)
+                    handshake.notify_all()
+                if last_round:
+                    final_listing.update(listing)
+                    return
         except BaseException as exc:  # reported below
             problems.append(exc)
+            lister_failed.set()
+            with handshake:
+                handshake.notify_all()
 
     listing = threading.Thread(target=lister)
     listing.start()
     try:
-        _run_threads([writer(p) for p in ("a", "b", "c")])
+        _run_threads([writer(p) for p in prefixes])
     finally:
-        stop.set()
-        listing.join(timeout=30)
+        writers_done.set()
+        listing.join(timeout=120)
     assert not listing.is_alive()
     assert problems == []
-    assert listed, "the lister never saw an item"
-    assert len(d) == len(list(d.keys()))
+    # A writer's checkpoints were each acknowledged by another listing, made while that writer was not done.
+    assert n_listings["during_writes"] >= n_steps // checkpoint_every
+    last_checkpoint = max(i for i in range(n_steps) if i % checkpoint_every == checkpoint_every - 1)
+    assert acknowledged == dict.fromkeys(prefixes, last_checkpoint)
+    final = {tuple(k): v for k, v in d.items()}
+    assert final_listing == final
+    assert set(pinned) <= set(final)
+    assert len(d) == len(final)
 
 
 # --- the fsspec filesystem underneath -----------------------------------------------------------
