@@ -57,6 +57,9 @@ class StoreKind:
     timestamp_resolution: float = 0.001
     options: dict[str, Any] = field(default_factory=dict)
     """Constructor options every store of this kind is opened with (``safe_json``, ...)."""
+    mutable: bool = True
+    """Keys can be overwritten and deleted.  A write-once store is not: it joins only the
+    tests marked ``insert_only`` (inserts, reads and conditional reads)."""
     known_failures: tuple[tuple[str, str], ...] = ()
     """``(node id regex, reason)``: tests this kind cannot pass, each a strict xfail with its reason."""
 
@@ -186,18 +189,69 @@ _S3_KNOWN_FAILURES = (
     (r"::test_identity_transformer_still_writes\[",
      "S3's ETag is the MD5 of the body (decision 6 keeps it verbatim): rewriting identical bytes keeps it"),
 )
-_S3_CACHED_KNOWN_FAILURES = _S3_KNOWN_FAILURES + (
+_CACHED_KNOWN_FAILURES = (
+    (r"test_mapping.py::test_missing_key_error_is_chained_from_the_storage_error\[cached-local-",
+     "a cached wrapper learns that a key is absent from main's result: there is no storage error to chain"),
     (r"test_conditional.py::test_never_retrieve_does_not_deserialize\[",
      "contract 5.8: MutableDictCached.etag() answers from its ETag cache, stale after a write made outside"),
     (r"test_append_only.py::test_(unsatisfied_writes_give_results_not_errors|discard_if_on_absent_key_is_a_normal_result"
      r"|transform_item)\[",
      "contract 5.7: AppendOnlyDictCached.discard_if and transform_item always raise MutationPolicyError"),
 )
+_S3_CACHED_KNOWN_FAILURES = _S3_KNOWN_FAILURES + _CACHED_KNOWN_FAILURES
 _GCS_IGNORES_DELETE_PRECONDITIONS = "fake-gcs-server 1.54 ignores ifGenerationMatch on DELETE (upstream issue 1282)"
 _GCS_KNOWN_FAILURES = (
     (r"::test_discard_if\[gcs-\w+-present_stale-ETAG_IS_THE_SAME\]", _GCS_IGNORES_DELETE_PRECONDITIONS),
     (r"::test_delete_conflict_is_retried\[", _GCS_IGNORES_DELETE_PRECONDITIONS),
 )
+
+
+def _cached_folder_location(tmp_path: Path) -> State:
+    # The cache folder is outside tmp_path: tests that watch tmp_path for writes outside the
+    # store's root watch the main store.
+    return {"base_dir": str(_deep_store_dir(tmp_path)), "folder": tempfile.mkdtemp(prefix="persidict-cache-")}
+
+
+def _open_cached_folder(state: State, overrides: dict[str, Any]) -> Any:
+    # A folder store behind a cache folder: MutableDictCached, or AppendOnlyDictCached when append-only.
+    from persidict import FileDirDict
+
+    return FileDirDict(base_dir=state["base_dir"], **overrides).with_local_cache(state["folder"])
+
+
+def _open_cached_memory(state: State, overrides: dict[str, Any]) -> Any:
+    # Main and both caches are LocalDicts: the cached wrappers over any PersiDict.
+    from persidict import AppendOnlyDictCached, LocalDict, MutableDictCached
+
+    main = _open_local_dict(state, overrides)
+    shared = {key: value for key, value in overrides.items() if key != "serialization_format"}
+    if "data_cache" not in state:
+        state["data_cache"] = LocalDict(**overrides).backend
+        state["etag_cache"] = LocalDict(**{**shared, "base_class_for_values": str, "serialization_format": "txt"}).backend
+    data_cache = LocalDict(backend=state["data_cache"], **overrides)
+    if main.append_only:
+        return AppendOnlyDictCached(main_dict=main, data_cache=data_cache)
+    etag_cache = LocalDict(backend=state["etag_cache"], **{**shared, "base_class_for_values": str,
+                                                           "serialization_format": "txt"})
+    return MutableDictCached(main_dict=main, data_cache=data_cache, etag_cache=etag_cache)
+
+
+def _open_overlapping(state: State, overrides: dict[str, Any]) -> Any:
+    # One format's sub-dict of an OverlappingMultiDict (tests/wrappers has the shared-folder cases).
+    from persidict import FileDirDict, OverlappingMultiDict
+
+    fmt = overrides.pop("serialization_format")
+    omd = OverlappingMultiDict(dict_type=FileDirDict, shared_subdicts_params={"base_dir": state["base_dir"], **overrides},
+                               **{fmt: {}})
+    return getattr(omd, fmt)
+
+
+def _open_write_once(state: State, overrides: dict[str, Any]) -> Any:
+    # Always over an append-only folder store, whatever append_only the test asks for.
+    from persidict import FileDirDict, WriteOnceDict
+
+    overrides = {**overrides, "append_only": True}
+    return WriteOnceDict(wrapped_dict=FileDirDict(base_dir=state["base_dir"], **overrides), p_consistency_checks=1)
 
 
 def _kinds(*kinds: StoreKind) -> dict[str, StoreKind]:
@@ -227,6 +281,15 @@ STORE_KINDS: dict[str, StoreKind] = _kinds(
               known_failures=_GCS_KNOWN_FAILURES),
     StoreKind("azure-pkl", "pkl", _azure_location, _open_azure, cleanup=_cleanup_azure, cross_process=True,
               timestamp_resolution=1.0),
+    # The wrappers, so that none can drift from the contract.
+    StoreKind("cached-local-pkl", "pkl", _cached_folder_location, _open_cached_folder, cleanup=_cleanup_folder,
+              local_files=True, known_failures=_CACHED_KNOWN_FAILURES),
+    StoreKind("cached-memory-json", "json", _local_dict_location, _open_cached_memory,
+              known_failures=_CACHED_KNOWN_FAILURES),
+    StoreKind("overlapping-local-json", "json", _file_dir_location, _open_overlapping, local_files=True,
+              cross_process=True),
+    StoreKind("write-once-local-pkl", "pkl", _file_dir_location, _open_write_once, local_files=True,
+              mutable=False),
 )
 
 
@@ -247,6 +310,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "processes: spawns worker processes (slower)")
     config.addinivalue_line(
         "markers", "store_kinds_with(*flags): run only on store kinds whose StoreKind flags are all true")
+    config.addinivalue_line(
+        "markers", "insert_only: the test only inserts and reads, so write-once store kinds run it too")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -281,7 +346,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     marker = metafunc.definition.get_closest_marker("store_kinds_with")
     flags = marker.args if marker else ()
-    ids = [kid for kid, kind in sorted(STORE_KINDS.items()) if all(getattr(kind, f) for f in flags)]
+    insert_only = metafunc.definition.get_closest_marker("insert_only") is not None
+    ids = [kid for kid, kind in sorted(STORE_KINDS.items())
+           if all(getattr(kind, f) for f in flags) and (kind.mutable or insert_only)]
     metafunc.parametrize("store_kind", ids, indirect=True)
 
 
@@ -332,11 +399,20 @@ def d(make_dict: DictFactory) -> Any:
     return make_dict()
 
 
+def storage_of(store: Any) -> Any:
+    """The store that holds the data: a wrapper's main or wrapped store, down to one with a filesystem."""
+    while not hasattr(store, "fs"):
+        inner = getattr(store, "main_dict", None)
+        store = store.wrapped_dict if inner is None else inner  # (an empty store is falsy)
+    return store
+
+
 @pytest.fixture
 def raw_bytes() -> Callable[[Any, Any], bytes]:
     """``raw_bytes(store, key)``: the bytes really stored for the key."""
 
     def read(store: Any, key: Any) -> bytes:
+        store = storage_of(store)
         return store.fs.cat_file(store.key_to_path(key))
 
     return read
@@ -363,6 +439,7 @@ def storage_snapshot(store_kind: StoreKind, request: pytest.FixtureRequest) -> C
                     st = os.stat(path)
                     entries.add((path, st.st_size, st.st_mtime_ns))
             return frozenset(entries)
+        store = storage_of(store)
         fs = store.fs
         fs.invalidate_cache()  # remote filesystems cache listings
         top = store.key_to_path("x").split("/")[0] or "/"  # the bucket, or the memory root

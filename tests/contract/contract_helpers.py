@@ -17,6 +17,8 @@ from persidict import (
     VALUE_NOT_RETRIEVED,
 )
 
+from ..conftest import storage_of
+
 INA = ITEM_NOT_AVAILABLE
 VNR = VALUE_NOT_RETRIEVED
 
@@ -37,6 +39,7 @@ class Point:
 
 def store_root(store: Any) -> str:
     """The path of the store's root inside ``store.fs``."""
+    store = storage_of(store)
     return store.fs._strip_protocol(store.url).rstrip("/")
 
 
@@ -46,6 +49,7 @@ def stored_plain_value(store: Any, key: Any) -> Any:
     Reads the bytes at ``store.key_to_path(key)`` without going through the
     store's own read path, so results can be checked against the real data.
     """
+    store = storage_of(store)
     path = store.key_to_path(key)
     if not store.fs.exists(path):
         return INA
@@ -55,6 +59,13 @@ def stored_plain_value(store: Any, key: Any) -> Any:
     if store.serialization_format == "pkl":
         return pickle.loads(raw)
     return raw.decode("utf-8")
+
+
+def store_options(store: Any) -> dict[str, Any]:
+    """A store's options from its params; a cached wrapper's params are the stores it is made of
+    (contract 5.7, 5.8), so its options are those of its main store."""
+    params = store.get_params()
+    return params["main_dict"].get_params() if "main_dict" in params else params
 
 
 def plain_value(n: int) -> dict[str, Any]:

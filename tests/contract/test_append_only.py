@@ -14,7 +14,7 @@ from persidict import (
     MutationPolicyError,
 )
 
-from .contract_helpers import INA, VNR, plain_value
+from .contract_helpers import INA, VNR, plain_value, store_options
 
 
 @pytest.fixture
@@ -53,6 +53,7 @@ def test_insert_works_and_overwrite_is_refused(ao, raw_bytes, before):
     _assert_intact(ao, raw_bytes, before)
 
 
+@pytest.mark.insert_only
 def test_overwrite_is_refused_through_a_second_object(make_dict, ao, raw_bytes, before):
     other = make_dict(append_only=True)
     with pytest.raises(MutationPolicyError):
@@ -85,6 +86,7 @@ def test_mutations_are_refused(ao, raw_bytes, before, operation):
 
 @pytest.mark.parametrize("operation", ["del", "clear", "discard", "delete_if_exists", "pop",
                                        "pop_default", "popitem", "delete_current"])
+@pytest.mark.insert_only
 def test_policy_is_checked_before_existence(make_dict, operation):
     d = make_dict(append_only=True)
     actions = {
@@ -112,6 +114,7 @@ def test_keep_current_is_allowed(ao, raw_bytes, before):
     _assert_intact(ao, raw_bytes, before)
 
 
+@pytest.mark.insert_only
 def test_setdefault_and_update_with_new_keys(ao):
     assert ao.setdefault("k", 5) == plain_value(1)
     assert ao.setdefault("n1", 5) == 5
@@ -122,6 +125,7 @@ def test_setdefault_and_update_with_new_keys(ao):
 
 @pytest.mark.parametrize("cond,expected", [("ANY_ETAG", "ina"), ("ETAG_IS_THE_SAME", "e0"),
                                            ("ETAG_HAS_CHANGED", "ina"), ("ETAG_HAS_CHANGED", "stale")])
+@pytest.mark.insert_only
 def test_satisfied_overwrite_through_set_item_if_is_refused(ao, raw_bytes, before, cond, expected):
     condition = {"ANY_ETAG": ANY_ETAG, "ETAG_IS_THE_SAME": ETAG_IS_THE_SAME,
                  "ETAG_HAS_CHANGED": ETAG_HAS_CHANGED}[cond]
@@ -167,6 +171,7 @@ def test_unsatisfied_writes_give_results_not_errors(ao, raw_bytes, before):
     _assert_intact(ao, raw_bytes, before)
 
 
+@pytest.mark.insert_only
 def test_delete_current_on_absent_key_is_refused(make_dict):
     d = make_dict(append_only=True)
     with pytest.raises(MutationPolicyError):
@@ -175,6 +180,7 @@ def test_delete_current_on_absent_key_is_refused(make_dict):
 
 
 @pytest.mark.parametrize("cond", ["ANY_ETAG", "ETAG_IS_THE_SAME", "ETAG_HAS_CHANGED"])
+@pytest.mark.insert_only
 def test_satisfied_discard_if_is_refused(ao, raw_bytes, before, cond):
     condition, expected = {"ANY_ETAG": (ANY_ETAG, INA), "ETAG_IS_THE_SAME": (ETAG_IS_THE_SAME, before[1]),
                            "ETAG_HAS_CHANGED": (ETAG_HAS_CHANGED, INA)}[cond]
@@ -183,12 +189,14 @@ def test_satisfied_discard_if_is_refused(ao, raw_bytes, before, cond):
     _assert_intact(ao, raw_bytes, before)
 
 
+@pytest.mark.insert_only
 def test_discard_if_on_absent_key_is_a_normal_result(make_dict):
     d = make_dict(append_only=True)
     r = d.discard_if("missing", condition=ANY_ETAG, expected_etag=INA)
     assert r.condition_was_satisfied and r.actual_etag is INA and r.new_value is INA
 
 
+@pytest.mark.insert_only
 def test_setdefault_if(ao, raw_bytes, before):
     r = ao.setdefault_if("k", default_value=5, condition=ANY_ETAG, expected_etag=INA)
     assert not r.value_was_mutated and r.new_value == plain_value(1)
@@ -213,7 +221,7 @@ def test_transform_item(ao, raw_bytes, before):
 def test_append_only_in_params_and_copy(make_dict, ao):
     import copy
 
-    assert ao.get_params()["append_only"] is True
+    assert store_options(ao)["append_only"] is True
     clone = copy.copy(ao)
     assert clone.append_only is True
     with pytest.raises(MutationPolicyError):

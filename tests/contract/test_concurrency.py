@@ -54,6 +54,7 @@ def test_threads_incrementing_lose_no_update(make_dict, fast_backoff):
     assert make_dict()["counter"] == n_threads * n_increments
 
 
+@pytest.mark.insert_only
 def test_insert_if_absent_has_one_winner(make_dict):
     winners = []
     barrier = threading.Barrier(4)

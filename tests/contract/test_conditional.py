@@ -16,6 +16,7 @@ from persidict import (
     ConditionalOperationResult,
 )
 
+from ..conftest import storage_of
 from .contract_helpers import (
     ABSENT_CASES,
     CASES,
@@ -226,6 +227,7 @@ def test_discard_if(make_dict, cond, case):
         _assert_untouched(d, e0, CURRENT)
 
 
+@pytest.mark.insert_only
 def test_discard_if_has_no_retrieve_value_parameter(d):
     d["k"] = 1
     with pytest.raises(TypeError):
@@ -249,6 +251,7 @@ def test_discard_if_does_not_call_contains(d, monkeypatch):
 # --- get_with_etag ------------------------------------------------------------
 
 
+@pytest.mark.insert_only
 def test_get_with_etag_present(make_dict):
     d = make_dict()
     d[KEY] = CURRENT
@@ -260,6 +263,7 @@ def test_get_with_etag_present(make_dict):
     assert r.value_was_mutated is False
 
 
+@pytest.mark.insert_only
 def test_get_with_etag_missing(d):
     assert_ina_result(d.get_with_etag(KEY), True)
 
@@ -323,6 +327,7 @@ def test_cache_refresh_idiom(make_dict):
     assert changed.actual_etag == writer.etag("cfg")
 
 
+@pytest.mark.insert_only
 def test_any_etag_with_matching_etag_still_gives_vnr(d):
     d["k"] = CURRENT
     e = d.etag("k")
@@ -363,7 +368,7 @@ def test_successful_write_reports_passed_value_for_every_mode(d):
 def test_never_retrieve_does_not_deserialize(make_dict):
     d = make_dict()
     d["k"] = CURRENT
-    d.fs.pipe_file(d.key_to_path("k"), b"\x00 this is not a valid serialized value \xff")
+    storage_of(d).fs.pipe_file(storage_of(d).key_to_path("k"), b"\x00 this is not a valid serialized value \xff")
     d2 = make_dict()
     e = d2.etag("k")
     r = d2.get_item_if("k", condition=ANY_ETAG, expected_etag=INA, retrieve_value=NEVER_RETRIEVE)
@@ -381,6 +386,7 @@ def test_never_retrieve_does_not_deserialize(make_dict):
 
 @pytest.mark.parametrize("method", ["get_item_if", "set_item_if", "setdefault_if"])
 @pytest.mark.parametrize("bad_mode", ["ALWAYS", None, True, object()], ids=["str", "none", "bool", "obj"])
+@pytest.mark.insert_only
 def test_non_flag_retrieve_value_is_a_typeerror(d, method, bad_mode):
     d["k"] = 1
     extra = {"set_item_if": {"value": 2}, "setdefault_if": {"default_value": 2}}.get(method, {})
@@ -409,6 +415,7 @@ def test_bad_condition_is_a_valueerror(d, method, bad_condition, present):
 
 @pytest.mark.parametrize("joker", [KEEP_CURRENT, DELETE_CURRENT], ids=["keep", "delete"])
 @pytest.mark.parametrize("present", [True, False], ids=["present", "absent"])
+@pytest.mark.insert_only
 def test_setdefault_if_rejects_jokers(d, joker, present):
     if present:
         d["k"] = 1
@@ -418,12 +425,14 @@ def test_setdefault_if_rejects_jokers(d, joker, present):
 
 
 @pytest.mark.parametrize("method", ["get_item_if", "set_item_if", "setdefault_if", "discard_if"])
+@pytest.mark.insert_only
 def test_conditional_parameters_are_keyword_only(d, method):
     with pytest.raises(TypeError):
         getattr(d, method)("k", ANY_ETAG, INA)
     assert "k" not in d
 
 
+@pytest.mark.insert_only
 def test_result_dataclass_is_frozen(d):
     d["k"] = 1
     r = d.get_with_etag("k")

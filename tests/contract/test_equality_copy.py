@@ -9,7 +9,7 @@ import pytest
 
 from persidict import LocalDict
 
-from .contract_helpers import plain_value
+from .contract_helpers import plain_value, store_options
 
 
 def test_get_params_is_sorted_and_rebuilds_the_store(make_dict):
@@ -17,10 +17,11 @@ def test_get_params_is_sorted_and_rebuilds_the_store(make_dict):
     params = d.get_params()
     assert isinstance(params, dict)
     assert list(params) == sorted(params)
-    assert {"append_only", "base_class_for_values", "serialization_format"} <= set(params)
-    assert params["append_only"] is False
-    assert params["base_class_for_values"] is dict
-    assert params["serialization_format"] == make_dict.format
+    options = store_options(d)
+    assert {"append_only", "base_class_for_values", "serialization_format"} <= set(options)
+    assert options["append_only"] is False
+    assert options["base_class_for_values"] is dict
+    assert options["serialization_format"] == make_dict.format
     d["k"] = plain_value(1)
     rebuilt = type(d)(**params)
     assert rebuilt.get_params() == params
@@ -36,6 +37,7 @@ def test_attributes(make_dict):
     assert d.append_only is False
 
 
+@pytest.mark.insert_only
 def test_repr(d):
     params = d.get_params()
     expected = type(d).__name__ + "(" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")"
@@ -55,6 +57,7 @@ def test_copy_shares_storage(d):
         assert "via_copy" not in clone
 
 
+@pytest.mark.insert_only
 def test_pickling_is_refused(d):
     d["k"] = 1
     with pytest.raises(TypeError):
@@ -68,6 +71,7 @@ def test_pickling_is_refused(d):
     assert d["k"] == 1
 
 
+@pytest.mark.insert_only
 def test_same_params_are_equal_without_reading(make_dict, monkeypatch):
     d, other = make_dict(), make_dict()
     d["k"] = 1
@@ -82,6 +86,7 @@ def test_same_params_are_equal_without_reading(make_dict, monkeypatch):
     assert not (d != other)  # noqa: SIM202 (__ne__ is under test)
 
 
+@pytest.mark.insert_only
 def test_equality_with_plain_dicts(d):
     assert d == {}
     d["a"] = 1
@@ -97,6 +102,7 @@ def test_equality_with_plain_dicts(d):
     assert d != {}
 
 
+@pytest.mark.insert_only
 def test_equality_with_non_mappings(d):
     d["a"] = 1
     assert d.__eq__(5) is NotImplemented
@@ -106,6 +112,7 @@ def test_equality_with_non_mappings(d):
     assert not (d == "a")  # noqa: SIM201 (__eq__ is under test)
 
 
+@pytest.mark.insert_only
 def test_equality_across_stores_and_formats(make_dict, fmt):
     d = make_dict()
     d["a"] = 1
@@ -123,6 +130,7 @@ def test_equality_across_stores_and_formats(make_dict, fmt):
     assert d != local and local != d
 
 
+@pytest.mark.insert_only
 def test_equality_of_different_options_on_same_storage_compares_content(make_dict):
     d = make_dict()
     d["a"] = 1

@@ -41,6 +41,7 @@ def test_sentinels_are_not_jokers():
     assert isinstance(persidict.DELETE_CURRENT, persidict.Joker)
 
 
+@pytest.mark.insert_only
 def test_flags_returned_by_a_store_are_the_singletons(d):
     r = d.get_with_etag("missing")
     assert r.new_value is persidict.ITEM_NOT_AVAILABLE

@@ -13,6 +13,7 @@ from persidict import (
     SafeStrTuple,
 )
 
+from ..conftest import storage_of
 from .contract_helpers import plain_value, stored_plain_value
 
 
@@ -38,17 +39,17 @@ def test_keys_map_to_paths_in_the_storage(d, fmt):
     keys = [("a",), ("b", "c"), ("b", "d", "e")]
     for i, key in enumerate(keys):
         d[key] = i
-    paths = {key: d.key_to_path(key) for key in keys}
+    paths = {key: storage_of(d).key_to_path(key) for key in keys}
     assert len(set(paths.values())) == len(keys)
     for i, key in enumerate(keys):
         assert paths[key].endswith("." + fmt)
-        assert d.fs.isfile(paths[key])
+        assert storage_of(d).fs.isfile(paths[key])
         assert stored_plain_value(d, key) == i
     d.discard(("b", "c"))
-    assert not d.fs.exists(paths[("b", "c")])
-    assert d.fs.isfile(paths[("b", "d", "e")])
+    assert not storage_of(d).fs.exists(paths[("b", "c")])
+    assert storage_of(d).fs.isfile(paths[("b", "d", "e")])
     d.clear()
-    assert not any(d.fs.exists(p) for p in paths.values())
+    assert not any(storage_of(d).fs.exists(p) for p in paths.values())
 
 
 def test_a_second_object_sees_the_same_storage(make_dict):
@@ -60,6 +61,7 @@ def test_a_second_object_sees_the_same_storage(make_dict):
 
 
 @pytest.mark.parametrize("form", ["str", "tuple", "list", "safe_str_tuple", "non_empty"])
+@pytest.mark.insert_only
 def test_key_forms_address_one_item(d, form):
     key = {"str": "a", "tuple": ("a",), "list": ["a"], "safe_str_tuple": SafeStrTuple("a"),
            "non_empty": NonEmptySafeStrTuple("a")}[form]
@@ -70,6 +72,7 @@ def test_key_forms_address_one_item(d, form):
     assert list(d.keys()) == [("a",)]
 
 
+@pytest.mark.insert_only
 def test_nested_key_sequences_are_flattened(d):
     d[("a", ("b", "c"))] = 5
     assert d[("a", "b", "c")] == 5
@@ -78,6 +81,7 @@ def test_nested_key_sequences_are_flattened(d):
     assert list(d.keys()) == [("a", "b", "c")]
 
 
+@pytest.mark.insert_only
 def test_keys_that_differ_only_in_case_are_distinct(d):
     names = ["aaAA", "AAaa", "AAAA", "aaaa", "aAaA"]
     for i, name in enumerate(names):
@@ -88,6 +92,7 @@ def test_keys_that_differ_only_in_case_are_distinct(d):
     assert sorted(k[0] for k in d.keys()) == sorted(names)  # noqa: SIM118 (keys() is under test)
 
 
+@pytest.mark.insert_only
 def test_dotted_and_symbol_keys_are_ordinary_keys(d):
     names = [".hidden", "..name", "a.b", "...", "~", "-", "=", "(x)", "_", "a~b=c(d)-e_f"]
     for i, name in enumerate(names):
@@ -99,6 +104,7 @@ def test_dotted_and_symbol_keys_are_ordinary_keys(d):
         assert d[name] == -i
 
 
+@pytest.mark.insert_only
 def test_long_component_and_deep_key(d):
     long_name = "x" * 200
     deep = tuple(f"level{i}" for i in range(12))
@@ -109,6 +115,7 @@ def test_long_component_and_deep_key(d):
     assert set(d.keys()) == {(long_name,), deep}
 
 
+@pytest.mark.insert_only
 def test_missing_key_raises_keyerror_with_normalized_key(d):
     for key in ["missing", ("a", "missing"), ["b", "c"]]:
         with pytest.raises(KeyError) as info:
@@ -117,6 +124,7 @@ def test_missing_key_raises_keyerror_with_normalized_key(d):
         assert info.value.args[0] == NonEmptySafeStrTuple(key)
 
 
+@pytest.mark.insert_only
 def test_missing_key_error_is_chained_from_the_storage_error(d, store_kind):
     with pytest.raises(KeyError) as info:
         d["missing"]
@@ -124,6 +132,7 @@ def test_missing_key_error_is_chained_from_the_storage_error(d, store_kind):
         assert isinstance(info.value.__cause__, FileNotFoundError)
 
 
+@pytest.mark.insert_only
 def test_store_class_is_generic(d):
     assert type(d)[int] is not None
     assert type(d)[str] is not None
@@ -149,6 +158,7 @@ def test_a_key_and_a_longer_key_share_a_name(d):
     assert ("a", "b") not in d
 
 
+@pytest.mark.insert_only
 def test_components_that_look_like_extensions(d, fmt):
     names = [f"x.{fmt}", f"y.{fmt}.{fmt}", "z.pkl", "w.json", "v.txt", f".{fmt}"]
     for i, name in enumerate(names):
@@ -173,6 +183,7 @@ def test_emptied_store_looks_empty(d):
     assert d.oldest_keys() == []
 
 
+@pytest.mark.insert_only
 def test_get(d):
     assert d.get("missing") is None
     sentinel = object()
@@ -183,6 +194,7 @@ def test_get(d):
 
 
 @pytest.mark.parametrize("bad_key", [123, None, "", "a/b"])
+@pytest.mark.insert_only
 def test_get_and_contains_do_not_swallow_bad_keys(d, bad_key):
     with pytest.raises((TypeError, ValueError)):
         d.get(bad_key)
@@ -190,12 +202,14 @@ def test_get_and_contains_do_not_swallow_bad_keys(d, bad_key):
         bad_key in d  # noqa: B015
 
 
+@pytest.mark.insert_only
 def test_setdefault_missing_stores_and_returns_the_default_object(d):
     default = plain_value(1)
     assert d.setdefault("k", default) is default
     assert d["k"] == default
 
 
+@pytest.mark.insert_only
 def test_setdefault_existing_returns_stored_value(make_dict):
     d = make_dict()
     d["k"] = plain_value(1)
@@ -203,6 +217,7 @@ def test_setdefault_existing_returns_stored_value(make_dict):
     assert d["k"] == plain_value(1)
 
 
+@pytest.mark.insert_only
 def test_setdefault_without_default_stores_none(d):
     assert d.setdefault("k") is None
     assert "k" in d
@@ -210,6 +225,7 @@ def test_setdefault_without_default_stores_none(d):
 
 
 @pytest.mark.parametrize("joker", [KEEP_CURRENT, DELETE_CURRENT], ids=["keep", "delete"])
+@pytest.mark.insert_only
 def test_setdefault_rejects_jokers_even_if_key_exists(d, joker):
     with pytest.raises(TypeError):
         d.setdefault("missing", joker)
@@ -220,6 +236,7 @@ def test_setdefault_rejects_jokers_even_if_key_exists(d, joker):
     assert d["k"] == 1
 
 
+@pytest.mark.insert_only
 def test_setdefault_wrong_type_default(make_dict):
     d = make_dict(base_class_for_values=int)
     d["k"] = 1
@@ -242,6 +259,7 @@ def test_pop(d):
     assert info.value.args[0] == ("k",)
 
 
+@pytest.mark.insert_only
 def test_pop_with_two_defaults_is_a_typeerror(d):
     d["k"] = 1
     with pytest.raises(TypeError):
@@ -318,6 +336,7 @@ def test_clear_leaves_other_formats_alone(make_dict, fmt):
     assert len(other) == 2
 
 
+@pytest.mark.insert_only
 def test_formats_are_separate_namespaces(make_dict, fmt):
     other_fmt = "json" if fmt == "pkl" else "pkl"
     d, other = make_dict(), make_dict(serialization_format=other_fmt)
@@ -348,6 +367,7 @@ def test_update_accepts_all_mapping_forms(d):
                                ("f", "g"): 5, ("ko",): "from-keys", ("h",): 6}
 
 
+@pytest.mark.insert_only
 def test_update_from_another_store(make_dict, fmt):
     from persidict import LocalDict
 
@@ -373,6 +393,7 @@ def test_inplace_or(make_dict):
     assert d["c"] == 4
 
 
+@pytest.mark.insert_only
 def test_inplace_or_rejects_non_mappings_and_or_is_undefined(d):
     d["a"] = 1
     with pytest.raises(TypeError):
@@ -382,6 +403,7 @@ def test_inplace_or_rejects_non_mappings_and_or_is_undefined(d):
         d | {"b": 2}
 
 
+@pytest.mark.insert_only
 def test_bool_does_not_call_len(d, monkeypatch):
     _forbid(monkeypatch, d, "__len__")
     assert not d
@@ -390,6 +412,7 @@ def test_bool_does_not_call_len(d, monkeypatch):
     assert bool(d) is True
 
 
+@pytest.mark.insert_only
 def test_keep_current_on_missing_key_creates_nothing(d, raw_bytes):
     d["k"] = KEEP_CURRENT
     assert "k" not in d
@@ -398,6 +421,7 @@ def test_keep_current_on_missing_key_creates_nothing(d, raw_bytes):
         raw_bytes(d, "k")
 
 
+@pytest.mark.insert_only
 def test_keep_current_on_existing_key_changes_nothing(d, raw_bytes, tick):
     d["k"] = plain_value(1)
     before = (d["k"], d.timestamp("k"), d.etag("k"), raw_bytes(d, "k"))
@@ -444,6 +468,7 @@ def test_timestamp_is_posix_time_of_last_write(d, tick):
         d.timestamp("missing")
 
 
+@pytest.mark.insert_only
 def test_str_is_str_of_items(d):
     d["k"] = 1
     assert str(d) == str(dict(d.items()))

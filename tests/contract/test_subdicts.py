@@ -18,6 +18,7 @@ def tree(d):
     return d
 
 
+@pytest.mark.insert_only
 def test_subdict_sees_keys_below_its_prefix(tree):
     sub = tree.get_subdict("a")
     assert type(sub) is type(tree)
@@ -28,6 +29,7 @@ def test_subdict_sees_keys_below_its_prefix(tree):
     assert "top" not in sub
 
 
+@pytest.mark.insert_only
 def test_prefix_forms(tree):
     for prefix in ["a", ("a",), ["a"], SafeStrTuple("a")]:
         assert dict(tree.get_subdict(prefix).items()) == {("x",): 1, ("y", "z"): 2}
@@ -61,6 +63,7 @@ def test_conditional_ops_through_a_subdict(tree):
     assert not stale.condition_was_satisfied
 
 
+@pytest.mark.insert_only
 def test_missing_prefix_gives_an_empty_subdict(tree):
     sub = tree.get_subdict(("nothing", "here"))
     assert len(sub) == 0
@@ -81,6 +84,7 @@ def test_empty_prefix_is_the_same_root(tree):
         assert "via_empty" not in same
 
 
+@pytest.mark.insert_only
 def test_subdict_keeps_options(make_dict):
     d = make_dict(append_only=True, base_class_for_values=int)
     sub = d.get_subdict("p")
@@ -95,6 +99,7 @@ def test_subdict_keeps_options(make_dict):
     assert d[("p", "k")] == 1
 
 
+@pytest.mark.insert_only
 def test_subdicts(tree):
     subs = tree.subdicts()
     assert set(subs) == {"a", "b", "top"}
@@ -119,11 +124,13 @@ def test_subdict_etags_do_not_collide_with_parent(tree):
 
 
 @pytest.mark.parametrize("bad_prefix", [123, None, "", "..", "a/b", ("a", "..")])
+@pytest.mark.insert_only
 def test_bad_prefix(tree, bad_prefix):
     with pytest.raises((TypeError, ValueError)):
         tree.get_subdict(bad_prefix)
 
 
+@pytest.mark.insert_only
 def test_subdict_params_rebuild_the_subdict(tree):
     sub = tree.get_subdict(("a", "y"))
     rebuilt = type(sub)(**sub.get_params())

@@ -65,6 +65,7 @@ def test_identity_transformer_still_writes(d, tick):
     assert d["k"] == plain_value(1)
 
 
+@pytest.mark.insert_only
 def test_keep_current_keeps_etag_and_returns_value(d):
     d["k"] = plain_value(1)
     e = d.etag("k")
@@ -74,6 +75,7 @@ def test_keep_current_keeps_etag_and_returns_value(d):
     assert d.etag("k") == e
 
 
+@pytest.mark.insert_only
 def test_keep_current_on_missing_key(d):
     r = d.transform_item("k", transformer=lambda v: KEEP_CURRENT)
     assert r.resulting_etag is INA and r.new_value is INA
@@ -175,6 +177,7 @@ def test_float_n_retries_is_truncated(make_dict):
     assert len(calls) == 2 and info.value.attempts == 2
 
 
+@pytest.mark.insert_only
 def test_transformer_is_keyword_only(d):
     with pytest.raises(TypeError):
         d.transform_item("k", lambda v: 1)

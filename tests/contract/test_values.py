@@ -18,6 +18,7 @@ from persidict import (
     LocalDict,
 )
 
+from ..conftest import storage_of
 from .contract_helpers import (
     ALL_VALUES,
     INA,
@@ -69,6 +70,7 @@ def test_roundtrip(make_dict, codec, raw_bytes, name):
         json.loads(raw.decode("utf-8"))  # valid JSON text, whatever the tags look like
 
 
+@pytest.mark.insert_only
 def test_stored_bytes(make_dict, codec, raw_bytes):
     d = make_dict()
     value = {"a": [1, 2.5, None, True], "s": "ключ 🎉", "n": {"deep": []}}
@@ -86,6 +88,7 @@ def test_stored_bytes(make_dict, codec, raw_bytes):
 
 @pytest.mark.parametrize("value", [(1, 2), {3, 4}, b"xy", complex(1, 2), (1, [2, (3,)])],
                          ids=["tuple", "set", "bytes", "complex", "nested"])
+@pytest.mark.insert_only
 def test_dict_looking_like_a_stored_value_roundtrips(make_dict, codec, raw_bytes, value):
     """A plain dict equal to the encoding of a tagged value comes back as that dict.
 
@@ -107,6 +110,7 @@ def test_dict_looking_like_a_stored_value_roundtrips(make_dict, codec, raw_bytes
     assert exact_type_equal(make_dict()["tagged"], value)
 
 
+@pytest.mark.insert_only
 def test_numpy_roundtrip(make_dict, codec):
     d = make_dict()
     arr = np.arange(12, dtype=np.float32).reshape(3, 4)
@@ -122,6 +126,7 @@ def test_numpy_roundtrip(make_dict, codec):
     assert np.array_equal(back, arr)
 
 
+@pytest.mark.insert_only
 def test_read_values_are_copies(d):
     value = {"list": [1, 2]}
     d["k"] = value
@@ -143,6 +148,7 @@ TEXTS = ["plain", "", "Ünïcødé ключ 中文 🎉", "line1\nline2\n", "crl
 
 
 @pytest.mark.parametrize("text_fmt", ["txt", "py", "md"])
+@pytest.mark.insert_only
 def test_text_formats_roundtrip_utf8(make_dict, raw_bytes, text_fmt):
     d = make_dict(serialization_format=text_fmt, base_class_for_values=str)
     for i, text in enumerate(TEXTS):
@@ -154,9 +160,10 @@ def test_text_formats_roundtrip_utf8(make_dict, raw_bytes, text_fmt):
         assert raw_bytes(fresh, f"t{i}") == text.encode("utf-8")
     assert dict(fresh.items()) == {(f"t{i}",): t for i, t in enumerate(TEXTS)}
     assert fresh.serialization_format == text_fmt
-    assert d.key_to_path("t0").endswith("." + text_fmt)
+    assert storage_of(d).key_to_path("t0").endswith("." + text_fmt)
 
 
+@pytest.mark.insert_only
 def test_text_format_rejects_non_str(make_dict):
     d = make_dict(serialization_format="txt", base_class_for_values=str)
     d["k"] = "kept"
@@ -168,11 +175,13 @@ def test_text_format_rejects_non_str(make_dict):
 
 @pytest.mark.parametrize("text_fmt", ["txt", "py", "csv", "pkl_etag"])
 @pytest.mark.parametrize("base", [None, int, object], ids=["none", "int", "object"])
+@pytest.mark.insert_only
 def test_exotic_format_needs_a_str_base_class(make_dict, text_fmt, base):
     with pytest.raises(ValueError):
         make_dict(serialization_format=text_fmt, base_class_for_values=base)
 
 
+@pytest.mark.insert_only
 def test_str_subclass_base_class_allows_text_format(make_dict):
     class Text(str):
         pass
@@ -181,10 +190,11 @@ def test_str_subclass_base_class_allows_text_format(make_dict):
     d["k"] = Text("hello")
     with pytest.raises(TypeError, match="Text"):
         d["plain"] = "plain str"
-    assert d.fs.cat_file(d.key_to_path("k")) == b"hello"
+    assert storage_of(d).fs.cat_file(storage_of(d).key_to_path("k")) == b"hello"
     assert "plain" not in d
 
 
+@pytest.mark.insert_only
 def test_dill_format(make_dict, raw_bytes):
     import dill
 
@@ -201,6 +211,7 @@ def test_dill_format(make_dict, raw_bytes):
 # --- base_class_for_values --------------------------------------------------------
 
 
+@pytest.mark.insert_only
 def test_base_class_accepts_instances_and_subclasses(make_dict):
     d = make_dict(base_class_for_values=int)
     d["i"] = 5
@@ -239,6 +250,7 @@ def test_base_class_jokers_are_exempt(make_dict):
     assert "k" not in d
 
 
+@pytest.mark.insert_only
 def test_persidict_values_are_rejected(make_dict):
     d = make_dict()
     d["k"] = 1
@@ -259,6 +271,7 @@ def wrongly_typed(make_dict):
     return make_dict(base_class_for_values=int)
 
 
+@pytest.mark.insert_only
 def test_read_side_getitem(wrongly_typed):
     with pytest.raises(TypeError, match="int"):
         wrongly_typed["bad"]
@@ -267,6 +280,7 @@ def test_read_side_getitem(wrongly_typed):
         wrongly_typed.get("bad")
 
 
+@pytest.mark.insert_only
 def test_read_side_iteration(wrongly_typed):
     assert {tuple(k) for k in wrongly_typed.keys()} == {("bad",), ("good",)}  # noqa: SIM118 (keys() is under test)
     assert len(list(wrongly_typed.keys_and_timestamps())) == 2
@@ -303,6 +317,7 @@ def test_value_survives_rewrite_cycles(d):
     assert len(d) == 1
 
 
+@pytest.mark.insert_only
 def test_large_value(make_dict, raw_bytes):
     d = make_dict()
     big = "x" * 2_000_000 + "end"
