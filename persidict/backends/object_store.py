@@ -168,12 +168,14 @@ class ObjectStoreBackend(StorageBackend):
         what: str,
         *,
         conditional: bool = False,
+        changes: bool = False,
         reconcile: Callable[[], Awaitable[T]] | None = None,
     ) -> T:
         """Run ``request()`` on the SDK's loop: retried where safe, reconciled, bounded by ``timeout``.
 
         A ``conditional`` request may fail its precondition (``PreconditionFailed``);
-        on any other, a 412 is a plain failure.  ``reconcile`` finds out, after a
+        on any other, a 412 is a plain failure.  A request that ``changes`` the
+        object and runs out of time may have been applied, and the error says so.  ``reconcile`` finds out, after a
         lost answer, whether a conditional request was applied: it returns the
         request's result if so, and raises ``PreconditionFailed`` if not.
         """
@@ -183,7 +185,7 @@ class ObjectStoreBackend(StorageBackend):
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                maybe = " (it may have been applied)" if lost else ""
+                maybe = " (it may have been applied)" if lost and changes else ""
                 raise TimeoutError(errno.ETIMEDOUT, f"{what}: no answer within {self.timeout:g} s{maybe}")
             try:
                 return sync(self.fs.loop, lambda: asyncio.wait_for(request(), remaining))  # type: ignore[no-any-return]
@@ -282,6 +284,7 @@ class ObjectStoreBackend(StorageBackend):
                 lambda: self._put_written(name, data, expected, metadata),
                 f"write {path}",
                 conditional=expected is not ANY,
+                changes=True,
                 reconcile=None if expected is ANY else lambda: self._confirm_write(name, write_id),
             )
         except FileNotFoundError as exc:  # If-Match on a missing object: that version is gone too
@@ -317,6 +320,7 @@ class ObjectStoreBackend(StorageBackend):
                     lambda: self._delete_object(name, expected),
                     f"delete {path}",
                     conditional=True,  # S3 pins even an unconditional delete to the version it saw
+                    changes=True,
                     reconcile=lambda: self._confirm_delete(name),
                 )
                 return
