@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Self
 
-from .backends import DEFAULT_TIMEOUT, StorageBackend, open_backend
+from .backends import DEFAULT_TIMEOUT, MemoryBackend, StorageBackend, open_backend
 from .exceptions import BackendError, MutationPolicyError
 from .jokers_and_status_flags import (
     ALWAYS_RETRIEVE,
@@ -129,6 +129,15 @@ class FsspecDict(PersiDict[ValueType]):
             url_or_path=self.url if self._location is None else self._location,
         )
         return dict(sorted(params.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if isinstance(self._backend, MemoryBackend):
+            raise TypeError(
+                f"{type(self).__name__} lives in this process's memory: in another process it would be a "
+                "different, empty store. Pass a store on shared storage to workers instead: a FileDirDict on "
+                "a shared folder, or an s3://, gs:// or az:// FsspecDict"
+            )
+        return super().__reduce__()
 
     def with_local_cache(self, base_dir: str | os.PathLike[str], *, digest_len: int = 8) -> PersiDict[ValueType]:
         """This store behind a read-through cache in the local folder ``base_dir``.

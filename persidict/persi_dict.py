@@ -60,7 +60,7 @@ from .safe_chars import contains_unsafe_chars
 from .safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
 from .versions import ABSENT, ANY, Expected, PreconditionFailed
 
-__all__ = ["NonEmptyPersiDictKey", "PersiDict", "PersiDictKey"]
+__all__ = ["NonEmptyPersiDictKey", "PersiDict", "PersiDictKey", "reopen"]
 
 PersiDictKey: TypeAlias = SafeStrTuple | Sequence[str] | str
 NonEmptyPersiDictKey: TypeAlias = NonEmptySafeStrTuple | Sequence[str] | str
@@ -71,6 +71,11 @@ FORMATS_FOR_ANY_VALUE = ("pkl", "json", "dill")
 _ITER_LABELS = frozenset({"keys", "values", "timestamps"})
 _GET_VALUE_ATTEMPTS = 3
 APPEND_ONLY = "append-only"
+
+
+def reopen(cls: type[Any], params: dict[str, Any]) -> Any:
+    """``cls(**params)``: how a pickled store comes back (its class and its parameters)."""
+    return cls(**params)
 
 
 def validate_iter_request(result_type: Any) -> frozenset[str]:
@@ -141,11 +146,17 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
             raise NotImplementedError("PersiDict is abstract")
         return type(self)(**self.get_params())
 
-    def __getstate__(self) -> Any:
-        raise TypeError(f"{type(self).__name__} cannot be pickled; pass get_params() instead")
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the parameters that reopen the store, never as its content or live clients.
 
-    def __setstate__(self, state: Any) -> None:
-        raise TypeError(f"{type(self).__name__} cannot be unpickled")
+        So a store can be an argument of a process pool, dask or ray: the
+        worker opens the same storage (``type(d)(**d.get_params())``).
+        """
+        return reopen, (type(self), self.get_params())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PersiDict[ValueType]:
+        """A new object on the same storage, as ``copy.copy`` gives (the content is not copied)."""
+        return self.__copy__()
 
     # --- primitives ------------------------------------------------------------
     @abstractmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from ..persi_dict import PersiDict
+from ..persi_dict import PersiDict, reopen
 
 __all__ = ["OverlappingMultiDict"]
 
@@ -81,8 +81,8 @@ class OverlappingMultiDict:
             f"shared_subdicts_params={self.shared_subdicts_params!r}, subdicts_names={self.subdicts_names!r})"
         )
 
-    def __getstate__(self) -> NoReturn:
-        raise TypeError(f"{type(self).__name__} cannot be pickled")
-
-    def __setstate__(self, state: Any) -> NoReturn:
-        raise TypeError(f"{type(self).__name__} cannot be unpickled")
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the arguments that reopen the same sub-dicts on the same storage."""
+        params = {"dict_type": self.dict_type, "shared_subdicts_params": self.shared_subdicts_params,
+                  **self.individual_subdicts_params}
+        return reopen, (type(self), params)

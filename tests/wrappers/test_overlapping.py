@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import pickle
 
@@ -139,10 +138,13 @@ def test_item_access_is_refused_naming_the_sub_dicts(omd):
     assert not isinstance(omd, PersiDict)
 
 
-def test_pickling_is_refused(omd):
-    for refused in (lambda: pickle.dumps(omd), lambda: copy.deepcopy(omd), lambda: omd.__setstate__({})):
-        with pytest.raises(TypeError):
-            refused()
+def test_pickles_as_the_arguments_that_reopen_it(omd):
+    omd.pkl["k"] = 1
+    clone = pickle.loads(pickle.dumps(omd))
+    assert type(clone) is OverlappingMultiDict and clone.subdicts_names == omd.subdicts_names
+    assert clone.pkl["k"] == 1
+    clone.json["j"] = [2]
+    assert omd.json["j"] == [2]
 
 
 def test_repr_and_unknown_attributes(omd):

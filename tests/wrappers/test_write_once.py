@@ -307,9 +307,19 @@ def test_params_copy_subdict_and_pickling():
     assert sub["y"] == 1 and sub.wrapped_dict.append_only
     sub["z"] = 2
     assert d["x", "z"] == 2
-    for refused in (lambda: pickle.dumps(d), lambda: copy.deepcopy(d), lambda: d.__setstate__({})):
-        with pytest.raises(TypeError):
-            refused()
+    with pytest.raises(TypeError, match="memory"):  # it wraps a LocalDict
+        pickle.dumps(d)
+    assert copy.deepcopy(d) == d
+
+
+def test_pickles_by_params_over_shared_storage(tmp_path):
+    d = WriteOnceDict(wrapped_dict=FileDirDict(base_dir=tmp_path, append_only=True, fsync=False),
+                      p_consistency_checks=0.25)
+    d["k"] = 1
+    clone = pickle.loads(pickle.dumps(d))
+    assert type(clone) is WriteOnceDict and clone.p_consistency_checks == 0.25 and clone["k"] == 1
+    clone["j"] = 2
+    assert d["j"] == 2
 
 
 def test_over_a_file_dir_dict(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import pytest
@@ -127,3 +129,15 @@ def assert_unchanged(result: Any, satisfied: bool, e0: Any, want_value: Any) -> 
     assert result.resulting_etag == e0
     assert_same_value(result.new_value, want_value)
     assert result.value_was_mutated is False
+
+
+def assert_pickles_unless_in_memory(w: Any) -> None:
+    """A wrapper pickles as the stores it is made of; one of them in a process's memory refuses."""
+    parts = list(w.get_params().values())
+    if any(isinstance(part, LocalDict) for part in parts):
+        with pytest.raises(TypeError, match="memory"):
+            pickle.dumps(w)
+    else:
+        clone = pickle.loads(pickle.dumps(w))
+        assert type(clone) is type(w) and clone == w
+    assert copy.deepcopy(w) == w
