@@ -7,6 +7,7 @@ that code written for plain dicts would already catch::
     ├── MutationPolicyError      (also a TypeError) a mutation the store's policy forbids
     ├── ConcurrencyConflictError (also a RuntimeError) a conditional retry loop ran out of attempts
     └── BackendError             (also a RuntimeError) the storage failed, chained ``from`` the cause
+        └── BulkOperationError   some items of a bulk operation failed (``.failures``), the rest were done
 
 A missing key is always ``KeyError`` (chained from the backend's not-found
 error); bad keys and values are ``TypeError``/``ValueError``.  Every one of
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BackendError", "ConcurrencyConflictError", "MutationPolicyError", "PersiDictError"]
+__all__ = ["BackendError", "BulkOperationError", "ConcurrencyConflictError", "MutationPolicyError", "PersiDictError"]
 
 
 def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
@@ -67,3 +68,17 @@ class BackendError(PersiDictError, RuntimeError):
         self.backend = backend
         self.operation = operation
         self.key = key
+
+
+class BulkOperationError(BackendError):
+    """Some items of a bulk operation (``update``, ``clear``, ``get_many``) failed; the others were done.
+
+    ``failures`` maps each failed key to its exception; the message names them.
+    """
+
+    def __init__(self, failures: dict[Any, BaseException], *, backend: str, operation: str) -> None:
+        shown = ", ".join(f"{key!r} ({type(error).__name__}: {error})" for key, error in list(failures.items())[:5])
+        more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
+        super().__init__(f"{operation} failed for {len(failures)} key(s): {shown}{more}",
+                         backend=backend, operation=operation)
+        self.failures = failures

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Self
 
 from .backends import DEFAULT_TIMEOUT, MemoryBackend, StorageBackend, open_backend
-from .exceptions import BackendError, MutationPolicyError
+from .exceptions import BackendError, BulkOperationError, MutationPolicyError
 from .jokers_and_status_flags import (
     ALWAYS_RETRIEVE,
     DELETE_CURRENT,
@@ -30,6 +30,7 @@ from .jokers_and_status_flags import (
     VALUE_NOT_RETRIEVED,
     ETagIfExists,
     ETagValue,
+    Joker,
     RetrieveValueFlag,
     ValueType,
 )
@@ -416,21 +417,59 @@ class FsspecDict(PersiDict[ValueType]):
                 )
                 yield row[0] if len(row) == 1 else row
 
+    # --- bulk operations: concurrent (and batched where the API allows) on object stores ---
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Store many items: every value is checked first (``TypeError`` before anything is
+        written), then they are written concurrently on object stores.  Items that fail
+        are named in one ``BulkOperationError``; the others are written."""
+        writes: dict[str, tuple[NonEmptySafeStrTuple, bytes]] = {}
+        for raw_key, value in _pairs_of(other, kwargs):
+            key = to_nonempty_key(raw_key)
+            if isinstance(value, Joker):
+                self[key] = value  # KEEP_CURRENT / DELETE_CURRENT: their own semantics, one by one
+                continue
+            self._check_writable_key(key)
+            writes[self._path(key)] = (key, self._encode(value))
+        expected = ABSENT if self._append_only else ANY
+        with self._storage("write"):
+            failures = self._backend.put_many((path, data, expected) for path, (_, data) in writes.items())
+        self._raise_failures("update", {writes[path][0]: error for path, error in failures.items()})
+
+    def get_many(self, keys: Iterable[NonEmptyPersiDictKey], default: Any = None) -> list[Any]:
+        """The values of ``keys`` in order, ``default`` for an absent key; fetched concurrently on object stores."""
+        normalized = [to_nonempty_key(key) for key in keys]
+        with self._storage("read"):
+            found = list(self._backend.read_many([self._path(key) for key in normalized]))
+        return [default if entry is None else self._decode(entry[1], key) for key, entry in zip(normalized, found)]
+
     def clear(self) -> None:
         """Delete every item of this format under this root (other formats' files stay).
 
-        Temporary files that writers killed mid-write left behind go too (those
-        older than a minute: a live writer's are never touched).
+        Batched where the API allows (S3: 1,000 keys per request), concurrent on
+        other object stores.  Temporary files that writers killed mid-write left
+        behind go too (those older than a minute: a live writer's are never touched).
         """
         self._check_append_only()
-        for _, key, _ in list(self._walk(with_timestamps=False)):
-            try:
-                self._delete_if(key, ANY)
-            except KeyError:
-                continue  # deleted by someone else meanwhile
+        listed = {self._backend.path_for(relative): key for relative, key, _ in self._walk(with_timestamps=False)}
         with self._storage("delete"):
+            failures = self._backend.remove_many(listed)
             self._backend.remove_temporary_files(older_than=LIVE_WRITE_SECONDS)
             self._backend.prune_empty_dirs()
+        self._raise_failures("clear", {listed[path]: error for path, error in failures.items()})
+
+    def _raise_failures(self, operation: str, failures: dict[NonEmptySafeStrTuple, Exception]) -> None:
+        """One error naming every key a bulk operation could not do (nothing is dropped silently).
+
+        Refusals of an append-only store are a ``MutationPolicyError``, as one by one.
+        """
+        if not failures:
+            return
+        if self._append_only and all(isinstance(error, PreconditionFailed) for error in failures.values()):
+            refusal = MutationPolicyError(APPEND_ONLY)
+            refusal.failures = dict(failures)  # type: ignore[attr-defined]
+            raise refusal
+        first = next(iter(failures.values()))
+        raise BulkOperationError(dict(failures), backend=self._backend.backend_name, operation=operation) from first
 
     def remove_temporary_files(self, *, older_than: float = 3600.0) -> int:
         """Delete what writers killed mid-write left behind: hidden temporary files
@@ -469,3 +508,14 @@ def _location_below(location: Any, relative: str) -> Any:
         return location / relative  # a UPath
     head, separator, rest = location.partition("::")
     return f"{head.rstrip('/')}/{relative}{separator}{rest}"
+
+
+def _pairs_of(other: Any, kwargs: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """The items of ``update``'s arguments, read as ``dict.update`` reads them."""
+    if isinstance(other, Mapping):
+        pairs = list(other.items())
+    elif hasattr(other, "keys"):
+        pairs = [(key, other[key]) for key in other.keys()]
+    else:
+        pairs = list(other)
+    return pairs + list(kwargs.items())

@@ -19,7 +19,7 @@ import heapq
 import random
 import time
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from itertools import zip_longest
 from typing import Any, Generic, Self, TypeAlias, TypeVar, overload
 
@@ -339,6 +339,10 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
             return self[key]
         except KeyError:
             return default
+
+    def get_many(self, keys: Iterable[NonEmptyPersiDictKey], default: Any = None) -> list[Any]:
+        """The values of ``keys``, in order (``default`` for an absent key); concurrent on object stores."""
+        return [self.get(key, default) for key in keys]
 
     def __ior__(self, other: Any) -> Self:
         if not isinstance(other, Mapping):

@@ -10,15 +10,9 @@ configuration (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, credential files);
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backends import DEFAULT_TIMEOUT
-from .backends.s3 import (  # the error classifiers are public in persidict 0.x's basic_s3_dict
-    S3Backend,
-    conditional_request_failed,
-    not_found_error,
-    not_modified_error,
-)
 from .fsspec_dict import FsspecDict
 from .jokers_and_status_flags import ValueType
 from .persi_dict import NonEmptyPersiDictKey, PersiDict
@@ -26,14 +20,21 @@ from .safe_str_tuple import SafeStrTuple
 from .wrappers.local_cache import cached_by, local_cache_folders
 from .wrappers.pass_through import PassThroughDict
 
-__all__ = [
-    "BasicS3Dict",
-    "S3Dict",
-    "S3Dict_FileDirCached",
-    "conditional_request_failed",
-    "not_found_error",
-    "not_modified_error",
-]
+if TYPE_CHECKING:
+    from .backends.s3 import S3Backend
+
+__all__ = ["BasicS3Dict", "S3Dict", "S3Dict_FileDirCached"]
+
+_S3_ERROR_CLASSIFIERS = ("conditional_request_failed", "not_found_error", "not_modified_error")
+
+
+def __getattr__(name: str) -> Any:
+    """The S3 error classifiers persidict 0.x's ``basic_s3_dict`` had, loaded with the S3 backend on first use."""
+    if name not in _S3_ERROR_CLASSIFIERS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .backends import s3
+
+    return getattr(s3, name)
 
 
 class BasicS3Dict(FsspecDict[ValueType]):
@@ -71,7 +72,7 @@ class BasicS3Dict(FsspecDict[ValueType]):
 
     @property
     def _s3(self) -> S3Backend:
-        return self._backend  # type: ignore[return-value]
+        return self._backend  # type: ignore[return-value]  # an s3:// URL always opens an S3Backend
 
     @property
     def bucket_name(self) -> str:

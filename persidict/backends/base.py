@@ -99,6 +99,31 @@ class StorageBackend(ABC):
     def remove(self, path: str, expected: Expected = ANY) -> None:
         """Delete ``path`` if ``expected`` holds (``FileNotFoundError`` if it is absent)."""
 
+    def put_many(self, writes: Iterable[tuple[str, bytes, Expected]]) -> dict[str, Exception]:
+        """Many ``put``s; returns the failed paths with their errors (the others are done).
+
+        One by one here; object stores send them concurrently.
+        """
+        failures: dict[str, Exception] = {}
+        for path, data, expected in writes:
+            try:
+                self.put(path, data, expected)
+            except (OSError, PreconditionFailed) as exc:
+                failures[path] = exc
+        return failures
+
+    def remove_many(self, paths: Iterable[str]) -> dict[str, Exception]:
+        """Delete many paths, whatever their versions (a missing one is fine); returns the failures."""
+        failures: dict[str, Exception] = {}
+        for path in paths:
+            try:
+                self.remove(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                failures[path] = exc
+        return failures
+
     # --- listing -------------------------------------------------------------
     @abstractmethod
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:

@@ -55,15 +55,15 @@ from ..versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 from .base import StorageBackend
 from .lineage import Lineages
 
-__all__ = ["CONCURRENT_READS", "READ_BATCH", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends"]
+__all__ = ["CONCURRENT_REQUESTS", "READ_BATCH", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends"]
 
 T = TypeVar("T")
 Metadata = Mapping[str, str] | None
 
-CONCURRENT_READS = 32
-"""Requests in flight at once while reading many values (a real region's round trip is ~20 ms)."""
+CONCURRENT_REQUESTS = 32
+"""Requests in flight at once in a bulk read, write or delete (a real region's round trip is ~20 ms)."""
 
-READ_BATCH = 8 * CONCURRENT_READS
+READ_BATCH = 8 * CONCURRENT_REQUESTS
 """Values fetched per round of a bulk read: bounds memory, keeps every connection busy."""
 
 LOST_ANSWER_ATTEMPTS = 5
@@ -248,7 +248,7 @@ class ObjectStoreBackend(StorageBackend):
         return True
 
     def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes, Version] | None]:
-        """Fetch many values concurrently, at most ``CONCURRENT_READS`` requests in flight.
+        """Fetch many values concurrently, at most ``CONCURRENT_REQUESTS`` requests in flight.
 
         Values come in batches of ``READ_BATCH``, so iterating over a huge store
         holds one batch in memory, not the whole store.
@@ -259,7 +259,7 @@ class ObjectStoreBackend(StorageBackend):
             yield from self._run(functools.partial(self._read_batch, batch), f"read {len(batch)} values")
 
     async def _read_batch(self, paths: list[str]) -> list[tuple[str, bytes, Version] | None]:
-        limit = asyncio.Semaphore(CONCURRENT_READS)
+        limit = asyncio.Semaphore(CONCURRENT_REQUESTS)
 
         async def one(path: str) -> tuple[str, bytes, Version] | None:
             async with limit:
@@ -330,6 +330,21 @@ class ObjectStoreBackend(StorageBackend):
                 conflict = exc  # deleting whatever is there, and another writer replaced it meanwhile: again
         raise OSError(errno.EAGAIN, f"delete {path}: other writers kept replacing it") from conflict
 
+    def put_many(self, writes: Iterable[tuple[str, bytes, Expected]]) -> dict[str, Exception]:
+        """``put`` concurrently, at most ``CONCURRENT_REQUESTS`` in flight, each with its own retries."""
+        return _concurrently(lambda write: self.put(*write), list(writes), key=lambda write: write[0])
+
+    def remove_many(self, paths: Iterable[str]) -> dict[str, Exception]:
+        """Delete concurrently, one request per object (S3 overrides this with batch deletes)."""
+
+        def remove(path: str) -> None:
+            try:
+                self.remove(path)
+            except FileNotFoundError:
+                pass
+
+        return _concurrently(remove, list(paths), key=lambda path: path)
+
     async def _confirm_delete(self, name: str) -> None:
         """After a lost answer: done if the object is gone (our delete, or one just like it)."""
         try:
@@ -359,6 +374,29 @@ class ObjectStoreBackend(StorageBackend):
         if not self._run(self._bucket_exists, f"check the bucket {self.bucket!r}"):
             self._run(self._create_bucket, f"create the bucket {self.bucket!r}")
         self._bucket_checked = True
+
+
+def _concurrently(action: Callable[[Any], object], items: list[Any], key: Callable[[Any], str]) -> dict[str, Exception]:
+    """Run ``action`` on every item from a bounded pool of threads; the failures by ``key(item)``.
+
+    Each call is a whole ``_run`` (its own retries, reconciliation and
+    deadline), which blocks its thread while the SDK's event loop serves
+    all of them at once.
+    """
+    from concurrent.futures import ThreadPoolExecutor  # only bulk operations need it
+
+    failures: dict[str, Exception] = {}
+    if not items:
+        return failures
+    with ThreadPoolExecutor(min(CONCURRENT_REQUESTS, len(items))) as pool:
+        futures = {pool.submit(action, item): key(item) for item in items}
+        for future, name in futures.items():
+            error = future.exception()
+            if isinstance(error, (OSError, PreconditionFailed)):
+                failures[name] = error
+            elif error is not None:
+                raise error
+    return failures
 
 
 def forbid_hidden_resends(session: Any) -> None:

@@ -18,7 +18,9 @@ or the whole bucket is missing (a HEAD's 404 has no body to say it).
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
+from collections.abc import Iterable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -26,6 +28,9 @@ from ..versions import ABSENT, ANY, Expected, Version
 from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends
 
 __all__ = ["S3Backend", "client_config", "conditional_request_failed", "not_found_error", "not_modified_error"]
+
+DELETE_BATCH = 1000
+"""Keys per DeleteObjects request (S3's maximum)."""
 
 MAX_SINGLE_PUT = 5 * 1024**3
 """S3's limit for one PutObject; larger values would need multipart, which loses conditions."""
@@ -209,6 +214,23 @@ class S3Backend(ObjectStoreBackend):
         # we delete is always pinned: the one expected, or the one there now.
         etag = expected if isinstance(expected, str) else (await self._head(name))[0].etag
         await self._call("delete_object", Key=name, IfMatch=etag)
+
+    def remove_many(self, paths: Iterable[str]) -> dict[str, Exception]:
+        """DeleteObjects: up to 1,000 keys per request (unconditional: for ``clear``)."""
+        failures: dict[str, Exception] = {}
+        names = [self._name(path) for path in paths]
+        for start in range(0, len(names), DELETE_BATCH):
+            batch = names[start : start + DELETE_BATCH]
+            errors = self._run(functools.partial(self._delete_batch, batch), f"delete {len(batch)} objects")
+            for name, message in errors.items():
+                failures[f"{self.bucket}/{name}"] = OSError(errno.EIO, f"delete {name}: {message}")
+        return failures
+
+    async def _delete_batch(self, names: list[str]) -> dict[str, str]:
+        response = await self._call(
+            "delete_objects", Delete={"Objects": [{"Key": name} for name in names], "Quiet": True}
+        )
+        return {error["Key"]: f"{error.get('Code')}: {error.get('Message')}" for error in response.get("Errors", ())}
 
     async def _list_page(self, token: str | None) -> tuple[list[tuple[str, float]], str | None]:
         args: dict[str, Any] = {"Prefix": self.prefix, "MaxKeys": 1000}

@@ -12,7 +12,7 @@ fits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Self
 
 from ..jokers_and_status_flags import (
@@ -117,6 +117,12 @@ class PassThroughDict(PersiDict[ValueType]):
 
     def clear(self) -> None:
         self._inner.clear()
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        self._inner.update(other, **kwargs)
+
+    def get_many(self, keys: Iterable[NonEmptyPersiDictKey], default: Any = None) -> list[Any]:
+        return self._inner.get_many(keys, default)
 
     def random_key(self) -> NonEmptySafeStrTuple | None:
         return self._inner.random_key()
