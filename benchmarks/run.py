@@ -15,13 +15,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import persidict
-
 from bench_common import VALUE, Row, Settings, render_table
 from bench_import import run_import
 from bench_local import run_local, run_rewrites, run_scaling
 
-SECTIONS = ("local", "rewrite", "scaling", "import", "s3")
+import persidict
+
+SECTIONS = ("local", "rewrite", "memoize", "scaling", "import", "s3")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -66,6 +66,10 @@ def run_sections(settings: Settings, only: list[str] | None) -> tuple[list[Row],
             rows += run_local(settings)
         elif section == "rewrite":
             rows += run_rewrites(settings)
+        elif section == "memoize":
+            from bench_memoize import run_memoize
+
+            rows += run_memoize(settings)
         elif section == "scaling":
             rows += run_scaling(settings)
         elif section == "import":

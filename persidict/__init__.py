@@ -8,10 +8,17 @@ ETags and compare-and-swap operations let many processes share one store.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from .empty_dict import EmptyDict
-from .exceptions import BackendError, ConcurrencyConflictError, MutationPolicyError, PersiDictError
+from .exceptions import (
+    BackendError,
+    BulkOperationError,
+    ConcurrencyConflictError,
+    MutationPolicyError,
+    PersiDictError,
+)
 from .fsspec_dict import FsspecDict
 from .jokers_and_status_flags import (
     ALWAYS_RETRIEVE,
@@ -61,18 +68,29 @@ from .wrappers import AppendOnlyDictCached, MutableDictCached, OverlappingMultiD
 register_legacy_modules()
 
 
+_PIPELINE_NAMES = {"memoize": "memoizing", "copy_store": "copying", "CopyError": "copying", "CopyReport": "copying"}
+"""Public names imported on first use: the pipeline layer costs ~15 ms that a plain store does not need."""
+
+
 def __getattr__(name: str) -> Any:
-    """``__version__``, computed on first use: importlib.metadata costs ~15 ms at import."""
-    if name != "__version__":
+    """``__version__`` (importlib.metadata costs ~15 ms) and the pipeline layer, computed on first use."""
+    if name == "__version__":
+        value: Any = _version()
+    elif name in _PIPELINE_NAMES:
+        value = getattr(importlib.import_module(f".{_PIPELINE_NAMES[name]}", __name__), name)
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        value = version("persidict")
+        return version("persidict")
     except PackageNotFoundError:  # a source tree that was never installed
-        value = "unknown"
-    globals()["__version__"] = value
-    return value
+        return "unknown"
 
 
 __all__ = [
@@ -83,8 +101,11 @@ __all__ = [
     "AppendOnlyDictCached",
     "BackendError",
     "BasicS3Dict",
+    "BulkOperationError",
     "ConcurrencyConflictError",
     "ConditionalOperationResult",
+    "CopyError",
+    "CopyReport",
     "DELETE_CURRENT",
     "DeleteCurrentFlag",
     "ETAG_HAS_CHANGED",
@@ -126,6 +147,8 @@ __all__ = [
     "ValueType",
     "WriteOnceDict",
     "__version__",
+    "copy_store",
     "get_safe_chars",
+    "memoize",
     "replace_unsafe_chars",
 ]
