@@ -15,8 +15,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 from .backends import DEFAULT_TIMEOUT, MemoryBackend, StorageBackend, open_backend
 from .exceptions import BackendError, BulkOperationError, MutationPolicyError
@@ -47,6 +46,10 @@ from .serialization import get_codec
 from .versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 
 __all__ = ["FsspecDict"]
+
+_KEYS_OF_FILES: dict[tuple[str, str, int], NonEmptySafeStrTuple | None] = {}
+"""(file below the root, suffix, digest_len) -> its key; emptied when full (keys are immutable, so shared)."""
+_KEYS_OF_FILES_SIZE = 1 << 17
 
 LIVE_WRITE_SECONDS = 60.0
 """A temporary file younger than this may belong to a write in progress: ``clear`` leaves it."""
@@ -96,8 +99,10 @@ class FsspecDict(PersiDict[ValueType]):
         self.safe_json = bool(safe_json)
         self._codec = get_codec(serialization_format, safe_json=self.safe_json)
         self._suffix = "." + serialization_format
-        with self._storage("init", failure=f"cannot create the store's root {self._backend.root!r}"):
+        try:
             self._backend.ensure_root()
+        except Exception as exc:
+            self._fail(exc, "init", failure=f"cannot create the store's root {self._backend.root!r}")
 
     # --- location --------------------------------------------------------------
     @property
@@ -174,16 +179,25 @@ class FsspecDict(PersiDict[ValueType]):
 
         A stray file (``notes (copy).pkl``, or ``foo.pkl`` in a store whose
         names carry digest suffixes) is no key's: only names that map back to
-        themselves count, so every listing and ``len()`` agree.
+        themselves count, so every listing and ``len()`` agree.  Answers are
+        memoized: a listing of a large store meets the same names again.
         """
+        memo_key = (relative, self._suffix, self.digest_len)
+        if memo_key in _KEYS_OF_FILES:
+            return _KEYS_OF_FILES[memo_key]
         parts = relative[: -len(self._suffix)].split("/")
         if self.digest_len:
             parts = [unsign_component(part, self.digest_len) for part in parts]
         try:
-            key = to_nonempty_key(tuple(parts))
-            return key if self._relative(key) == relative else None
+            key: NonEmptySafeStrTuple | None = to_nonempty_key(tuple(parts))
         except ValueError:
-            return None
+            key = None
+        if key is not None and self._relative(key) != relative:
+            key = None
+        if len(_KEYS_OF_FILES) >= _KEYS_OF_FILES_SIZE:
+            _KEYS_OF_FILES.clear()
+        _KEYS_OF_FILES[memo_key] = key
+        return key
 
     def _check_writable_key(self, key: NonEmptySafeStrTuple) -> None:
         """Refuse a key whose file would also be another key's (what is on disk stays readable).
@@ -207,56 +221,52 @@ class FsspecDict(PersiDict[ValueType]):
         return clone
 
     # --- the error boundary, encoding, decoding ------------------------------------
-    @contextmanager
-    def _storage(
-        self, operation: str, key: Any = None, *, conditional: bool = False, failure: str | None = None
-    ) -> Iterator[None]:
+    def _fail(
+        self,
+        exc: BaseException,
+        operation: str,
+        key: Any = None,
+        *,
+        conditional: bool = False,
+        failure: str | None = None,
+    ) -> NoReturn:
         """The one place storage failures become the contract's exceptions.
 
-        Every call into the backend runs inside it.  A missing path
+        Every call into the backend is wrapped in ``try``/``except Exception as
+        exc: self._fail(exc, ...)`` (free while nothing fails).  A missing path
         (``FileNotFoundError``) of a ``key`` passes through for the caller to
         interpret (elsewhere it is a failure), and so does an unmet
-        precondition of a ``conditional`` call (the engine
-        turns it into a result); a name too long for the filesystem is a
-        ``ValueError``; any other ``OSError`` (backends raise nothing else), or
-        a precondition failure where none was asked for, is a ``BackendError``
-        chained from it.
+        precondition of a ``conditional`` call (the engine turns it into a
+        result); a name too long for the filesystem is a ``ValueError``; any
+        other ``OSError`` (backends raise nothing else), or a precondition
+        failure where none was asked for, is a ``BackendError`` chained from
+        it.  The contract's own exceptions pass unchanged.
         """
-        try:
-            yield
-        except FileNotFoundError as exc:
-            if key is not None:
-                raise  # the key is absent: the caller says what that means
-            raise BackendError(
-                f"{failure or operation + ' failed'}: {exc}", backend=self._backend.backend_name, operation=operation
-            ) from exc
-        except PreconditionFailed as exc:
+        if isinstance(exc, FileNotFoundError) and key is not None:
+            raise exc  # the key is absent: the caller says what that means
+        if isinstance(exc, PreconditionFailed):
             if conditional:
-                raise
-            raise BackendError(
-                f"{operation} failed for key {key!r}: the storage reported an unmet precondition",
-                backend=self._backend.backend_name,
-                operation=operation,
-                key=key,
+                raise exc
+            failure = failure or f"{operation} failed for key {key!r}: the storage reported an unmet precondition"
+        elif not isinstance(exc, OSError):
+            raise exc  # KeyError, TypeError, ValueError, the persidict errors: already the contract's
+        elif exc.errno == errno.ENAMETOOLONG:
+            raise ValueError(f"Key {key!r} is too long for this filesystem") from exc
+        elif exc.errno in (errno.EISDIR, errno.ENOTDIR) and key is not None:
+            # Local folders: a key's file name is another key's folder, or the reverse
+            # (with digest_len=0, key ("c.pkl", "x") needs a folder where key "c" has its file).
+            raise ValueError(
+                f"Key {key!r} cannot be stored here: its path runs into another key's "
+                f"{'folder' if exc.errno == errno.EISDIR else 'file'} ({exc.filename})"
             ) from exc
-        except OSError as exc:
-            if exc.errno == errno.ENAMETOOLONG:
-                raise ValueError(f"Key {key!r} is too long for this filesystem") from exc
-            if exc.errno in (errno.EISDIR, errno.ENOTDIR) and key is not None:
-                # Local folders: a key's file name is another key's folder, or the reverse
-                # (with digest_len=0, key ("c.pkl", "x") needs a folder where key "c" has its file).
-                raise ValueError(
-                    f"Key {key!r} cannot be stored here: its path runs into another key's "
-                    f"{'folder' if exc.errno == errno.EISDIR else 'file'} ({exc.filename})"
-                ) from exc
-            if failure is None:
-                failure = f"{operation} failed" + ("" if key is None else f" for key {key!r}")
-            raise BackendError(
-                f"{failure}: {exc}",
-                backend=self._backend.backend_name,
-                operation=operation,
-                key=key,
-            ) from exc
+        if failure is None:
+            failure = f"{operation} failed" + ("" if key is None else f" for key {key!r}")
+        raise BackendError(
+            failure if isinstance(exc, PreconditionFailed) else f"{failure}: {exc}",
+            backend=self._backend.backend_name,
+            operation=operation,
+            key=key,
+        ) from exc
 
     def _encode(self, value: Any) -> bytes:
         self._validate_value(value)
@@ -281,8 +291,10 @@ class FsspecDict(PersiDict[ValueType]):
 
     def _version_or_absent(self, key: NonEmptySafeStrTuple) -> Version | None:
         try:
-            with self._storage("stat", key):
+            try:
                 return self._backend.stat(self._path(key))
+            except Exception as exc:
+                self._fail(exc, "stat", key)
         except FileNotFoundError:
             return None
 
@@ -290,8 +302,10 @@ class FsspecDict(PersiDict[ValueType]):
     def __getitem__(self, key: NonEmptyPersiDictKey) -> ValueType:
         key = to_nonempty_key(key)
         try:
-            with self._storage("read", key):
+            try:
                 data = self._backend.read(self._path(key))
+            except Exception as exc:
+                self._fail(exc, "read", key)
         except FileNotFoundError as exc:
             raise KeyError(key) from exc
         return self._decode(data, key)  # type: ignore[no-any-return]
@@ -318,8 +332,10 @@ class FsspecDict(PersiDict[ValueType]):
     def __contains__(self, key: object) -> bool:
         key = to_nonempty_key(key)
         try:
-            with self._storage("exists", key):
+            try:
                 return self._backend.exists(self._path(key))
+            except Exception as exc:
+                self._fail(exc, "exists", key)
         except FileNotFoundError:
             return False
 
@@ -350,13 +366,15 @@ class FsspecDict(PersiDict[ValueType]):
         """The key's ETag and, by rule R, its value: one backend call (a HEAD, a GET, or a conditional GET)."""
         path = self._path(key)
         try:
-            with self._storage("read", key):
+            try:
                 if retrieve_value is NEVER_RETRIEVE:
                     return ETagValue(self._backend.stat(path).etag), VALUE_NOT_RETRIEVED
                 if retrieve_value is IF_ETAG_CHANGED and isinstance(expected, str):
                     data, version = self._backend.read_if_changed(path, expected)
                 else:  # a present key's ETag always differs from INA, so rule R says fetch
                     data, version = self._backend.read_versioned(path)
+            except Exception as exc:
+                self._fail(exc, "read", key)
         except FileNotFoundError:
             return ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE
         return ETagValue(version.etag), VALUE_NOT_RETRIEVED if data is None else self._decode(data, key)
@@ -364,27 +382,34 @@ class FsspecDict(PersiDict[ValueType]):
     def _write_if(self, key: NonEmptySafeStrTuple, value: Any, expected: Expected) -> ETagValue:
         self._check_writable_key(key)
         data = self._encode(value)
-        with self._storage("write", key, conditional=expected is not ANY):
+        try:
             return ETagValue(self._backend.put(self._path(key), data, expected))
+        except Exception as exc:
+            self._fail(exc, "write", key, conditional=expected is not ANY)
 
     def _delete_if(self, key: NonEmptySafeStrTuple, expected: Expected) -> None:
         try:
-            with self._storage("delete", key, conditional=expected is not ANY):
+            try:
                 self._backend.remove(self._path(key), expected)
+            except Exception as exc:
+                self._fail(exc, "delete", key, conditional=expected is not ANY)
         except FileNotFoundError as exc:
             raise KeyError(key) from exc
 
     # --- listing ----------------------------------------------------------------------
     def __len__(self) -> int:
-        return sum(1 for _ in self._walk(with_timestamps=False))
+        counted = self._backend.count(self._suffix)  # O(1) where the backend keeps count (LocalDict)
+        return sum(1 for _ in self._walk(with_timestamps=False)) if counted is None else counted
 
     def _walk(self, *, with_timestamps: bool) -> Iterator[tuple[str, NonEmptySafeStrTuple, float]]:
         """``(relative path, key, timestamp)`` of every file that is a key's (stray files are skipped)."""
-        with self._storage("list"):
+        try:
             for relative, timestamp in self._backend.walk(self._suffix, with_timestamps=with_timestamps):
                 key = self._key_from_relative(relative)
                 if key is not None:
                     yield relative, key, timestamp
+        except Exception as exc:
+            self._fail(exc, "list")
 
     def _generic_iter(self, result_type: set[str]) -> Iterator[Any]:
         labels = validate_iter_request(result_type)
@@ -405,7 +430,7 @@ class FsspecDict(PersiDict[ValueType]):
     def _iter_with_values(self, labels: frozenset[str]) -> Iterator[Any]:
         listed = [(relative, key) for relative, key, _ in self._walk(with_timestamps=False)]
         paths = [self._backend.path_for(relative) for relative, _ in listed]
-        with self._storage("read"):
+        try:
             for (_, key), entry in zip(listed, self._backend.read_many(paths)):
                 if entry is None:
                     continue  # deleted while we were listing
@@ -416,6 +441,8 @@ class FsspecDict(PersiDict[ValueType]):
                     if label in labels
                 )
                 yield row[0] if len(row) == 1 else row
+        except Exception as exc:
+            self._fail(exc, "read")
 
     # --- bulk operations: concurrent (and batched where the API allows) on object stores ---
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
@@ -431,15 +458,19 @@ class FsspecDict(PersiDict[ValueType]):
             self._check_writable_key(key)
             writes[self._path(key)] = (key, self._encode(value))
         expected = ABSENT if self._append_only else ANY
-        with self._storage("write"):
+        try:
             failures = self._backend.put_many((path, data, expected) for path, (_, data) in writes.items())
+        except Exception as exc:
+            self._fail(exc, "write")
         self._raise_failures("update", {writes[path][0]: error for path, error in failures.items()})
 
     def get_many(self, keys: Iterable[NonEmptyPersiDictKey], default: Any = None) -> list[Any]:
         """The values of ``keys`` in order, ``default`` for an absent key; fetched concurrently on object stores."""
         normalized = [to_nonempty_key(key) for key in keys]
-        with self._storage("read"):
+        try:
             found = list(self._backend.read_many([self._path(key) for key in normalized]))
+        except Exception as exc:
+            self._fail(exc, "read")
         return [default if entry is None else self._decode(entry[1], key) for key, entry in zip(normalized, found)]
 
     def clear(self) -> None:
@@ -451,10 +482,12 @@ class FsspecDict(PersiDict[ValueType]):
         """
         self._check_append_only()
         listed = {self._backend.path_for(relative): key for relative, key, _ in self._walk(with_timestamps=False)}
-        with self._storage("delete"):
+        try:
             failures = self._backend.remove_many(listed)
             self._backend.remove_temporary_files(older_than=LIVE_WRITE_SECONDS)
             self._backend.prune_empty_dirs()
+        except Exception as exc:
+            self._fail(exc, "delete")
         self._raise_failures("clear", {listed[path]: error for path, error in failures.items()})
 
     def _raise_failures(self, operation: str, failures: dict[NonEmptySafeStrTuple, Exception]) -> None:
@@ -478,8 +511,10 @@ class FsspecDict(PersiDict[ValueType]):
         Only local folders and generic filesystems have them (object stores write
         in one request); the command line's ``gc`` calls this.
         """
-        with self._storage("gc"):
+        try:
             return self._backend.remove_temporary_files(older_than)
+        except Exception as exc:
+            self._fail(exc, "gc")
 
     def get_subdict(self, prefix_key: PersiDictKey) -> Self:
         """The items whose keys start with ``prefix_key``, as a dict of the same type."""
@@ -490,9 +525,11 @@ class FsspecDict(PersiDict[ValueType]):
         if self.digest_len:
             strings = tuple(sign_component(s, self.digest_len) for s in strings)
         relative = "/".join(strings)
-        with self._storage("init"):
+        try:
             child = self._backend.child(relative)
             child.ensure_root()
+        except Exception as exc:
+            self._fail(exc, "init")
         subdict = self._with_backend(child)
         subdict._location = None if self._location is None else _location_below(self._location, relative)
         return subdict

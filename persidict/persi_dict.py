@@ -95,6 +95,9 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
     operations.
     """
 
+    _is_a_persidict = True
+    """Marks every store class (``_validate_value`` refuses stores as values)."""
+
     def __init__(
         self,
         *,
@@ -192,7 +195,8 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
 
     # --- value checks and jokers -----------------------------------------------
     def _validate_value(self, value: Any) -> None:
-        if isinstance(value, PersiDict):
+        # type(...) and a plain attribute: isinstance against an ABC costs a good share of a memory write.
+        if getattr(type(value), "_is_a_persidict", False):
             raise TypeError("Cannot store a PersiDict instance directly")
         base = self.base_class_for_values
         if base is not None and not isinstance(value, base):

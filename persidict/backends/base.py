@@ -125,6 +125,10 @@ class StorageBackend(ABC):
         return failures
 
     # --- listing -------------------------------------------------------------
+    def count(self, suffix: str) -> int | None:
+        """How many files end in ``suffix`` below the root, if known without listing (else None)."""
+        return None
+
     @abstractmethod
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
         """Root-relative paths of files ending in ``suffix``, with timestamps if asked (else 0.0)."""

@@ -27,8 +27,45 @@ __all__ = ["MemoryBackend", "private_memory_filesystem"]
 
 
 def private_memory_filesystem() -> MemoryFileSystem:
-    """A memory filesystem whose store no other instance or ``memory://`` URL sees."""
-    return MemoryFileSystem(global_store=False, skip_instance_cache=True)
+    """A memory filesystem whose store no other instance or ``memory://`` URL sees.
+
+    Its store counts its files by folder and suffix as they come and go
+    (``len`` of a LocalDict is O(1)); fsspec writes to it as to any dict.
+    """
+    fs = MemoryFileSystem(global_store=False, skip_instance_cache=True)
+    fs.store = _CountingStore()
+    return fs
+
+
+class _CountingStore(dict[str, Any]):
+    """A memory filesystem's path -> file dict that keeps, for every folder and suffix,
+    how many files lie below it: ``counts[("/a", ".pkl")]``.  Each write of a new path
+    or delete costs one update per folder level."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def __setitem__(self, path: str, file: Any) -> None:
+        if path not in self:
+            self._count(path, 1)
+        super().__setitem__(path, file)
+
+    def __delitem__(self, path: str) -> None:
+        super().__delitem__(path)
+        self._count(path, -1)
+
+    def _count(self, path: str, change: int) -> None:
+        folder, _, name = path.rpartition("/")
+        dot = name.rfind(".")
+        if dot < 0:
+            return  # no suffix: no store's value
+        suffix, counts = name[dot:], self.counts
+        while True:
+            counts[folder, suffix] = counts.get((folder, suffix), 0) + change
+            if not folder:
+                return
+            folder = folder.rpartition("/")[0]
 
 
 class _VersionedFile(MemoryFile):  # type: ignore[misc]
@@ -160,6 +197,10 @@ class MemoryBackend(StorageBackend):
             raise PreconditionFailed(path)
 
     # --- listing -------------------------------------------------------------
+    def count(self, suffix: str) -> int | None:
+        store = self._store
+        return store.counts.get((self.root, suffix), 0) if isinstance(store, _CountingStore) else None
+
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
         prefix = self.root + "/"
         start = len(prefix)
