@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
 
-from . import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, FileDirDict, LocalDict, PersiDict
+from . import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, FileDirDict, FsspecDict, LocalDict, PersiDict
 
 
 def _show(title: str) -> None:
@@ -53,7 +54,7 @@ def _tour(store: PersiDict[object], name: str) -> None:
 
 
 def run_demo() -> None:
-    """Run the tour on a temporary local folder, then on an in-memory store."""
+    """Run the tour on a temporary local folder, in memory, then on S3 (an embedded moto server)."""
     with tempfile.TemporaryDirectory(prefix="persidict-demo-") as folder:
         local: FileDirDict[object] = FileDirDict(base_dir=folder, fsync=False)
         _tour(local, f"FileDirDict in {folder}")
@@ -64,3 +65,23 @@ def run_demo() -> None:
         reopened: FileDirDict[object] = FileDirDict(base_dir=folder)
         print("a second FileDirDict on the same folder sees", len(reopened), "values")
     _tour(LocalDict(), "LocalDict (memory)")
+    _s3_tour()
+
+
+def _s3_tour() -> None:
+    """The same tour on S3, by changing the URL: on a moto server the demo starts and stops itself."""
+    try:
+        import s3fs  # noqa: F401  # the aws extra
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        _show("S3: skipped (pip install 'persidict[aws]' moto[server] to see the same tour on S3)")
+        return
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        options = {"endpoint_url": f"http://{host}:{port}", "key": "demo", "secret": "demo"}
+        _tour(FsspecDict("s3://demo-bucket/tour", storage_options=options), "S3 (a local moto server), same code")
+    finally:
+        server.stop()

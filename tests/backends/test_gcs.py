@@ -464,3 +464,13 @@ def test_reset_empties_the_server(server: FakeGCS, name: str) -> None:
     assert server.requests == []
     fresh = open_dict(server, name)
     assert len(fresh) == 0 and "k" not in fresh
+
+
+def test_a_dead_endpoint_fails_within_seconds(server: FakeGCS) -> None:
+    # Nothing listens on port 9: every connection is refused, and three quick attempts end it
+    # (gcsfs's own retries, which waited about 33 s, are bypassed).
+    options = {**server.storage_options(), "endpoint_url": "http://127.0.0.1:9", "skip_instance_cache": True}
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="no connection"):
+        FsspecDict(f"gs://{server.bucket}/dead", storage_options=options)
+    assert time.monotonic() - started < 25  # gcsfs alone would wait about 33 s
