@@ -9,7 +9,7 @@ ETags and compare-and-swap operations let many processes share one store.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .empty_dict import EmptyDict
 from .exceptions import (
@@ -66,6 +66,10 @@ from .stores import FileDirDict, LocalDict
 from .wrappers import AppendOnlyDictCached, MutableDictCached, OverlappingMultiDict, WriteOnceDict
 
 register_legacy_modules()
+
+if TYPE_CHECKING:  # real types for checkers and the API reference; at run time they load on first use
+    from .copying import CopyError, CopyReport, copy_store
+    from .memoizing import memoize
 
 
 _PIPELINE_NAMES = {"memoize": "memoizing", "copy_store": "copying", "CopyError": "copying", "CopyReport": "copying"}

@@ -1,4 +1,7 @@
-"""The pure rules of the conditional operations: conditions, rule R, result shapes, retry budgets."""
+"""The pure rules of the conditional operations: conditions, rule R, result shapes, retry budgets.
+
+Each is specified in the concurrency contract, docs/concurrency.md (rule R: docs/concurrency.md#rule-r).
+"""
 
 from __future__ import annotations
 
@@ -48,7 +51,7 @@ def require_retrieve_mode(retrieve_value: Any) -> None:
 
 
 def should_retrieve(retrieve_value: RetrieveValueFlag, expected: Any, actual: ETagIfExists) -> bool:
-    """Rule R of the contract: fetch unless NEVER, or IF_ETAG_CHANGED with an up-to-date ETag."""
+    """Rule R (docs/concurrency.md#rule-r): fetch unless NEVER, or IF_ETAG_CHANGED with an up-to-date ETag."""
     if retrieve_value is ALWAYS_RETRIEVE:
         return True
     if retrieve_value is NEVER_RETRIEVE:

@@ -71,7 +71,7 @@ class BackendError(PersiDictError, RuntimeError):
 
 
 class BulkOperationError(BackendError):
-    """Some items of a bulk operation (``update``, ``clear``, ``get_many``) failed; the others were done.
+    """Some items of a bulk operation (``update``, ``clear``) failed; the others were done.
 
     ``failures`` maps each failed key to its exception; the message names them.
     """

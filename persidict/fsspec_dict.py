@@ -1,13 +1,13 @@
 """FsspecDict: the one core store, mapping keys to paths on any fsspec filesystem.
 
 A key ``("a", "b")`` lives at ``<root>/a/b.<format>`` (each component
-optionally signed with a digest suffix, see ``keys.sign_component``).  Values
+optionally signed with a digest suffix, see ``safe_str_tuple_signing``).  Values
 go through the format's codec; versions (ETag and timestamp) come from the
 backend's own metadata.  The versioned primitives of the conditional
 operations map onto the backend's conditional ``put``/``remove``, so every
 conditional operation is exactly as atomic as the backend
 (``backend.atomic_conditions``).  Every call into the backend crosses one
-error boundary (``_storage``).
+error boundary (``_fail``).
 """
 
 from __future__ import annotations
@@ -58,10 +58,11 @@ LIVE_WRITE_SECONDS = 60.0
 class FsspecDict(PersiDict[ValueType]):
     """A persistent dict on any fsspec URL, local path or ``UPath``.
 
-    >>> d = FsspecDict("memory://doc-example")
-    >>> d["a", "b"] = 1
-    >>> d.key_to_path(("a", "b"))
-    '/doc-example/a/b.pkl'
+    Example:
+        >>> d = FsspecDict("memory://doc-example")
+        >>> d["a", "b"] = 1
+        >>> d.key_to_path(("a", "b"))
+        '/doc-example/a/b.pkl'
     """
 
     def __init__(
@@ -230,7 +231,7 @@ class FsspecDict(PersiDict[ValueType]):
         conditional: bool = False,
         failure: str | None = None,
     ) -> NoReturn:
-        """The one place storage failures become the contract's exceptions.
+        """The one place storage failures become the documented exceptions (docs/errors.md#error-boundary).
 
         Every call into the backend is wrapped in ``try``/``except Exception as
         exc: self._fail(exc, ...)`` (free while nothing fails).  A missing path
@@ -240,7 +241,7 @@ class FsspecDict(PersiDict[ValueType]):
         result); a name too long for the filesystem is a ``ValueError``; any
         other ``OSError`` (backends raise nothing else), or a precondition
         failure where none was asked for, is a ``BackendError`` chained from
-        it.  The contract's own exceptions pass unchanged.
+        it.  The documented exceptions themselves pass unchanged.
         """
         if isinstance(exc, FileNotFoundError) and key is not None:
             raise exc  # the key is absent: the caller says what that means
@@ -249,7 +250,7 @@ class FsspecDict(PersiDict[ValueType]):
                 raise exc
             failure = failure or f"{operation} failed for key {key!r}: the storage reported an unmet precondition"
         elif not isinstance(exc, OSError):
-            raise exc  # KeyError, TypeError, ValueError, the persidict errors: already the contract's
+            raise exc  # KeyError, TypeError, ValueError, the persidict errors: already documented ones
         elif exc.errno == errno.ENAMETOOLONG:
             raise ValueError(f"Key {key!r} is too long for this filesystem") from exc
         elif exc.errno in (errno.EISDIR, errno.ENOTDIR) and key is not None:
@@ -363,7 +364,10 @@ class FsspecDict(PersiDict[ValueType]):
     def _read_versioned(
         self, key: NonEmptySafeStrTuple, expected: Any, retrieve_value: RetrieveValueFlag
     ) -> tuple[ETagIfExists, Any]:
-        """The key's ETag and, by rule R, its value: one backend call (a HEAD, a GET, or a conditional GET)."""
+        """The key's ETag and, by rule R (docs/concurrency.md#rule-r), its value: one backend call.
+
+        A HEAD, a GET, or a conditional GET.
+        """
         path = self._path(key)
         try:
             try:
@@ -371,7 +375,7 @@ class FsspecDict(PersiDict[ValueType]):
                     return ETagValue(self._backend.stat(path).etag), VALUE_NOT_RETRIEVED
                 if retrieve_value is IF_ETAG_CHANGED and isinstance(expected, str):
                     data, version = self._backend.read_if_changed(path, expected)
-                else:  # a present key's ETag always differs from INA, so rule R says fetch
+                else:  # a present key's ETag always differs from INA: fetch (docs/concurrency.md#rule-r)
                     data, version = self._backend.read_versioned(path)
             except Exception as exc:
                 self._fail(exc, "read", key)

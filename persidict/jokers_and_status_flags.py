@@ -181,15 +181,25 @@ class ValueNotRetrievedFlag(_Singleton):
 
 
 KEEP_CURRENT = KeepCurrentFlag()
+"""Joker: writing it leaves the key exactly as it is (value, timestamp and ETag)."""
 DELETE_CURRENT = DeleteCurrentFlag()
+"""Joker: writing it deletes the key if it is present (and does nothing if it is absent)."""
 ANY_ETAG = AnyETagFlag()
+"""Condition: always satisfied."""
 ETAG_IS_THE_SAME = ETagIsTheSameFlag()
+"""Condition: the expected ETag equals the actual one (with ``ITEM_NOT_AVAILABLE``: the key is absent)."""
 ETAG_HAS_CHANGED = ETagHasChangedFlag()
+"""Condition: the expected ETag differs from the actual one."""
 ALWAYS_RETRIEVE = AlwaysRetrieveFlag()
+"""Retrieval mode: report the stored value whenever the key is present."""
 NEVER_RETRIEVE = NeverRetrieveFlag()
+"""Retrieval mode: never read the stored value; report ``VALUE_NOT_RETRIEVED`` instead."""
 IF_ETAG_CHANGED = IfETagChangedRetrieveFlag()
+"""Retrieval mode (the default): read the stored value only if the expected ETag is not the actual one."""
 ITEM_NOT_AVAILABLE = ItemNotAvailableFlag()
+"""Sentinel: the key is absent. It stands in for the ETag and the value of an absent key."""
 VALUE_NOT_RETRIEVED = ValueNotRetrievedFlag()
+"""Sentinel: the key is present, but its value was not read."""
 EXECUTION_IS_COMPLETE = ExecutionIsCompleteFlag()
 CONTINUE_NORMAL_EXECUTION = ContinueNormalExecutionFlag()
 
@@ -210,11 +220,13 @@ _NAMES: dict[type, str] = {
 
 
 ValueType = TypeVar("ValueType")
+"""The type of a store's values: a ``FileDirDict[int]`` holds ints."""
 
 ETagValue = NewType("ETagValue", str)
 """An opaque version string; it changes whenever the stored item changes."""
 
 ETagIfExists: TypeAlias = ETagValue | ItemNotAvailableFlag
+"""An ETag, or ``ITEM_NOT_AVAILABLE`` for an absent key."""
 
 
 @runtime_checkable

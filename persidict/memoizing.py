@@ -681,8 +681,8 @@ def memoize(
     runs, and a claim not renewed for ``lease`` seconds (its claimer crashed)
     is taken over.  ``poll``: the longest sleep between two reads of a waiter.
     ``name``: the function's name in keys, instead of its qualified name
-    (required for lambdas and nested functions).  See the module docstring
-    for keys, records and the protocol.
+    (required for lambdas and nested functions).  Keys, records and the lease
+    protocol: the module docstring, and docs/pipelines.md#memoize.
     """
     if getattr(store, "append_only", False):
         raise ValueError("memoize needs a mutable store: the result replaces the lease (got an append-only store)")

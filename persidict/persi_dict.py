@@ -63,7 +63,9 @@ from .versions import ABSENT, ANY, Expected, PreconditionFailed
 __all__ = ["NonEmptyPersiDictKey", "PersiDict", "PersiDictKey", "reopen"]
 
 PersiDictKey: TypeAlias = SafeStrTuple | Sequence[str] | str
+"""A key or a key prefix: a ``SafeStrTuple``, a sequence of strings or one string; may be empty (a prefix)."""
 NonEmptyPersiDictKey: TypeAlias = NonEmptySafeStrTuple | Sequence[str] | str
+"""An item key: a ``NonEmptySafeStrTuple``, a sequence of strings or one string; never empty."""
 
 _Default = TypeVar("_Default")
 
@@ -449,7 +451,10 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
     def _read_versioned(
         self, key: NonEmptySafeStrTuple, expected: Any, retrieve_value: RetrieveValueFlag
     ) -> tuple[ETagIfExists, Any]:
-        """The key's ETag (INA if absent) and, by rule R against ``expected``, its value (else VNR)."""
+        """The key's ETag (INA if absent) and, by rule R (docs/concurrency.md#rule-r), its value (else VNR).
+
+        It compares ``expected`` with the actual ETag.
+        """
         if retrieve_value is not ALWAYS_RETRIEVE:
             actual = self._actual_etag(key)
             if actual is ITEM_NOT_AVAILABLE:
@@ -515,7 +520,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         actual: ETagValue,
         retrieve_value: RetrieveValueFlag,
     ) -> ConditionalOperationResult[ValueType]:
-        """Report a present key the call leaves as it is, fetching its value by rule R."""
+        """Report a present key the call leaves as it is, fetching its value by rule R (docs/concurrency.md#rule-r)."""
         if not should_retrieve(retrieve_value, expected, actual):
             return ConditionalOperationResult(satisfied, actual, actual, VALUE_NOT_RETRIEVED)
         fresh, value = self._read_versioned(key, expected, ALWAYS_RETRIEVE)
@@ -578,7 +583,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
     def _report_failed_write(
         self, key: NonEmptySafeStrTuple, expected: Any, retrieve_value: RetrieveValueFlag
     ) -> ConditionalOperationResult[ValueType]:
-        """The result of an ``ETAG_IS_THE_SAME`` write whose precondition failed: one read, by rule R."""
+        """The result of a refused ``ETAG_IS_THE_SAME`` write: one read, by rule R (docs/concurrency.md#rule-r)."""
         actual, value = self._read_versioned(key, expected, retrieve_value)
         if actual is ITEM_NOT_AVAILABLE:
             return absent_result(False)

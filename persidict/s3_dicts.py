@@ -210,3 +210,4 @@ class S3Dict_FileDirCached(PassThroughDict[ValueType]):  # noqa: N801 - the name
 
 
 S3Dict = S3Dict_FileDirCached
+"""The name users of persidict know for ``S3Dict_FileDirCached``: the same class."""

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 SAFE_CHARS_SET: frozenset[str] = frozenset(string.ascii_letters + string.digits + "()_-~.=")
-"""The characters allowed in a key component: ASCII letters, digits and ``()_-~.=`` (68 in all)."""
+"""The characters allowed in a key component: ASCII letters, digits and ``()_-~.=`` (69 in all)."""
 
 SAFE_STRING_MAX_LENGTH = 254
 """Exclusive upper bound on a component's length: components have at most 253 characters."""
@@ -42,7 +42,8 @@ def contains_unsafe_chars(a_str: str) -> bool:
 def replace_unsafe_chars(a_str: str, replace_with: str) -> str:
     """Replace every character outside ``SAFE_CHARS_SET`` by ``replace_with``.
 
-    >>> replace_unsafe_chars("a b/c", "_")
-    'a_b_c'
+    Example:
+        >>> replace_unsafe_chars("a b/c", "_")
+        'a_b_c'
     """
     return "".join(c if c in SAFE_CHARS_SET else replace_with for c in a_str)

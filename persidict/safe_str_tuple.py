@@ -41,7 +41,7 @@ def _is_valid_component(s: str) -> bool:
 def _check_component(s: str) -> str:
     """Validate one component and return it as a plain ``str``.
 
-    The checks run in the contract's order (empty, reserved, length,
+    The checks run in the documented order (docs/concepts.md#safe-characters: empty, reserved, length,
     characters), so the first failing rule names the error.
     """
     if not s:
@@ -172,7 +172,7 @@ class SafeStrTuple(Sequence[str]):
     def __contains__(self, item: object) -> bool:
         return item in self.strings
 
-    def __reversed__(self) -> SafeStrTuple:  # type: ignore[override]  # contract: a SafeStrTuple, not an iterator
+    def __reversed__(self) -> SafeStrTuple:  # type: ignore[override]  # a SafeStrTuple, not an iterator (docs/concepts.md#safestrtuple)
         return SafeStrTuple._from_valid(self.strings[::-1])
 
     def __hash__(self) -> int:

@@ -187,16 +187,18 @@ def _cleanup_s3_cached(state: State) -> None:
 
 _S3_KNOWN_FAILURES = (
     (r"::test_identity_transformer_still_writes\[",
-     "S3's ETag is the MD5 of the body (decision 6 keeps it verbatim): rewriting identical bytes keeps it"),
+     "S3's ETag is the MD5 of the body, kept verbatim (docs/concepts.md#etags): rewriting identical bytes keeps it"),
 )
 _CACHED_KNOWN_FAILURES = (
     (r"test_mapping.py::test_missing_key_error_is_chained_from_the_storage_error\[cached-local-",
      "a cached wrapper learns that a key is absent from main's result: there is no storage error to chain"),
     (r"test_conditional.py::test_never_retrieve_does_not_deserialize\[",
-     "contract 5.8: MutableDictCached.etag() answers from its ETag cache, stale after a write made outside"),
+     "MutableDictCached.etag() answers from its ETag cache, stale after a write made outside "
+     "(docs/concurrency.md#cache-sync-rule)"),
     (r"test_append_only.py::test_(unsatisfied_writes_give_results_not_errors|discard_if_on_absent_key_is_a_normal_result"
      r"|transform_item)\[",
-     "contract 5.7: AppendOnlyDictCached.discard_if and transform_item always raise MutationPolicyError"),
+     "AppendOnlyDictCached.discard_if and transform_item always raise MutationPolicyError "
+     "(docs/concurrency.md#trusted-cache)"),
 )
 _S3_CACHED_KNOWN_FAILURES = _S3_KNOWN_FAILURES + _CACHED_KNOWN_FAILURES
 _GCS_IGNORES_DELETE_PRECONDITIONS = "fake-gcs-server 1.54 ignores ifGenerationMatch on DELETE (upstream issue 1282)"

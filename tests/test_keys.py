@@ -1,5 +1,5 @@
 """Keys: the safe character set, SafeStrTuple / NonEmptySafeStrTuple, key
-normalization and the digest-suffix scheme (CONTRACT section 2, edge cases 1-5)."""
+normalization and the digest-suffix scheme (docs/concepts.md#keys)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ safe_components = st.text(alphabet=SAFE_ALPHABET, min_size=1, max_size=120).filt
 
 
 def reference_suffix(s: str, n: int) -> str:
-    """The suffix of CONTRACT 2.5, written independently of the module under test."""
+    """The suffix of docs/concepts.md#digest-suffixes, written independently of the module under test."""
     if n == 0:
         return ""
     return "_" + base64.b32encode(hashlib.md5(s.encode("utf-8")).digest()).decode()[:n].lower()
@@ -139,12 +139,12 @@ class OtherSuperCaller(SuperCaller):
 
 
 # --------------------------------------------------------------------------
-# 2.1 Character set and length
+# Character set and length (docs/concepts.md#safe-characters)
 # --------------------------------------------------------------------------
 
 
 def test_safe_chars_set_is_exactly_the_contract_characters() -> None:
-    # CONTRACT 2.1 says "six characters ... (68 in total)" but lists seven:
+    # Letters, digits and seven characters (docs/concepts.md#safe-characters):
     # 26 + 26 + 10 + 7 = 69.  All seven are needed ("=" pads long digests).
     assert isinstance(SAFE_CHARS_SET, frozenset)
     assert len(SAFE_CHARS_SET) == 69
@@ -210,7 +210,7 @@ def test_replace_unsafe_chars_always_yields_safe_text(text: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# 2.2 Construction
+# Construction (docs/concepts.md#safestrtuple)
 # --------------------------------------------------------------------------
 
 
@@ -342,7 +342,7 @@ def test_empty_string_is_rejected() -> None:
 
 
 def test_check_order_empty_reserved_length_characters() -> None:
-    # A string breaking several rules reports the first rule in contract order.
+    # A string breaking several rules reports the first rule in the documented order (docs/concepts.md#safe-characters).
     with pytest.raises(ValueError, match="too long"):
         SafeStrTuple("/" * 300)
     with pytest.raises(ValueError, match="reserved"):
@@ -381,7 +381,7 @@ def test_valid_components_round_trip_through_construction(parts: list[str]) -> N
 
 
 # --------------------------------------------------------------------------
-# 2.3 Object behaviour
+# Object behaviour (docs/concepts.md#safestrtuple)
 # --------------------------------------------------------------------------
 
 
@@ -657,7 +657,7 @@ def test_from_valid_builds_without_checks() -> None:
 
 
 # --------------------------------------------------------------------------
-# 2.4 Key normalization: to_nonempty_key
+# Key normalization: to_nonempty_key (docs/concepts.md#key-normalization)
 # --------------------------------------------------------------------------
 
 
@@ -734,7 +734,7 @@ def test_to_nonempty_key_agrees_with_the_constructor(parts: list[str]) -> None:
 
 
 # --------------------------------------------------------------------------
-# 2.5 Digest suffixes
+# Digest suffixes (docs/concepts.md#digest-suffixes)
 # --------------------------------------------------------------------------
 
 VECTORS_4 = {"a": "a_btax", "b": "b_slvv", "Key": "Key_rfzv", "hello": "hello_lvau", "k": "k_rtsl",
@@ -883,7 +883,7 @@ def test_sign_unsign_round_trip(parts: list[str], n: int) -> None:
 
 
 # --------------------------------------------------------------------------
-# Edge case 5: keys differing only in case stay distinct
+# Keys differing only in case stay distinct (docs/concepts.md#digest-suffixes)
 # --------------------------------------------------------------------------
 
 CASE_VARIANTS = ["".join(chars) for chars in itertools.product("aA", repeat=4)]

@@ -1,4 +1,4 @@
-"""The public surface: ``__all__``, importability, flag singletons, version, lazy imports (contract 1)."""
+"""The public surface: ``__all__``, importability, flag singletons, version, lazy imports (docs/reference.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 import persidict
 
-# Contract section 1, restricted to what exists in this issue, plus our own FsspecDict.
+# The 50 public names of persidict 0.x (docs/migrating.md), plus our own FsspecDict.
 EXPECTED_PUBLIC_NAMES = [
     "ALWAYS_RETRIEVE",
     "ANY_ETAG",
@@ -76,15 +76,15 @@ EXPECTED_PUBLIC_NAMES = [
     "memoize",
 ]
 
-# Section 1 names that later issues add. When one lands, move it to the list above.
+# Names of persidict 0.x that later issues add. When one lands, move it to the list above.
 PENDING_PUBLIC_NAMES: list[str] = []
 
-# Our additions to the contract's 50 names.
+# Our additions to those 50 names.
 OUR_EXTRA_NAMES = [
     "BulkOperationError", "CopyError", "CopyReport", "FsspecDict", "PersiDictError", "copy_store", "memoize",
 ]
 
-# In the package namespace but not in __all__ (contract 1, last paragraph).
+# In the package namespace but not in __all__, as in persidict 0.x.
 NAMESPACE_ONLY = ["SAFE_CHARS_SET", "SAFE_STRING_MAX_LENGTH", "contains_unsafe_chars"]
 
 FLAG_CLASSES = {
@@ -158,8 +158,8 @@ def test_namespace_only_names_exist():
         assert hasattr(persidict, name), name
         assert name not in persidict.__all__
     assert persidict.SAFE_STRING_MAX_LENGTH == 254
-    # Contract 2.1 lists letters, digits and "( ) _ - ~ . =" (it says "six" and "68",
-    # but the list it gives has seven characters, so 69 in total).
+    # Letters, digits and the seven characters "( ) _ - ~ . =": 69 in total
+    # (docs/concepts.md#safe-characters).
     assert set(persidict.SAFE_CHARS_SET) == set(string.ascii_letters + string.digits + "()_-~.=")
 
 

@@ -138,7 +138,7 @@ def test_a_codec_library_is_imported_on_first_use_only(fmt: str, module: str) ->
 
 
 # ---------------------------------------------------------------------------
-# pkl and dill: section 6.2 round-trips
+# pkl and dill: round-trips (docs/concepts.md#formats)
 
 ROUNDTRIP_VALUES: list[object] = [
     [1, 2.5, "three"],

@@ -1,4 +1,4 @@
-"""Stores travel to worker processes as the parameters that reopen them (decision 10).
+"""Stores travel to worker processes as the parameters that reopen them (docs/pipelines.md#stores-travel-to-workers).
 
 A store is an argument of ``ProcessPoolExecutor`` (spawn and fork) and
 ``multiprocessing.Pool``; the worker opens the same storage.  Four spawn

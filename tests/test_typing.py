@@ -112,7 +112,7 @@ d |= {"z": 3}
 
 
 def test_dict_methods_accept_plain_keys_and_keep_the_store_type(mypy_env):
-    # Contract 2.4: every item-level method normalizes "k", ("a", "b"), ... so the
+    # Every item-level method normalizes "k", ("a", "b"), ... (docs/concepts.md#key-normalization), so the
     # annotations must accept them too (NonEmptyPersiDictKey), and d |= m returns d.
     snippet = mypy_env / "plain_keys.py"
     snippet.write_text(PLAIN_KEYS_SNIPPET)

@@ -2,7 +2,8 @@
 
 A backend stores opaque bytes at fsspec paths and reports each file's version
 (an ETag plus a timestamp) from the filesystem's own metadata.  FsspecDict
-builds the whole dict contract on these few primitives; a backend adds only
+builds the whole dict API and the concurrency contract (docs/concurrency.md)
+on these few primitives; a backend adds only
 what fsspec cannot do uniformly: atomic replacement, conditional writes and
 deletes, and metadata that is fresh rather than cached.
 """

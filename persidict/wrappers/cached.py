@@ -273,7 +273,7 @@ class MutableDictCached(_CachedDict[ValueType]):
     def _sync(
         self, key: NonEmptySafeStrTuple, new_value: Any, resulting_etag: Any, actual_etag: Any = _NOT_GIVEN
     ) -> None:
-        """Bring the caches in line with what main reported (the cache sync rule of the contract)."""
+        """Bring the caches in line with what main reported (docs/concurrency.md#cache-sync-rule)."""
         if new_value is ITEM_NOT_AVAILABLE or resulting_etag is ITEM_NOT_AVAILABLE:
             self._forget(key)
         elif _is_real_value(new_value):

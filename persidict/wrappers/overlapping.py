@@ -21,16 +21,17 @@ class OverlappingMultiDict:
 
     Not a PersiDict itself: use the per-format attributes.
 
-    >>> import tempfile
-    >>> from persidict import FileDirDict
-    >>> omd = OverlappingMultiDict(
-    ...     dict_type=FileDirDict,
-    ...     shared_subdicts_params={"base_dir": tempfile.mkdtemp()},
-    ...     pkl={}, json={}, txt={"base_class_for_values": str},
-    ... )
-    >>> omd.txt["note"] = "hello"
-    >>> len(omd.txt), len(omd.pkl)
-    (1, 0)
+    Example:
+        >>> import tempfile
+        >>> from persidict import FileDirDict
+        >>> omd = OverlappingMultiDict(
+        ...     dict_type=FileDirDict,
+        ...     shared_subdicts_params={"base_dir": tempfile.mkdtemp()},
+        ...     pkl={}, json={}, txt={"base_class_for_values": str},
+        ... )
+        >>> omd.txt["note"] = "hello"
+        >>> len(omd.txt), len(omd.pkl)
+        (1, 0)
     """
 
     def __init__(

@@ -53,12 +53,13 @@ class WriteOnceDict(PassThroughDict[ValueType]):
     ``MutationPolicyError("write-once")``.  The stored value never changes.
     Unknown attributes are looked up on the wrapped dict (e.g. ``base_dir``).
 
-    >>> from persidict import LocalDict
-    >>> d = WriteOnceDict(wrapped_dict=LocalDict(append_only=True), p_consistency_checks=1)
-    >>> d["k"] = 1
-    >>> d["k"] = 1  # ignored, and checked: equal
-    >>> d.consistency_checks_passed
-    1
+    Example:
+        >>> from persidict import LocalDict
+        >>> d = WriteOnceDict(wrapped_dict=LocalDict(append_only=True), p_consistency_checks=1)
+        >>> d["k"] = 1
+        >>> d["k"] = 1  # ignored, and checked: equal
+        >>> d.consistency_checks_passed
+        1
     """
 
     def __init__(

@@ -42,7 +42,7 @@ def role_increment(d, args: dict) -> None:
         return 1 if v is ITEM_NOT_AVAILABLE else v + 1
 
     if args.get("short_backoff"):
-        # transform_item backs off for 10-200 ms per conflict (contract 4.7);
+        # transform_item backs off up to 1 s per conflict (docs/concurrency.md#transform-item);
         # the count's exactness does not depend on how long it waits.
         real_sleep = time.sleep
         time.sleep = lambda s: real_sleep(min(s, 0.002))

@@ -1,4 +1,4 @@
-"""EmptyDict: the null store (contract 5.5, plus the EmptyDict notes of 2.4 and 3.4)."""
+"""EmptyDict: the null store (docs/stores.md#emptydict, docs/concepts.md#key-normalization)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from persidict import (
 INA = ITEM_NOT_AVAILABLE
 INVALID_KEYS = [(), ("",), ("ok", 1), 123, b"bytes", "a/b", ".."]
 RETRIEVE_MODES = [ALWAYS_RETRIEVE, NEVER_RETRIEVE, IF_ETAG_CHANGED]
-# (condition, expected_etag, satisfied against an absent key) - contract 4.4.
+# (condition, expected_etag, satisfied against an absent key): docs/concurrency.md#condition-table.
 CONDITIONS = [
     (ANY_ETAG, INA, True),
     (ANY_ETAG, "some-etag", True),
@@ -147,7 +147,7 @@ def test_writes_are_validated_then_discarded():
 
 
 def test_keep_current_is_a_no_op_even_for_an_invalid_key(e):
-    # Contract 3.4: EmptyDict does not normalize the key before the KEEP_CURRENT shortcut.
+    # EmptyDict does not normalize the key before the KEEP_CURRENT shortcut (as in persidict 0.x).
     e["k"] = KEEP_CURRENT
     e[123] = KEEP_CURRENT
     assert len(e) == 0

@@ -1,4 +1,6 @@
-"""FileDirDict: what only the local-folder store has (contract 5.1, decisions 5-7, edge cases 6, 37, 38).
+"""FileDirDict: what only the local-folder store has (docs/stores.md#filedirdict).
+
+See also docs/concepts.md#on-disk-layout and docs/concepts.md#etags.
 
 These tests look at the files themselves, so they pin the on-disk layout, the
 ETag format and the retry policy, none of which the contract suite can see.
@@ -29,7 +31,7 @@ TEMP_PREFIX = ".__tmp__"
 
 
 def _suffix(s: str, n: int) -> str:
-    """Contract 2.5, computed independently of the package."""
+    """The digest suffix (docs/concepts.md#digest-suffixes), computed independently of the package."""
     return "_" + base64.b32encode(hashlib.md5(s.encode("utf-8")).digest()).decode()[:n].lower()
 
 
@@ -636,7 +638,7 @@ def test_corrupt_json_fails_at_once_with_a_decode_error(base):
 
 
 def test_name_too_long_for_the_filesystem_fails_at_once(base):
-    # Components may have 253 characters (contract 2.1), but "<253 chars>.pkl"
+    # Components may have 253 characters (docs/concepts.md#safe-characters), but "<253 chars>.pkl"
     # is 257 bytes, over the 255-byte NAME_MAX of ext4, tmpfs, xfs and btrfs.
     if os.pathconf(os.path.dirname(base), "PC_NAME_MAX") > 256:  # pragma: no cover
         pytest.skip("this filesystem allows file names over 256 bytes")
@@ -718,7 +720,7 @@ def _flaky(real, target, times=2):
 
 
 def test_overwrite_retries_transient_permission_error_on_replace(d, base, monkeypatch, no_sleep):
-    # Decision 7 and contract 5.1 ("saves retry"): a scanner holding the target
+    # Transient errors are retried (docs/errors.md#transient-errors): a scanner holding the target
     # for a moment must not fail the write.
     d["k"] = "old"
     wrapper, failures = _flaky(local_backend.os.replace, d.key_to_path("k"))
@@ -739,7 +741,7 @@ def test_insert_retries_transient_permission_error_on_link(d, base, monkeypatch,
 
 
 def test_contains_does_not_turn_an_access_denial_into_false(d, monkeypatch):
-    # Decision 7: an access denial fails with a specific exception; answering
+    # An access denial fails with a specific exception (docs/errors.md#transient-errors); answering
     # "absent" for a present key is the exists()-mistake STYLE.md warns about.
     d["k"] = "value"
     _patch(monkeypatch, local_backend.os, "stat", d.key_to_path("k"))

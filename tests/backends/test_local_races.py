@@ -1,4 +1,4 @@
-"""FileDirDict under real concurrent processes (decision 3: atomic on local folders).
+"""FileDirDict under real concurrent processes (atomic on local folders: docs/concurrency.md#atomicity-local).
 
 Each worker is a separate Python process (``_race_worker.py``) on the same
 folder. Workers report ``ready`` after opening the store; the parent then

@@ -1,4 +1,4 @@
-"""LocalDict and FsspecDict on ``memory://``: isolation, sharing, counters, threads (contract 5.4).
+"""LocalDict and FsspecDict on ``memory://``: isolation, sharing, counters, threads (docs/stores.md#localdict).
 
 No timings are asserted here: the memory store's speed is a benchmark's business.
 """
@@ -215,7 +215,7 @@ def test_values_are_copies():
 
 def test_threads_incrementing_lose_no_update(monkeypatch, fast_thread_switching):
     real_sleep = time.sleep
-    # Conflicts back off 10-200 ms each (contract 4.7); keep them short, not absent.
+    # Conflicts back off up to 1 s each (docs/concurrency.md#transform-item); keep them short, not absent.
     monkeypatch.setattr(time, "sleep", lambda s: real_sleep(min(s, 0.001)))
     d = LocalDict()
     n_threads, n_each = 8, 200
@@ -445,7 +445,7 @@ def test_threads_incrementing_on_a_memory_url_lose_no_update(memory_url, monkeyp
     assert FsspecDict(memory_url)["n"] == n_threads * n_each
 
 
-# --- constructor parameters (contract 5.4) -------------------------------------------------------
+# --- constructor parameters (docs/stores.md#localdict) ----------------------------------------------
 
 
 PRUNE_INTERVALS = [(128, 128), ("32", 32), (0, None), (-5, None), (None, None), ("abc", 64)]

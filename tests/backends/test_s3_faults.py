@@ -18,7 +18,7 @@ model what clients of a real region meet:
 
 Also: a deleted bucket is a ``BackendError`` naming the bucket (not a missing
 key), and deletes racing another writer's overwrites raise nothing but the
-contract's exceptions.  Each plan counts the faults it injected, and every
+documented exceptions (docs/errors.md#exceptions).  Each plan counts the faults it injected, and every
 test asserts that faults happened, so no test can pass vacuously.
 """
 
@@ -493,7 +493,7 @@ def _delete_key(d: FsspecDict[Any], key: str) -> None:
     try:
         del d[key]
     except KeyError:
-        pass  # the contract's answer for a key that is not there
+        pass  # the documented answer for a key that is not there
 
 
 @pytest.mark.parametrize("delete", [_delete_key, lambda d, key: d.discard(key), lambda d, key: d.clear()],

@@ -63,7 +63,7 @@ def stored_plain_value(store: Any, key: Any) -> Any:
 
 def store_options(store: Any) -> dict[str, Any]:
     """A store's options from its params; a cached wrapper's params are the stores it is made of
-    (contract 5.7, 5.8), so its options are those of its main store."""
+    (docs/stores.md#local-caches), so its options are those of its main store."""
     params = store.get_params()
     return params["main_dict"].get_params() if "main_dict" in params else params
 
@@ -122,7 +122,7 @@ _PICKLE_ONLY: list[tuple[str, Any]] = [
 ]
 
 ALL_VALUES: dict[str, Any] = dict(_JSON_NATIVE + _JSON_TAGGED + JSON_OPTIONAL + _PICKLE_ONLY)
-"""Every value of section 6.2, by name: pkl and dill give each one back exactly."""
+"""Every value pkl and dill must give back exactly (docs/concepts.md#formats), by name."""
 
 JSONPICKLE_ALTERED: dict[str, Any] = {"int_keys": {"1": "a", "(2, 3)": "b"}}
 """What the jsonpickle dialect (persidict 0.x's json) gives back for values it cannot keep exactly."""
@@ -151,7 +151,7 @@ def exact_type_equal(a: Any, b: Any) -> bool:
     return a == b
 
 
-# --- the condition truth table of section 4.4, written out cell by cell -----
+# --- the condition truth table (docs/concurrency.md#condition-table), cell by cell -----
 
 # Cases: the key's state before the call and the expected ETag passed in.
 PRESENT_CASES = ("present_e0", "present_ina", "present_stale")
@@ -201,7 +201,7 @@ def prepare_case(store: Any, key: Any, case: str, current: Any, older: Any) -> t
 
 
 def retrieved(mode_name: str, expected: Any, actual: Any, stored: Any) -> Any:
-    """Rule R of section 4.1: the value a call reports when it does not write."""
+    """Rule R (docs/concurrency.md#rule-r): the value a call reports when it does not write."""
     if mode_name == "ALWAYS_RETRIEVE":
         return stored
     if mode_name == "NEVER_RETRIEVE":

@@ -158,7 +158,7 @@ def test_insert_if_absent_on_existing_key_is_unsatisfied(ao, raw_bytes, before):
 
 
 def test_unsatisfied_writes_give_results_not_errors(ao, raw_bytes, before):
-    """Decision 8: an unmet condition on an append-only store is a plain unsatisfied result."""
+    """An unmet condition on an append-only store is a plain unsatisfied result (docs/concurrency.md#append-only)."""
     stale = "stale-etag"
     r = ao.set_item_if("k", value=plain_value(2), condition=ETAG_IS_THE_SAME, expected_etag=stale)
     assert not r.condition_was_satisfied and r.new_value == plain_value(1)

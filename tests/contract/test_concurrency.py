@@ -1,4 +1,4 @@
-"""Atomic conditional operations under concurrent writers (decision 3, edge case 32)."""
+"""Atomic conditional operations under concurrent writers (docs/concurrency.md#atomicity)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ETag-conditional operations: every cell of the truth tables of section 4.4."""
+"""ETag-conditional operations: every cell of the truth tables (docs/concurrency.md#truth-tables)."""
 
 from __future__ import annotations
 

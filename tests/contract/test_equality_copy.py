@@ -1,4 +1,7 @@
-"""Equality, get_params, repr, copy and the refusal to pickle (sections 3.2 and 3.5)."""
+"""Equality, get_params, repr, copy and pickling.
+
+See docs/concepts.md#equality and docs/concepts.md#parameters-copies-and-pickling.
+"""
 
 from __future__ import annotations
 
@@ -59,7 +62,7 @@ def test_copy_shares_storage(d):
 
 @pytest.mark.insert_only
 def test_stores_pickle_by_their_params(d, store_kind):
-    # Decision 10: a pickled store is the parameters that reopen it, never its content;
+    # A pickled store is the parameters that reopen it, never its content (docs/pipelines.md#stores-travel-to-workers);
     # a store in one process's memory refuses, saying why.
     d["k"] = 1
     if "memory" in store_kind.id:

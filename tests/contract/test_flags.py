@@ -1,4 +1,4 @@
-"""Flags and jokers keep their identity through stores, pickle and copy (edge case 20)."""
+"""Flags and jokers keep their identity through stores, pickle and copy (docs/concurrency.md#vocabulary)."""
 
 from __future__ import annotations
 

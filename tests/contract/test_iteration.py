@@ -1,4 +1,4 @@
-"""Iteration, timestamps, random_key and oldest/newest (contract section 3.3)."""
+"""Iteration, timestamps, random_key and oldest/newest (docs/concepts.md#dict-api, docs/concepts.md#timestamps)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The dict protocol every store offers (contract sections 2.4 and 3.3)."""
+"""The dict protocol every store offers (docs/concepts.md#key-normalization, docs/concepts.md#dict-api)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
-"""Model-based test: every store kind against a plain dict, driven by hypothesis (contract sections 3 and 4).
+"""Model-based test: every store kind against a plain dict, driven by hypothesis.
 
 ``StoreModel`` is a ``RuleBasedStateMachine``. Its rules apply random sequences of dict operations, the four
 conditional operations, ``transform_item``, ``pop`` and subdict operations to a store, and the same operations
 to a model: a plain dict of values plus, per key, the ETag the store reported for it. Every answer is checked
-against what section 3.3 and the truth tables of section 4.4 say for the model's state; the invariants compare
+against what the dict API (docs/concepts.md#dict-api) and the truth tables (docs/concurrency.md#truth-tables)
+say for the model's state; the invariants compare
 ``len`` and ``keys()`` (and, every few steps, every value and ETag) with the model.
 
 Each example starts from a fresh, empty storage location of the kind under test (``new_location`` + ``open``,
@@ -170,7 +171,7 @@ def _satisfied(condition: Any, expected: Any, actual: Any) -> bool:
 
 
 def _retrieved(mode: Any, expected: Any, actual: Any, stored: Any) -> Any:
-    """Rule R of section 4.1."""
+    """Rule R (docs/concurrency.md#rule-r)."""
     if mode is ALWAYS_RETRIEVE:
         return stored
     if mode is NEVER_RETRIEVE:
@@ -187,7 +188,7 @@ def _assert_value(got: Any, want: Any, what: str) -> None:
 
 
 def _assert_key_error(info: Any, key: Any) -> None:
-    """The KeyError carries the normalized key (section 7)."""
+    """The KeyError carries the normalized key (docs/errors.md#exceptions)."""
     assert isinstance(info.value.args[0], SafeStrTuple), info.value.args
     assert info.value.args[0] == SafeStrTuple(key), info.value.args
 
@@ -444,7 +445,7 @@ class StoreModel(RuleBasedStateMachine):
         assert {tuple(k) for k in keys} == want
         assert len(sub) == len(want)
 
-    # --- conditional operations (truth tables of section 4.4) ----------------------------------------
+    # --- conditional operations (docs/concurrency.md#truth-tables) ---------------------------------------
 
     @rule(key=KEY, via=VIA, condition=CONDITIONS, expected=EXPECTED, mode=MODES)
     def get_item_if(self, key, via, condition, expected, mode):

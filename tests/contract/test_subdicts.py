@@ -1,4 +1,4 @@
-"""get_subdict and subdicts (contract section 3.3, edge case 40)."""
+"""get_subdict and subdicts (docs/concepts.md#dict-api)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""transform_item and the pop built on it (contract sections 4.7 and 4.8)."""
+"""transform_item and the pop built on it (docs/concurrency.md#transform-item, docs/concurrency.md#retries)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Value round-trips, stored bytes and base_class_for_values (contract section 6)."""
+"""Value round-trips, stored bytes and base_class_for_values.
+
+See docs/concepts.md#formats and docs/concepts.md#value-types.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""AppendOnlyDictCached (contract 5.7, edge case 35): a trusted read-through cache over an AO main."""
+"""AppendOnlyDictCached (docs/concurrency.md#trusted-cache): a trusted read-through cache over an AO main."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""The truth tables of section 4.4, run through MutableDictCached, cell by cell.
+"""The truth tables (docs/concurrency.md#truth-tables), run through MutableDictCached, cell by cell.
 
 Parametrized over ``world`` (see conftest.py): every registered pairing of a
 main store and caches; an S3 main is one more row there.  Each test checks
-the result against the contract, the state of main (read through another
+the result against docs/concurrency.md, the state of main (read through another
 object), and that the caches still tell the truth (``check_after``).
 
 The ``prep`` parameter sets the key up either through the wrapper (caches

@@ -1,4 +1,4 @@
-"""MutableDictCached (contract 5.8, edge case 36): what the contract suite does not already cover."""
+"""MutableDictCached (docs/concurrency.md#cache-sync-rule): what the contract suite does not already cover."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OverlappingMultiDict (contract 5.9, edge case 39): one dict per format on one storage location."""
+"""OverlappingMultiDict (docs/stores.md#overlappingmultidict): one dict per format on one storage location."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_no_sub_dicts_is_allowed():
         omd.pkl
 
 
-# --- edge case 39: formats ------------------------------------------------------------------
+# --- formats (docs/concepts.md#formats) -----------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["txt", "py", "csv", "md"])
 def test_exotic_format_without_str_base_class_is_a_value_error(tmp_path, fmt):
     with pytest.raises(ValueError):

@@ -1,4 +1,4 @@
-"""WriteOnceDict (contract 5.6, edge case 34): the first write wins, later ones are ignored or checked."""
+"""WriteOnceDict (docs/stores.md#writeoncedict): the first write wins, later ones are ignored or checked."""
 
 from __future__ import annotations
 

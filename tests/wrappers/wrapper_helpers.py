@@ -1,4 +1,7 @@
-"""Helpers shared by the wrapper tests: call spies, a counting store, the truth tables of section 4.4."""
+"""Helpers shared by the wrapper tests: call spies, a counting store, the truth tables.
+
+The truth tables: docs/concurrency.md#truth-tables.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from persidict import (
     LocalDict,
 )
 
-# The section 4.4 truth table and rule R are shared with the contract suite.
+# The truth tables and rule R (docs/concurrency.md#truth-tables) are shared with the contract suite.
 from ..contract.contract_helpers import (  # noqa: F401 - re-exported for the wrapper tests
     ABSENT_CASES,
     CASES,
