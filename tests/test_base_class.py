@@ -1,4 +1,4 @@
-"""The base-class algorithms of PersiDict (contract 3.3-3.5, 4.5-4.8, edge cases 12, 19, 21, 31, 32).
+"""The base-class algorithms of PersiDict (docs/concepts.md#dict-api, docs/concurrency.md#versioned-primitives).
 
 Every concrete store overrides the conditional operations for atomicity, so
 the base algorithms run only on third-party subclasses and wrappers. Here
@@ -202,7 +202,7 @@ def test_copy_on_the_bare_base_raises_not_implemented(monkeypatch):
     bare = PersiDict()
     with pytest.raises((NotImplementedError, TypeError)) as info:
         copy.copy(bare)
-    assert isinstance(info.value, NotImplementedError)  # contract 3.2 and 7: NotImplementedError
+    assert isinstance(info.value, NotImplementedError)  # the bare abstract class cannot be copied
     with pytest.raises(NotImplementedError):
         bare.get_subdict("p")
 
@@ -214,10 +214,10 @@ def test_copy_of_a_subclass_shares_storage(d):
     assert c.get_params() == d.get_params()
     c["j"] = 2
     assert d["j"] == 2
-    with pytest.raises(TypeError):
-        copy.deepcopy(d)
-    with pytest.raises(TypeError):
-        d.__setstate__({})
+    deep = copy.deepcopy(d)  # a store is a handle: deepcopy opens the same storage, as copy does
+    assert type(deep) is DictBacked and deep is not d
+    deep["i"] = 3
+    assert d["i"] == 3
 
 
 def test_default_etag_is_the_formatted_timestamp():
@@ -372,7 +372,7 @@ class Rival:
 
 
 def _assert_backoff(sleeps: list[float]) -> None:
-    # Decision 7: bounded backoff between attempts. The exact schedule (the
+    # Bounded backoff between attempts (docs/concurrency.md#transform-item). The exact schedule (the
     # reference's uniform(0.01, 0.2) * 1.75**i, or a capped full jitter) is not pinned.
     for s in sleeps:
         assert 0 <= s <= 5
@@ -476,7 +476,7 @@ def test_transform_item_on_append_only(sleeps):
     assert ao["k"] == 1
 
 
-# --- conditional operations: the base truth tables (contract 4.4) ------------------------------------
+# --- conditional operations: the base truth tables (docs/concurrency.md#truth-tables) -------------------------
 
 CONDITION_CASES = [  # condition, expected ("E0", INA or "other"), satisfied when present, when absent
     (ANY_ETAG, "E0", True, True),

@@ -58,8 +58,8 @@ def _state(error: BaseException) -> tuple[Any, ...]:
 
 # --- the hierarchy ---------------------------------------------------------------------------------
 def test_the_exception_classes_are_the_public_ones() -> None:
-    """The exceptions module exports exactly the four classes, all public in ``persidict``."""
-    names = {"PersiDictError", "MutationPolicyError", "ConcurrencyConflictError", "BackendError"}
+    """The exceptions module exports exactly these classes, all public in ``persidict``."""
+    names = {"PersiDictError", "MutationPolicyError", "ConcurrencyConflictError", "BackendError", "BulkOperationError"}
     assert set(exceptions_module.__all__) == names
     assert names <= set(persidict.__all__)
     for name in names:
@@ -78,7 +78,7 @@ def test_each_derives_from_the_root_and_keeps_its_builtin_base(cls: type, builti
 
 
 def test_attributes_and_messages() -> None:
-    """Each class keeps the fields the contract (section 7) names, and its documented message."""
+    """Each class keeps the fields docs/errors.md#exceptions names, and its documented message."""
     policy = MutationPolicyError("append-only")
     assert policy.policy == "append-only" and str(policy) == "append-only"
     conflict = ConcurrencyConflictError(KEY, 3)
