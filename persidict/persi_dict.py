@@ -55,7 +55,7 @@ from .jokers_and_status_flags import (
     TransformingFunction,
     ValueType,
 )
-from .retry import backoff_delay
+from .retry import CONFLICT_BACKOFF_BASE, backoff_delay
 from .safe_chars import contains_unsafe_chars
 from .safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
 from .versions import ABSENT, ANY, Expected, PreconditionFailed
@@ -696,5 +696,5 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
                 need_read = False
             if max_retries is not None and retries >= max_retries:
                 raise ConcurrencyConflictError(key, retries + 1)
-            time.sleep(backoff_delay(retries))
+            time.sleep(backoff_delay(retries, base=CONFLICT_BACKOFF_BASE))
             retries += 1
