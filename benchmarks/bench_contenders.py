@@ -11,9 +11,9 @@ import os
 import pickle
 from typing import Any, Protocol
 
-import persidict
-
 from bench_common import VALUE
+
+import persidict
 
 __all__ = [
     "COUNTER_KEY",

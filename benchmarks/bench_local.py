@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import persidict
-
 from bench_common import VALUE, Row, Settings, best, time_call
 from bench_contenders import (
     Contender,
@@ -20,6 +18,8 @@ from bench_contenders import (
     RawDictContender,
     RawFilesContender,
 )
+
+import persidict
 
 __all__ = ["run_local", "run_scaling"]
 

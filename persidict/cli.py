@@ -228,7 +228,8 @@ def _du(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(vars(usage))
     else:
-        print(f"keys    {usage.keys}\nbytes   {usage.bytes}\noldest  {_iso(usage.oldest)}\nnewest  {_iso(usage.newest)}")
+        print(f"keys    {usage.keys}\nbytes   {usage.bytes}")
+        print(f"oldest  {_iso(usage.oldest)}\nnewest  {_iso(usage.newest)}")
     return 0
 
 

@@ -194,7 +194,7 @@ class _Copier:
             value = self._src[key]
         except KeyError:
             self._tally.skipped()  # deleted from the source since it was listed: nothing to copy
-        except Exception as exc:  # noqa: BLE001 - recorded, raised together as CopyError
+        except Exception as exc:
             self._tally.failed(key, exc)
         else:
             self._write(key, value)
@@ -202,7 +202,7 @@ class _Copier:
     def _write(self, key: NonEmptySafeStrTuple, value: Any) -> None:
         try:
             written = self._put(key, value)
-        except Exception as exc:  # noqa: BLE001 - recorded, raised together as CopyError
+        except Exception as exc:
             self._tally.failed(key, exc)
         else:
             if written:

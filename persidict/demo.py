@@ -21,7 +21,7 @@ def _tour(store: PersiDict[object], name: str) -> None:
     store["results", "run-1"] = {"loss": 0.25, "epochs": (1, 2, 3)}
     print("stored 3 values; len =", len(store))
     print("store['settings', 'theme'] ->", store["settings", "theme"])
-    print("keys ->", sorted("/".join(key) for key in store.keys()))
+    print("keys ->", sorted("/".join(key) for key in store))
     settings = store.get_subdict("settings")
     print("subdict 'settings' ->", {"/".join(k): v for k, v in settings.items()})
 

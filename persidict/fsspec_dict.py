@@ -435,7 +435,7 @@ class FsspecDict(PersiDict[ValueType]):
         listed = [(relative, key) for relative, key, _ in self._walk(with_timestamps=False)]
         paths = [self._backend.path_for(relative) for relative, _ in listed]
         try:
-            for (_, key), entry in zip(listed, self._backend.read_many(paths)):
+            for (_, key), entry in zip(listed, self._backend.read_many(paths), strict=True):
                 if entry is None:
                     continue  # deleted while we were listing
                 value = self._decode(entry[1], key)
@@ -475,7 +475,8 @@ class FsspecDict(PersiDict[ValueType]):
             found = list(self._backend.read_many([self._path(key) for key in normalized]))
         except Exception as exc:
             self._fail(exc, "read")
-        return [default if entry is None else self._decode(entry[1], key) for key, entry in zip(normalized, found)]
+        pairs = zip(normalized, found, strict=True)
+        return [default if entry is None else self._decode(entry[1], key) for key, entry in pairs]
 
     def clear(self) -> None:
         """Delete every item of this format under this root (other formats' files stay).
@@ -556,7 +557,7 @@ def _pairs_of(other: Any, kwargs: dict[str, Any]) -> list[tuple[Any, Any]]:
     if isinstance(other, Mapping):
         pairs = list(other.items())
     elif hasattr(other, "keys"):
-        pairs = [(key, other[key]) for key in other.keys()]
+        pairs = [(key, other[key]) for key in other.keys()]  # noqa: SIM118  # dict.update calls keys()
     else:
         pairs = list(other)
     return pairs + list(kwargs.items())

@@ -379,7 +379,7 @@ class _ArgumentDigester:
         """(parameter, argument) pairs in signature order, as ``bind`` + ``apply_defaults`` give them."""
         names = self._all_positional
         if names is not None and not kwargs and len(args) == len(names):
-            return zip(names, args)  # the common call: every parameter by position (bind() is 4 µs)
+            return zip(names, args, strict=True)  # the common call: every parameter by position (bind() is 4 µs)
         bound = self._signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return bound.arguments.items()

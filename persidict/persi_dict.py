@@ -610,7 +610,8 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         for _ in range(CONFLICT_ATTEMPTS):
             actual, value = self._read_versioned(key, expected_etag, retrieve_value)
             if actual is not ITEM_NOT_AVAILABLE:
-                return ConditionalOperationResult(condition_holds(condition, expected_etag, actual), actual, actual, value)
+                holds = condition_holds(condition, expected_etag, actual)
+                return ConditionalOperationResult(holds, actual, actual, value)
             if not condition_holds(condition, expected_etag, ITEM_NOT_AVAILABLE):
                 return absent_result(False)
             self._validate_value(default_value)

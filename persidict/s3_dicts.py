@@ -102,7 +102,7 @@ class BasicS3Dict(FsspecDict[ValueType]):
         return dict(sorted(params.items()))
 
 
-class S3Dict_FileDirCached(PassThroughDict[ValueType]):  # noqa: N801 - the name users of persidict know
+class S3Dict_FileDirCached(PassThroughDict[ValueType]):
     """S3 storage with a local cache folder: ``S3Dict``.
 
     Values live in S3 (a BasicS3Dict); ``base_dir`` keeps local copies.  A

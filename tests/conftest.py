@@ -229,7 +229,8 @@ def _open_cached_memory(state: State, overrides: dict[str, Any]) -> Any:
     shared = {key: value for key, value in overrides.items() if key != "serialization_format"}
     if "data_cache" not in state:
         state["data_cache"] = LocalDict(**overrides).backend
-        state["etag_cache"] = LocalDict(**{**shared, "base_class_for_values": str, "serialization_format": "txt"}).backend
+        etag_params = {**shared, "base_class_for_values": str, "serialization_format": "txt"}
+        state["etag_cache"] = LocalDict(**etag_params).backend
     data_cache = LocalDict(backend=state["data_cache"], **overrides)
     if main.append_only:
         return AppendOnlyDictCached(main_dict=main, data_cache=data_cache)
@@ -243,8 +244,8 @@ def _open_overlapping(state: State, overrides: dict[str, Any]) -> Any:
     from persidict import FileDirDict, OverlappingMultiDict
 
     fmt = overrides.pop("serialization_format")
-    omd = OverlappingMultiDict(dict_type=FileDirDict, shared_subdicts_params={"base_dir": state["base_dir"], **overrides},
-                               **{fmt: {}})
+    shared_params = {"base_dir": state["base_dir"], **overrides}
+    omd = OverlappingMultiDict(dict_type=FileDirDict, shared_subdicts_params=shared_params, **{fmt: {}})
     return getattr(omd, fmt)
 
 

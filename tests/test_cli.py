@@ -99,7 +99,7 @@ def test_demo_still_runs() -> None:
 # --- ls, get, put, rm -------------------------------------------------------------------------
 def test_ls_of_a_folder_is_what_FileDirDict_lists(folder: FileDirDict[Any]) -> None:
     Path(folder.base_dir, "notes (copy).pkl").write_bytes(b"a stray file: no key's")
-    expected = sorted("/".join(key) for key in FileDirDict(base_dir=folder.base_dir).keys())  # noqa: SIM118
+    expected = sorted("/".join(key) for key in FileDirDict(base_dir=folder.base_dir).keys())
     assert expected == ["Runs/UPPER", "greeting", "n", "runs/r1/loss", "runs/r2/config"]
     assert ok("ls", folder.base_dir).splitlines() == expected
     assert json.loads(ok("ls", folder.base_dir, "--json")) == expected

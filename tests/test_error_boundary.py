@@ -230,7 +230,7 @@ def check_call(d: Any, method: str, etag: str, injector: Injector) -> None:
             f"BackendError not chained from the injected error: cause chain {list(_causes(error))!r}")
         assert isinstance(error.backend, str) and error.backend
         assert isinstance(error.operation, str) and error.operation
-    except BaseException as error:  # noqa: BLE001 - anything else is the failure this test reports
+    except BaseException as error:
         pytest.fail(f"{method} raised {type(error).__name__}: {error!r} (cause {error.__cause__!r}); "
                     f"expected BackendError or success")
     else:
@@ -379,7 +379,7 @@ def test_file_not_found_from_a_keyless_primitive_never_leaks_raw(
         assert any(cause in injector.raised for cause in _causes(error))
     except KeyError:
         pass
-    except BaseException as error:  # noqa: BLE001 - anything else is the failure this test reports
+    except BaseException as error:
         pytest.fail(f"{method} raised {type(error).__name__}: {error!r}; expected a result, KeyError or BackendError")
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from persidict import FileDirDict
-from persidict.legacy_pickles import INSTALL_HINT, is_legacy_pickle, load_legacy_pickle
+from persidict.legacy_pickles import INSTALL_HINT, is_legacy_pickle
 from persidict.serialization import get_codec
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "persidict-0.309.0"

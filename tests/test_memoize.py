@@ -274,7 +274,7 @@ def test_undigestible_arguments_raise_type_error_naming_them(
 def test_a_str_subclass_with_attributes_is_undigestible() -> None:
     tagged = Label("x")
     tagged.note = "not part of the str"  # type: ignore[attr-defined]
-    with pytest.raises(TypeError, match="tests.test_memoize.Label"):
+    with pytest.raises(TypeError, match=r"tests\.test_memoize\.Label"):
         key_of(tagged)
 
 
@@ -376,7 +376,9 @@ def test_the_decorated_function_keeps_its_metadata_and_pickles_by_reference() ->
 # --- caching and the lease protocol, in one process -----------------------------------------
 
 
-def _counting(store: PersiDict[Any], name: str, body: Any, **options: Any) -> tuple[MemoizedFunction[..., Any], list[Any]]:
+def _counting(
+    store: PersiDict[Any], name: str, body: Any, **options: Any
+) -> tuple[MemoizedFunction[..., Any], list[Any]]:
     """``body`` memoized under ``name``, and the list of the arguments it ran with."""
     runs: list[Any] = []
 
@@ -492,7 +494,7 @@ class Caller(threading.Thread):
     def run(self) -> None:
         try:
             self.result = self.f(self.x)
-        except BaseException as error:  # noqa: BLE001 - kept for the test to inspect
+        except BaseException as error:
             self.error = error
 
     def outcome(self) -> Any:

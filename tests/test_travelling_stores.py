@@ -96,5 +96,5 @@ def test_a_pickled_store_carries_its_parameters_only(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("make", [LocalDict, lambda: FsspecDict("memory://travel")], ids=["LocalDict", "memory-url"])
 def test_a_store_in_process_memory_refuses_to_travel(make: Any) -> None:
-    with pytest.raises(TypeError, match="this process's memory.*FileDirDict.*s3://"):
+    with pytest.raises(TypeError, match=r"this process's memory.*FileDirDict.*s3://"):
         pickle.dumps(make())

@@ -29,6 +29,7 @@ Request sizes, from the azure-storage-blob SDK (12.x):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import re
 from email.utils import parsedate_to_datetime
@@ -216,7 +217,5 @@ class AzureBackend(ObjectStoreBackend):
         return exists
 
     async def _create_bucket(self) -> None:
-        try:
+        with contextlib.suppress(ResourceExistsError):  # created by someone else meanwhile
             await self._container().create_container(**REQUEST_OPTIONS)
-        except ResourceExistsError:
-            pass  # created by someone else meanwhile

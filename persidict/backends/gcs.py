@@ -155,7 +155,9 @@ class GCSBackend(ObjectStoreBackend):
             # GCS answers 304; an emulator that ignores the condition sends the same version again.
             return None, Version(etag, _http_date(headers.get("Last-Modified"))), None
         timestamp = self._updated.get((name, etag), _http_date(headers.get("Last-Modified")))
-        custom = {key[len(_META_HEADER):]: value for key, value in headers.items() if key.lower().startswith(_META_HEADER)}
+        custom = {
+            key[len(_META_HEADER):]: value for key, value in headers.items() if key.lower().startswith(_META_HEADER)
+        }
         return bytes(body), Version(etag, timestamp), custom
 
     async def _head(self, name: str) -> tuple[Version, Metadata]:

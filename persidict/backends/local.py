@@ -19,6 +19,7 @@ lock.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -209,10 +210,8 @@ class LocalBackend(StorageBackend):
     def prune_empty_dirs(self) -> None:
         for folder, _subdirs, _files in os.walk(self.root, topdown=False):
             if folder != self.root:
-                try:
+                with contextlib.suppress(OSError):  # not empty, or removed by someone else: both fine
                     os.rmdir(folder)
-                except OSError:
-                    pass  # not empty, or removed by someone else: both fine
 
 
 def _is_file(path: str) -> bool:
@@ -310,10 +309,8 @@ def _check_expected(fd: int, expected: Expected) -> None:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _fsync_dir(folder: str) -> None:

@@ -16,7 +16,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
@@ -84,7 +84,7 @@ class _VersionedFile(MemoryFile):  # type: ignore[misc]
 
     @property
     def created(self) -> datetime:
-        return datetime.fromtimestamp(self.timestamp, tz=timezone.utc)
+        return datetime.fromtimestamp(self.timestamp, tz=UTC)
 
     @created.setter
     def created(self, value: datetime) -> None:

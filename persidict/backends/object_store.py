@@ -37,6 +37,7 @@ error boundary turns the last into ``BackendError``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import enum
 import errno
@@ -188,7 +189,7 @@ class ObjectStoreBackend(StorageBackend):
                 maybe = " (it may have been applied)" if lost and changes else ""
                 raise TimeoutError(errno.ETIMEDOUT, f"{what}: no answer within {self.timeout:g} s{maybe}")
             try:
-                return sync(self.fs.loop, lambda: asyncio.wait_for(request(), remaining))  # type: ignore[no-any-return]
+                return sync(self.fs.loop, _within, request, remaining)  # type: ignore[no-any-return]
             except (PreconditionFailed, FileNotFoundError):
                 raise  # our own answers (a reconcile's, or one a cloud module already classified)
             except Exception as exc:
@@ -338,10 +339,8 @@ class ObjectStoreBackend(StorageBackend):
         """Delete concurrently, one request per object (S3 overrides this with batch deletes)."""
 
         def remove(path: str) -> None:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self.remove(path)
-            except FileNotFoundError:
-                pass
 
         return _concurrently(remove, list(paths), key=lambda path: path)
 
@@ -427,3 +426,8 @@ def _may_send_again(outcome: Outcome, attempt: int) -> bool:
     if outcome is Outcome.LOST:
         return attempt + 1 < LOST_ANSWER_ATTEMPTS
     return False
+
+
+async def _within(request: Callable[[], Awaitable[T]], seconds: float) -> T:
+    """``request()``, cancelled after ``seconds`` (``asyncio.TimeoutError``)."""
+    return await asyncio.wait_for(request(), seconds)

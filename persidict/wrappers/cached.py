@@ -259,12 +259,8 @@ class MutableDictCached(_CachedDict[ValueType]):
 
     # --- cache bookkeeping ----------------------------------------------------------
     def _cached_etag(self, key: NonEmptySafeStrTuple) -> ETagIfExists:
-        cached: ETagIfExists = ITEM_NOT_AVAILABLE
-        try:
-            cached = ETagValue(self._etag_cache[key])
-        except KeyError:
-            pass
-        return cached
+        known = self._etag_cache.get(key)
+        return ITEM_NOT_AVAILABLE if known is None else ETagValue(known)
 
     def _forget(self, key: NonEmptySafeStrTuple) -> None:
         self._etag_cache.discard(key)

@@ -32,11 +32,10 @@ from persidict import (
     BackendError,
     FsspecDict,
 )
-from persidict.backends import ABSENT, PreconditionFailed
+from persidict.backends import ABSENT, PreconditionFailed, object_store
 from persidict.backends import azure as azure_backend
-from persidict.backends import object_store
-from persidict.backends.object_store import Outcome
 from persidict.backends.azure import AzureBackend
+from persidict.backends.object_store import Outcome
 from tests.servers.azurite import ACCOUNT_KEY, Azurite, make_azure_dict, running_azurite
 
 pytestmark = pytest.mark.timeout(120)

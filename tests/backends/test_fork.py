@@ -98,7 +98,7 @@ def run_in_fork(body: Callable[[], Any], timeout: float = CHILD_TIMEOUT) -> Any:
             try:
                 payload = pickle.dumps(("ok", body()))
                 code = 0
-            except BaseException:  # noqa: BLE001 - reported to the parent, which fails the test
+            except BaseException:
                 payload = pickle.dumps(("error", traceback.format_exc()))
             with os.fdopen(write_end, "wb") as pipe:
                 pipe.write(payload)

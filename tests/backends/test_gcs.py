@@ -27,8 +27,7 @@ from persidict import (
     BackendError,
     FsspecDict,
 )
-from persidict.backends import ABSENT, PreconditionFailed
-from persidict.backends import object_store
+from persidict.backends import ABSENT, PreconditionFailed, object_store
 from persidict.backends.gcs import GCSBackend, GCSResponseError
 from tests.servers.fake_gcs import FakeGCS, Request, make_gcs_dict, running_fake_gcs
 
@@ -72,7 +71,8 @@ def methods(requests: list[Request]) -> list[str]:
 # --- dispatch and round trips ------------------------------------------------------------
 def test_gs_and_gcs_urls_get_the_gcs_backend(server: FakeGCS, name: str) -> None:
     for scheme in ("gs", "gcs"):
-        store: FsspecDict[Any] = FsspecDict(f"{scheme}://{server.bucket}/{name}", storage_options=server.storage_options())
+        url = f"{scheme}://{server.bucket}/{name}"
+        store: FsspecDict[Any] = FsspecDict(url, storage_options=server.storage_options())
         assert type(store._backend) is GCSBackend
         assert store._backend.backend_name == "gcs" and store.atomic_conditions
 

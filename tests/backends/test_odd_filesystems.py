@@ -63,7 +63,7 @@ def http_url(source: Path) -> Iterator[str]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -100,7 +100,7 @@ def test_writes_and_deletes_say_the_filesystem_is_read_only(read_only: FsspecDic
         "transform_item": lambda: read_only.transform_item("k0", transformer=lambda v: v + 1),
         "pop": lambda: read_only.pop("k0"),
     }
-    for name, call in calls.items():
+    for call in calls.values():
         with pytest.raises(BackendError, match="read-only"):
             call()
     assert dict(read_only.items()) == VALUES, "nothing changed"

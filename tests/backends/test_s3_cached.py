@@ -21,7 +21,8 @@ def s3(moto_s3: MotoS3) -> MotoS3:
 
 
 def _s3dict(s3: MotoS3, base_dir: Path, **kwargs: Any) -> S3Dict[Any]:
-    return S3Dict(bucket_name="cached", root_prefix="r", base_dir=base_dir, storage_options=s3.storage_options(), **kwargs)
+    options = s3.storage_options()
+    return S3Dict(bucket_name="cached", root_prefix="r", base_dir=base_dir, storage_options=options, **kwargs)
 
 
 def _requests_and_statuses(s3: MotoS3, action: Any) -> tuple[Any, list[tuple[str, str, int]]]:

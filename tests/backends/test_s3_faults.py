@@ -91,7 +91,7 @@ def _run_threads(count: int, target: Callable[[int], Any], timeout: float = THRE
         try:
             barrier.wait(timeout=60)
             outcomes[index] = target(index)
-        except BaseException as exc:  # noqa: BLE001 (reported by the test)
+        except BaseException as exc:
             outcomes[index] = exc
 
     threads = [threading.Thread(target=run, args=(i,), daemon=True, name=f"fault-worker-{i}") for i in range(count)]
@@ -120,7 +120,7 @@ class _Call:
     def _run(self) -> None:
         try:
             self.result = self._function()
-        except BaseException as exc:  # noqa: BLE001 (reported by the test)
+        except BaseException as exc:
             self.error = exc
         finally:
             self.elapsed = time.monotonic() - self._started
@@ -194,7 +194,7 @@ def test_every_and_times_count_selected_requests(faulty: FaultyS3) -> None:
             try:
                 client.put_object(Bucket=bucket, Key=f"sel-{i}", Body=b"x", IfNoneMatch="*")
                 outcomes.append(True)
-            except Exception:  # noqa: BLE001 (reported by the test)
+            except Exception:
                 outcomes.append(False)
         client.put_object(Bucket=bucket, Key="other", Body=b"x", IfNoneMatch="*")  # path not selected
     assert outcomes == [False, True, True, False, True, True, True, True, True]
@@ -216,7 +216,7 @@ def test_concurrent_increments_apply_every_call_exactly_once(faulty: FaultyS3, m
         for _ in range(calls):
             try:
                 d.transform_item("counter", transformer=_increment, n_retries=None)
-            except Exception as exc:  # noqa: BLE001 (reported by the test)
+            except Exception as exc:
                 errors.append(exc)
         return errors
 
@@ -290,7 +290,7 @@ def test_pop_returns_the_value_it_removed(faulty: FaultyS3, mode: str) -> None:
         for key, value in values.items():
             try:
                 popped = d.pop(key)
-            except Exception as exc:  # noqa: BLE001 (reported by the test)
+            except Exception as exc:
                 problems.append(f"{key}: pop raised {type(exc).__name__}: {exc}"[:200])
                 continue
             if popped != value:
@@ -310,7 +310,7 @@ def test_del_reports_success(faulty: FaultyS3, mode: str) -> None:
         for key in values:
             try:
                 del d[key]
-            except Exception as exc:  # noqa: BLE001 (reported by the test)
+            except Exception as exc:
                 problems.append(f"{key}: del raised {type(exc).__name__}: {exc}"[:200])
     assert plan.injected > 0
     left = sorted(key for key in values if key in d)
@@ -328,7 +328,7 @@ def test_discard_if_reports_success(faulty: FaultyS3, mode: str) -> None:
         for key in values:
             try:
                 r = d.discard_if(key, condition=ETAG_IS_THE_SAME, expected_etag=etags[key])
-            except Exception as exc:  # noqa: BLE001 (reported by the test)
+            except Exception as exc:
                 problems.append(f"{key}: discard_if raised {type(exc).__name__}: {exc}"[:200])
                 continue
             if not r.condition_was_satisfied or r.resulting_etag is not ITEM_NOT_AVAILABLE:
@@ -349,7 +349,7 @@ def test_append_only_first_writes_succeed(faulty: FaultyS3, mode: str) -> None:
         for key, value in values.items():
             try:
                 d[key] = value
-            except Exception as exc:  # noqa: BLE001 (reported by the test)
+            except Exception as exc:
                 problems.append(f"{key}: first write raised {type(exc).__name__}: {exc}"[:200])
         second_writes = []
         for key in values:
@@ -358,7 +358,7 @@ def test_append_only_first_writes_succeed(faulty: FaultyS3, mode: str) -> None:
                 second_writes.append(f"{key}: accepted")
             except MutationPolicyError:
                 pass
-            except Exception as exc:  # noqa: BLE001 (reported by the test)
+            except Exception as exc:
                 second_writes.append(f"{key}: {type(exc).__name__}: {exc}"[:200])
     assert plan.injected > 0
     stored = {key: d.get(key) for key in values}
@@ -454,7 +454,7 @@ def test_a_server_that_goes_away_gives_a_backend_error_quickly() -> None:
             outcome = f"returned {operation(d)!r}"
         except BackendError:
             outcome = None
-        except Exception as exc:  # noqa: BLE001 (reported by the test)
+        except Exception as exc:
             outcome = f"raised {type(exc).__name__}: {exc}"[:200]
         elapsed = time.monotonic() - started
         if outcome is not None or elapsed >= BOUND:
@@ -481,7 +481,7 @@ def test_a_deleted_bucket_is_a_backend_error_naming_it(
     except BackendError as exc:
         assert bucket in str(exc), f"BackendError does not name the bucket {bucket!r}: {exc}"
         return
-    except Exception as exc:  # noqa: BLE001 (reported by the test)
+    except Exception as exc:
         outcome = f"raised {type(exc).__name__}: {exc}"
     pytest.fail(f"on a deleted bucket the store {outcome}; expected a BackendError naming {bucket!r}")
 
@@ -514,7 +514,7 @@ def test_deletes_racing_overwrites_raise_only_contract_errors(
                 for round_ in range(rounds):
                     try:
                         delete(d, keys[round_ % len(keys)])
-                    except Exception as exc:  # noqa: BLE001 (reported by the test)
+                    except Exception as exc:
                         errors.append(exc)
             finally:
                 stop.set()
@@ -524,7 +524,7 @@ def test_deletes_racing_overwrites_raise_only_contract_errors(
             count += 1
             try:
                 d[keys[count % len(keys)]] = (index, count)
-            except Exception as exc:  # noqa: BLE001 (reported by the test)
+            except Exception as exc:
                 errors.append(exc)
         return errors
 

@@ -28,7 +28,7 @@ def _run_threads(targets):
     def guarded(target):
         try:
             target()
-        except BaseException as exc:  # reported below, with the thread's traceback  # noqa: BLE001 (re-raised below)
+        except BaseException as exc:  # reported below, with the thread's traceback
             errors.append(exc)
 
     threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
@@ -126,7 +126,7 @@ def test_listing_while_others_write_and_delete(make_dict):
             for key, value in reader.items():
                 assert value == int(key[-1][1:])
             assert 0 <= len(reader) <= 5
-            for key in reader.keys():  # noqa: SIM118 (keys() is under test)
+            for key in reader.keys():
                 assert key[0] == "g"
             reader.random_key()
 

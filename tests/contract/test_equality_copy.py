@@ -83,7 +83,7 @@ def test_stores_pickle_by_their_params(d, store_kind):
 def test_same_params_are_equal_without_reading(make_dict, monkeypatch):
     d, other = make_dict(), make_dict()
     d["k"] = 1
-    assert d == d  # noqa: PLR0124 (identity shortcut)
+    assert d == d
 
     def forbidden(*args, **kwargs):
         raise AssertionError("content must not be read")
@@ -91,7 +91,7 @@ def test_same_params_are_equal_without_reading(make_dict, monkeypatch):
     for name in ("__getitem__", "__iter__", "keys", "items", "_generic_iter", "__len__"):
         monkeypatch.setattr(type(d), name, forbidden)
     assert d == other
-    assert not (d != other)  # noqa: SIM202 (__ne__ is under test)
+    assert not (d != other)
 
 
 @pytest.mark.insert_only
@@ -101,7 +101,7 @@ def test_equality_with_plain_dicts(d):
     d[("b", "c")] = [1, 2]
     assert d == {"a": 1, ("b", "c"): [1, 2]}
     assert d == {("a",): 1, ("b", "c"): [1, 2]}
-    assert {"a": 1, ("b", "c"): [1, 2]} == d
+    assert d == {"a": 1, ("b", "c"): [1, 2]}
     assert d != {"a": 1}
     assert d != {"a": 1, ("b", "c"): [1, 2], "extra": 3}
     assert d != {"a": 2, ("b", "c"): [1, 2]}
@@ -116,7 +116,7 @@ def test_equality_with_non_mappings(d):
     assert d.__eq__(5) is NotImplemented
     assert d != 5
     assert d != [("a", 1)]
-    assert d != None
+    assert d != None  # noqa: E711 (__ne__ is under test)
     assert not (d == "a")  # noqa: SIM201 (__eq__ is under test)
 
 

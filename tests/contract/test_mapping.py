@@ -89,7 +89,7 @@ def test_keys_that_differ_only_in_case_are_distinct(d):
     assert len(d) == len(names)
     for i, name in enumerate(names):
         assert d[name] == i
-    assert sorted(k[0] for k in d.keys()) == sorted(names)  # noqa: SIM118 (keys() is under test)
+    assert sorted(k[0] for k in d.keys()) == sorted(names)
 
 
 @pytest.mark.insert_only
@@ -164,7 +164,7 @@ def test_components_that_look_like_extensions(d, fmt):
     for i, name in enumerate(names):
         d[name] = i
         d[(name, "inner")] = -i
-    assert sorted(tuple(k) for k in d.keys()) == sorted(  # noqa: SIM118
+    assert sorted(tuple(k) for k in d.keys()) == sorted(
         [(n,) for n in names] + [(n, "inner") for n in names])
     for i, name in enumerate(names):
         assert d[name] == i and d[(name, "inner")] == -i

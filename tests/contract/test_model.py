@@ -568,7 +568,7 @@ class StoreModel(RuleBasedStateMachine):
         self.steps += 1
         if self.steps % self.tier["list_every"] == 0:
             assert len(self.store) == len(self.model)
-            assert {tuple(k) for k in self.store.keys()} == set(self.model)  # noqa: SIM118 (keys() is under test)
+            assert {tuple(k) for k in self.store.keys()} == set(self.model)
         if self.steps % self.tier["full_every"] == 0:
             items = {tuple(k): v for k, v in self.store.items()}
             assert items.keys() == self.model.keys()

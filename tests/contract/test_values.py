@@ -285,7 +285,7 @@ def test_read_side_getitem(wrongly_typed):
 
 @pytest.mark.insert_only
 def test_read_side_iteration(wrongly_typed):
-    assert {tuple(k) for k in wrongly_typed.keys()} == {("bad",), ("good",)}  # noqa: SIM118 (keys() is under test)
+    assert {tuple(k) for k in wrongly_typed.keys()} == {("bad",), ("good",)}
     assert len(list(wrongly_typed.keys_and_timestamps())) == 2
     for method in ["values", "items", "values_and_timestamps", "items_and_timestamps"]:
         with pytest.raises(TypeError, match="int"):

@@ -52,7 +52,7 @@ def test_setitem_is_one_unconditional_write_and_records_its_etag():
     w = make()
     log = spy_on(w.main_dict, "set_item_if", "get_item_if", "etag")
     w["k"] = 1
-    [(args, kwargs, result)] = log.of("set_item_if")
+    [(_args, kwargs, result)] = log.of("set_item_if")
     assert kwargs == {"value": 1, "condition": ANY_ETAG, "expected_etag": INA, "retrieve_value": NEVER_RETRIEVE}
     assert log.names() == ["set_item_if"]
     assert w.data_cache["k"] == 1 and w.etag_cache["k"] == result.resulting_etag == w.main_dict.etag("k")
@@ -96,7 +96,7 @@ def test_etag_cached_without_data_means_a_full_fetch():
     w.data_cache.discard("k")
     log = spy_on(w.main_dict, "get_item_if")
     assert w["k"] == {"v": 1}
-    [(args, kwargs, result)] = log.of("get_item_if")
+    [(_args, kwargs, result)] = log.of("get_item_if")
     assert kwargs["condition"] is ETAG_HAS_CHANGED and kwargs["expected_etag"] is INA
     assert result.new_value == {"v": 1}
     assert w.data_cache["k"] == {"v": 1} and w.etag_cache["k"] == w.main_dict.etag("k")

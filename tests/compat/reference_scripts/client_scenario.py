@@ -27,16 +27,17 @@ import pickle
 import sys
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/compat: the client_workers module
 
-import client_workers as cw  # noqa: E402
-from mixinforge import dumpjs, loadjs, update_jsparams  # noqa: E402
+import client_workers as cw
+from mixinforge import dumpjs, loadjs, update_jsparams
 
-import persidict  # noqa: E402
-from persidict import (  # noqa: E402
+import persidict
+from persidict import (
     ALWAYS_RETRIEVE,
     ANY_ETAG,
     DELETE_CURRENT,
@@ -194,9 +195,9 @@ def address_keys(workdir: Path) -> dict[str, Any]:
         observed[name] = {"by_plain_tuple": d[tuple(addr)], "by_list": d[list(task)],
                           "contains": [addr in d, tuple(task) in d, cw.ValueAddr("other") in d],
                           "keys": keys_of(d), "len": len(d), "get": d.get(task),
-                          "rewrite": outcome(lambda: d.__setitem__(addr, "value")),
-                          "discard": outcome(lambda: d.discard(task)),
-                          "discard_again": outcome(lambda: d.discard(task))}
+                          "rewrite": outcome(partial(d.__setitem__, addr, "value")),
+                          "discard": outcome(partial(d.discard, task)),
+                          "discard_again": outcome(partial(d.discard, task))}
     return observed
 
 
