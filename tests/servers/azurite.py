@@ -10,6 +10,7 @@ the well-known development account.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -103,11 +104,15 @@ def _stop(process: subprocess.Popen[str]) -> None:
 
 
 def _install_azurite() -> None:
-    """Install the Azurite version pinned in package-lock.json (``npm ci``)."""
+    """Install the Azurite version pinned in package-lock.json (``npm ci``), once across test workers."""
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError(f"Azurite is missing ({AZURITE_BLOB}) and npm is not installed: install Node.js and npm")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=REPO_ROOT, check=True, timeout=600)
+    with open(REPO_ROOT / "node_modules.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another pytest-xdist worker may be installing it; released on close
+        if not AZURITE_BLOB.exists():
+            command = [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"]
+            subprocess.run(command, cwd=REPO_ROOT, check=True, timeout=600)
 
 
 @contextmanager
