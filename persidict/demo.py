@@ -1,4 +1,4 @@
-"""``python -m persidict demo``: the main job, shown on a temporary folder and in memory."""
+"""``python -m persidict demo``: the main job, on a temporary folder, in memory, then on S3 (a local moto server)."""
 
 from __future__ import annotations
 
