@@ -688,7 +688,9 @@ def test_equivalent_keys_normalize_to_the_same_item(raw: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", [("a", ("b", "c")), ["a", ["b"], "c"], ("a", SafeStrTuple("b", "c")), SafeStrTuple("a", "b", "c")], ids=stable_id
+    "raw",
+    [("a", ("b", "c")), ["a", ["b"], "c"], ("a", SafeStrTuple("b", "c")), SafeStrTuple("a", "b", "c")],
+    ids=stable_id,
 )
 def test_nested_keys_normalize_flat(raw: Any) -> None:
     key = to_nonempty_key(raw)

@@ -15,10 +15,13 @@ import subprocess
 import sys
 import threading
 import uuid
+import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -183,7 +186,6 @@ def test_pickle_formats_roundtrip(fmt: str, value: object) -> None:
 
 @pytest.mark.parametrize("fmt", ["pkl", "dill"])
 def test_pickle_formats_roundtrip_numpy(fmt: str) -> None:
-    np = pytest.importorskip("numpy")
     codec = get_codec(fmt)
     array = np.arange(12, dtype=np.float32).reshape(3, 4)
     out: Any = codec.loads(codec.dumps(array))
@@ -195,7 +197,6 @@ def test_pickle_formats_roundtrip_numpy(fmt: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["pkl", "dill"])
 def test_pickle_formats_roundtrip_pandas(fmt: str) -> None:
-    pd = pytest.importorskip("pandas")
     codec = get_codec(fmt)
     frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
     out: Any = codec.loads(codec.dumps(frame))
@@ -566,13 +567,11 @@ def test_json_rejects_with_type_error(value: object) -> None:
 
 
 def test_json_numpy_float_is_rejected() -> None:
-    np = pytest.importorskip("numpy")
     with pytest.raises(TypeError, match="float64"):
         json_codec().dumps({"x": np.float64(1.0)})
 
 
 def test_json_rejects_zoneinfo_datetime() -> None:
-    zoneinfo = pytest.importorskip("zoneinfo")
     try:
         zone = zoneinfo.ZoneInfo("Europe/Paris")
     except zoneinfo.ZoneInfoNotFoundError:

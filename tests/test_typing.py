@@ -32,7 +32,6 @@ follow_imports = silent
 
 @pytest.fixture(scope="module")
 def mypy_env(tmp_path_factory):
-    pytest.importorskip("mypy", reason="mypy is a dev dependency (pyproject [dev])")
     workdir = tmp_path_factory.mktemp("mypy")
     (workdir / "mypy.ini").write_text(MYPY_CONFIG)
     return workdir

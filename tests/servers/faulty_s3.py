@@ -55,7 +55,7 @@ from typing import Any, NoReturn, Self
 import requests
 from moto.server import ThreadedMotoServer
 
-CREDENTIALS = {"key": "testing", "secret": "testing"}
+from .moto_s3 import CREDENTIALS, OneWriteAtATime
 
 MODES = frozenset({"commit_then_500", "slowdown_503", "drop_before", "drop_after", "delay", "hang"})
 ALL_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
@@ -320,7 +320,7 @@ class FaultyS3:
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         wsgi_server: Any = self._server._server  # moto's werkzeug server
-        self._middleware = _FaultMiddleware(wsgi_server.app, self._stopping)
+        self._middleware = _FaultMiddleware(OneWriteAtATime(wsgi_server.app), self._stopping)
         wsgi_server.app = self._middleware
         self._plan_lock = threading.Lock()
         self._stopped = False

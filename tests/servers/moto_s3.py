@@ -20,6 +20,35 @@ from moto.server import ThreadedMotoServer
 CREDENTIALS = {"key": "testing", "secret": "testing"}
 
 
+class OneWriteAtATime:
+    """WSGI middleware: moto serves one write at a time, so each precondition check and its write are atomic.
+
+    moto checks ``If-Match`` / ``If-None-Match`` and then writes, in two steps, on
+    the server's request threads: two racing conditional writes can both pass the
+    check and both succeed (seen: two PUTs with the same ``If-Match`` both answered
+    200, and a counter ended at 39 of 40).  S3 refuses one of them.  Reads stay
+    concurrent.
+    """
+
+    WRITES = frozenset({"PUT", "POST", "DELETE"})
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] not in self.WRITES:
+            return self.app(environ, start_response)
+        with self._lock:
+            result = self.app(environ, start_response)
+            try:
+                return list(result)  # the whole write happens under the lock
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+
 class _RecordingMiddleware:
     """Logs ``(method, path)`` of each request and sleeps ``latency`` seconds before serving it."""
 
@@ -64,7 +93,8 @@ class MotoS3:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
-        self._recorder = _RecordingMiddleware(self._server._server.app)  # type: ignore[union-attr]
+        atomic = OneWriteAtATime(self._server._server.app)  # type: ignore[union-attr]
+        self._recorder = _RecordingMiddleware(atomic)
         self._server._server.app = self._recorder  # type: ignore[union-attr]
 
     def storage_options(self) -> dict[str, Any]:
