@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -108,8 +109,13 @@ class _NoProgressBar:
 
 
 def _progress_bar(total: int, done: int) -> _ProgressBar:
-    """A tqdm bar on stderr (a widget in Jupyter) at ``done`` of ``total``; tqdm is imported only here."""
-    tqdm = importlib.import_module("tqdm.auto").tqdm
+    """A tqdm bar at ``done`` of ``total``; tqdm is imported only here.
+
+    A widget in Jupyter when ipywidgets is installed; text on stderr otherwise
+    (``tqdm.auto`` would fall back to text too, but with a warning).
+    """
+    widgets = importlib.util.find_spec("ipywidgets") is not None
+    tqdm = importlib.import_module("tqdm.auto" if widgets else "tqdm").tqdm
     bar: _ProgressBar = tqdm(total=total, initial=done, desc="copying", unit="value", dynamic_ncols=True)
     return bar
 
@@ -249,7 +255,7 @@ def copy_store(
     reads the source with its bulk ``items()``, which is concurrent on object
     stores, and a resumed one reads just the missing values, concurrently.
     ``progress`` shows a tqdm bar (done/total values) on stderr, or a widget
-    in Jupyter.
+    in Jupyter if ipywidgets is installed.
 
     Every key is attempted.  If any could not be copied, ``CopyError`` is raised
     after all the others were, naming the failed keys; its ``report`` has the

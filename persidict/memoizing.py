@@ -124,6 +124,11 @@ R = TypeVar("R")
 
 _log = logging.getLogger(__name__)
 
+
+def _shown(key: NonEmptySafeStrTuple) -> str:
+    """A key as a log line shows it: its parts joined by ``/``."""
+    return "/".join(key)
+
 KEY_PREFIX = "memoize"
 """The first component of every memoized key."""
 
@@ -489,10 +494,10 @@ class _LeaseKeeper:
                 retrieve_value=NEVER_RETRIEVE,
             )
         except PersiDictError:
-            _log.warning("memoize: renewing the lease of %s failed; retrying", self._key, exc_info=True)
+            _log.warning("memoize: renewing the lease of %s failed; retrying", _shown(self._key), exc_info=True)
             return True
         if not renewed.condition_was_satisfied:
-            _log.warning("memoize: the lease of %s was taken over while its body ran", self._key)
+            _log.warning("memoize: the lease of %s was taken over while its body ran", _shown(self._key))
             self._lost = True
             return False
         self._etag = renewed.resulting_etag
@@ -618,7 +623,7 @@ class MemoizedFunction(Generic[P, R]):
             raise TypeError(f"memoize: {key} holds a {_type_name(record)}, not a Lease or a Result")
         if record.expires_at > time.time():
             return None
-        _log.warning("memoize: taking over the expired lease of %s held by %s", key, record.owner)
+        _log.warning("memoize: taking over the expired lease of %s held by %s", _shown(key), record.owner)
         return self.store.set_item_if(
             key,
             value=lease,
@@ -652,7 +657,7 @@ class MemoizedFunction(Generic[P, R]):
             self._release(key, final_etag)
             raise
         if not stored.condition_was_satisfied:
-            _log.warning("memoize: the lease of %s was lost while its body ran; its result is not stored", key)
+            _log.warning("memoize: the lease of %s was lost while its body ran; its result is not stored", _shown(key))
         return value
 
     def _release(self, key: NonEmptySafeStrTuple, etag: ETagIfExists | None) -> None:
@@ -662,7 +667,7 @@ class MemoizedFunction(Generic[P, R]):
         try:
             self.store.discard_if(key, condition=ETAG_IS_THE_SAME, expected_etag=etag)
         except PersiDictError:
-            _log.warning("memoize: releasing the lease of %s failed; it expires in time", key, exc_info=True)
+            _log.warning("memoize: releasing the lease of %s failed; it expires in time", _shown(key), exc_info=True)
 
 
 def memoize(

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from .compat.reference import reference_python
 from .servers import fake_gcs
 from .servers.azurite import make_azure_dict
 from .servers.registry import SERVERS
@@ -334,6 +335,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for pattern, reason in kind.known_failures if kind else ():
             if re.search(pattern, item.nodeid):
                 item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The compatibility tests run persidict 0.309.0 in a venv built on first use: build it here,
+    # outside every test's timeout (a fresh pip install takes minutes on a busy machine).
+    if not session.config.option.collectonly and any(item.nodeid.startswith("tests/compat/") for item in session.items):
+        reference_python()
 
 
 @pytest.fixture(scope="session")
