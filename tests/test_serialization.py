@@ -681,6 +681,28 @@ def test_json_hostile_payload_imports_and_runs_nothing(tmp_path: pathlib.Path, m
     assert set(sys.modules) == modules_before
 
 
+def _jsonpickle_dialect(value: object) -> bytes:
+    """``value`` as persidict 0.x and the default ``json`` codec write it (jsonpickle)."""
+    return get_codec("json").dumps(value)
+
+
+@pytest.mark.parametrize("value", [(1, 2), {1, 2}, {"a": (1, {"b"})}, [(), set()]], ids=repr)
+def test_safe_json_reads_the_harmless_tags_of_the_jsonpickle_dialect(value: object) -> None:
+    assert json_codec().loads(_jsonpickle_dialect(value)) == value
+
+
+PointRecord = collections.namedtuple("PointRecord", "x y")
+
+
+@pytest.mark.parametrize(("value", "tag"), [
+    (dt.date(2024, 1, 2), "py/"), (ValueError("boom"), "py/"), (KeyError, "py/type"),
+    (PointRecord(1, 2), "py/object"), ({"nested": [decimal.Decimal("1.5")]}, "py/"),
+], ids=["date", "exception", "exception-type", "namedtuple", "nested-decimal"])
+def test_safe_json_refuses_object_tags_with_an_error_naming_them(value: object, tag: str) -> None:
+    with pytest.raises(ValueError, match=f"jsonpickle tag '{tag}.*safe_json=False"):
+        json_codec().loads(_jsonpickle_dialect(value))
+
+
 # ---------------------------------------------------------------------------
 # json: properties
 
