@@ -17,6 +17,7 @@ as a dict value or attribute (dropped).  jsonpickle is imported on first use.
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 __all__ = ["JsonPickleCodec"]
@@ -80,4 +81,6 @@ class JsonPickleCodec:
         """Rebuild a value from jsonpickle JSON (written by this codec or by persidict 0.x)."""
         import jsonpickle
 
-        return jsonpickle.decode(str(data, "utf-8"), context=jsonpickle.Unpickler(keys=False))
+        # Parsed by the stdlib, not jsonpickle's backend chain: that falls back to YAML
+        # (if installed) on text that is not JSON, and warns that it will stop doing so.
+        return jsonpickle.Unpickler(keys=False).restore(json.loads(str(data, "utf-8")), reset=True)
