@@ -51,6 +51,9 @@ _KEYS_OF_FILES: dict[tuple[str, str, int], NonEmptySafeStrTuple | None] = {}
 """(file below the root, suffix, digest_len) -> its key; emptied when full (keys are immutable, so shared)."""
 _KEYS_OF_FILES_SIZE = 1 << 17
 
+_PATHS_SIZE = 1 << 16
+"""Paths one store remembers for the keys it met (emptied when full)."""
+
 LIVE_WRITE_SECONDS = 60.0
 """A temporary file younger than this may belong to a write in progress: ``clear`` leaves it."""
 
@@ -100,6 +103,7 @@ class FsspecDict(PersiDict[ValueType]):
         self.safe_json = bool(safe_json)
         self._codec = get_codec(serialization_format, safe_json=self.safe_json)
         self._suffix = "." + serialization_format
+        self._paths: dict[tuple[str, ...], str] = {}
         try:
             self._backend.ensure_root()
         except Exception as exc:
@@ -173,7 +177,14 @@ class FsspecDict(PersiDict[ValueType]):
         return relative + self._suffix
 
     def _path(self, key: NonEmptySafeStrTuple) -> str:
-        return self._backend.path_for(self._relative(key))
+        """The key's path on the backend, memoized: the hot path of every item operation."""
+        path = self._paths.get(key.strings)
+        if path is None:
+            path = self._backend.path_for(self._relative(key))
+            if len(self._paths) >= _PATHS_SIZE:
+                self._paths.clear()
+            self._paths[key.strings] = path
+        return path
 
     def _key_from_relative(self, relative: str) -> NonEmptySafeStrTuple | None:
         """The key stored in file ``relative``, or None for a file that is no key's.
@@ -219,6 +230,7 @@ class FsspecDict(PersiDict[ValueType]):
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone._backend = backend
+        clone._paths = {}  # paths are the backend's
         return clone
 
     # --- the error boundary, encoding, decoding ------------------------------------
