@@ -1,6 +1,6 @@
 """Measure persidict against the raw limits and diskcache; print one table.
 
-Run as ``python benchmarks/run.py`` (about 4 minutes on 2 cores) or
+Run as ``python benchmarks/run.py`` (about 11 minutes on 2 cores) or
 ``python benchmarks/run.py --quick`` (about a minute).  Nothing is asserted:
 the script only measures and prints, with each target beside its figure.
 """
