@@ -282,62 +282,61 @@ def _filled(faulty: FaultyS3, count: int) -> tuple[FsspecDict[Any], dict[str, An
     return d, values
 
 
-@pytest.mark.parametrize("mode", LOST_OR_REFUSED)
-def test_pop_returns_the_value_it_removed(faulty: FaultyS3, mode: str) -> None:
-    d, values = _filled(faulty, 6)
+def _delete_each_under_faults(
+    faulty: FaultyS3, mode: str, filled: tuple[FsspecDict[Any], dict[str, Any]], what: str,
+    delete: Callable[[FsspecDict[Any], str, Any], str | None],
+) -> None:
+    """Delete every key of a ``filled`` store through ``delete`` while ``mode`` hits every request.
+
+    ``delete(d, key, value)`` returns a problem, or None if the call told the truth;
+    a call that raises is a problem too.  Afterwards no key may be left.
+    """
+    d, values = filled
     problems = []
     with faulty.faults(mode, every=1) as plan:
         for key, value in values.items():
             try:
-                popped = d.pop(key)
+                problem = delete(d, key, value)
             except Exception as exc:
-                problems.append(f"{key}: pop raised {type(exc).__name__}: {exc}"[:200])
-                continue
-            if popped != value:
-                problems.append(f"{key}: pop returned {popped!r}")
+                problem = f"{what} raised {type(exc).__name__}: {exc}"[:200]
+            if problem:
+                problems.append(f"{key}: {problem}")
     assert plan.injected > 0
     left = sorted(key for key in values if key in d)
     assert not problems and not left, (
-        f"{mode}: {len(problems)} of {len(values)} pops wrong ({plan.injected} faults, {plan.committed} "
+        f"{mode}: {len(problems)} of {len(values)} {what} calls wrong ({plan.injected} faults, {plan.committed} "
         f"after the delete was applied): {problems}; keys left: {left}")
+
+
+@pytest.mark.parametrize("mode", LOST_OR_REFUSED)
+def test_pop_returns_the_value_it_removed(faulty: FaultyS3, mode: str) -> None:
+    def pop(d: FsspecDict[Any], key: str, value: Any) -> str | None:
+        popped = d.pop(key)
+        return None if popped == value else f"pop returned {popped!r}"
+
+    _delete_each_under_faults(faulty, mode, _filled(faulty, 6), "pop", pop)
 
 
 @pytest.mark.parametrize("mode", LOST_OR_REFUSED)
 def test_del_reports_success(faulty: FaultyS3, mode: str) -> None:
-    d, values = _filled(faulty, 6)
-    problems = []
-    with faulty.faults(mode, every=1) as plan:
-        for key in values:
-            try:
-                del d[key]
-            except Exception as exc:
-                problems.append(f"{key}: del raised {type(exc).__name__}: {exc}"[:200])
-    assert plan.injected > 0
-    left = sorted(key for key in values if key in d)
-    assert not problems and not left, (
-        f"{mode}: {len(problems)} of {len(values)} deletes wrong ({plan.injected} faults, {plan.committed} "
-        f"after the delete was applied): {problems}; keys left: {left}")
+    def delete(d: FsspecDict[Any], key: str, value: Any) -> None:
+        del d[key]
+
+    _delete_each_under_faults(faulty, mode, _filled(faulty, 6), "del", delete)
 
 
 @pytest.mark.parametrize("mode", LOST_OR_REFUSED)
 def test_discard_if_reports_success(faulty: FaultyS3, mode: str) -> None:
-    d, values = _filled(faulty, 6)
-    etags = {key: d.etag(key) for key in values}
-    problems = []
-    with faulty.faults(mode, every=1) as plan:
-        for key in values:
-            try:
-                r = d.discard_if(key, condition=ETAG_IS_THE_SAME, expected_etag=etags[key])
-            except Exception as exc:
-                problems.append(f"{key}: discard_if raised {type(exc).__name__}: {exc}"[:200])
-                continue
-            if not r.condition_was_satisfied or r.resulting_etag is not ITEM_NOT_AVAILABLE:
-                problems.append(f"{key}: satisfied={r.condition_was_satisfied}, resulting={r.resulting_etag!r}")
-    assert plan.injected > 0
-    left = sorted(key for key in values if key in d)
-    assert not problems and not left, (
-        f"{mode}: {len(problems)} of {len(values)} discard_if calls wrong ({plan.injected} faults, "
-        f"{plan.committed} after the delete was applied): {problems}; keys left: {left}")
+    filled = _filled(faulty, 6)
+    etags = {key: filled[0].etag(key) for key in filled[1]}  # read before the faults start
+
+    def discard_if(d: FsspecDict[Any], key: str, value: Any) -> str | None:
+        r = d.discard_if(key, condition=ETAG_IS_THE_SAME, expected_etag=etags[key])
+        if not r.condition_was_satisfied or r.resulting_etag is not ITEM_NOT_AVAILABLE:
+            return f"satisfied={r.condition_was_satisfied}, resulting={r.resulting_etag!r}"
+        return None
+
+    _delete_each_under_faults(faulty, mode, filled, "discard_if", discard_if)
 
 
 @pytest.mark.parametrize("mode", LOST_OR_REFUSED)
