@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import errno
 import re
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -47,7 +46,7 @@ from azure.core.exceptions import (
 )
 
 from ..versions import ABSENT, Expected, Version
-from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends
+from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["AzureBackend"]
 
@@ -69,9 +68,6 @@ _STATUS_OUTCOMES = {401: Outcome.DENIED, 403: Outcome.DENIED, 408: Outcome.LOST,
 def _version(properties: Any) -> Version:
     return Version(str(properties.etag), properties.last_modified.timestamp())
 
-
-def _http_date(value: str | None) -> float:
-    return parsedate_to_datetime(value).timestamp() if value else 0.0
 
 
 class AzureBackend(ObjectStoreBackend):
@@ -135,7 +131,7 @@ class AzureBackend(ObjectStoreBackend):
             if not (if_none_match and exc.status_code == 304):
                 raise
             headers = getattr(exc.response, "headers", None) or {}
-            return None, Version(headers.get("ETag") or if_none_match, _http_date(headers.get("Last-Modified"))), None
+            return None, Version(headers.get("ETag") or if_none_match, http_date(headers.get("Last-Modified"))), None
 
     async def _download(self, blob: Any, **conditions: Any) -> tuple[bytes, Version, Metadata]:
         for _ in range(EMPTY_READ_ATTEMPTS):

@@ -27,12 +27,11 @@ import json
 import re
 import secrets
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 from ..versions import ABSENT, Expected, PreconditionFailed, Version
-from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends
+from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["GCSBackend"]
 
@@ -72,9 +71,6 @@ def _rfc3339(value: str) -> float:
     """POSIX time of a GCS timestamp such as ``2024-05-01T12:00:00.123Z``."""
     return datetime.fromisoformat(value).timestamp()
 
-
-def _http_date(value: str | None) -> float:
-    return parsedate_to_datetime(value).timestamp() if value else 0.0
 
 
 def _names_the_bucket(body: bytes) -> bool:
@@ -153,8 +149,10 @@ class GCSBackend(ObjectStoreBackend):
         etag = str(headers.get("x-goog-generation") or if_none_match or "")
         if status == 304 or (if_none_match and etag == if_none_match):
             # GCS answers 304; an emulator that ignores the condition sends the same version again.
-            return None, Version(etag, _http_date(headers.get("Last-Modified"))), None
-        timestamp = self._updated.get((name, etag), _http_date(headers.get("Last-Modified")))
+            return None, Version(etag, http_date(headers.get("Last-Modified"))), None
+        timestamp = self._updated.get((name, etag))
+        if timestamp is None:  # a version no listing told us about
+            timestamp = http_date(headers.get("Last-Modified"))
         custom = {
             key[len(_META_HEADER):]: value for key, value in headers.items() if key.lower().startswith(_META_HEADER)
         }

@@ -148,8 +148,7 @@ class GenericBackend(StorageBackend):
                 self.fs.makedirs(self.fs._parent(path), exist_ok=True)
                 self.fs.pipe_file(temp, data)
             self.fs.mv(temp, path)
-            self.fs.invalidate_cache(path)
-            return self.stat(path).etag
+            return self.stat(path).etag  # stat reads past the listing cache
 
     def remove(self, path: str, expected: Expected = ANY) -> None:
         self._refuse_if_read_only(path)

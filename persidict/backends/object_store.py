@@ -47,6 +47,7 @@ import random
 import time
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from fsspec.asyn import sync
@@ -56,7 +57,7 @@ from ..versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 from .base import StorageBackend
 from .lineage import Lineages
 
-__all__ = ["CONCURRENT_REQUESTS", "READ_BATCH", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends"]
+__all__ = ["CONCURRENT_REQUESTS", "READ_BATCH", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends", "http_date"]
 
 T = TypeVar("T")
 Metadata = Mapping[str, str] | None
@@ -216,7 +217,9 @@ class ObjectStoreBackend(StorageBackend):
 
     # --- reads ------------------------------------------------------------------------------
     def read(self, path: str) -> bytes:
-        return self.read_versioned(path)[0]
+        # No lineage to learn: the caller gets no ETag, so no write of theirs can start from this version.
+        data, _, _ = self._run(lambda: self._get(self._name(path)), f"read {path}")
+        return data or b""
 
     def read_versioned(self, path: str) -> tuple[bytes, Version]:
         data, version = self._run(lambda: self._get_learning(self._name(path)), f"read {path}")
@@ -272,7 +275,13 @@ class ObjectStoreBackend(StorageBackend):
                     raise
                 return path, data or b"", version
 
-        return list(await asyncio.gather(*(one(path) for path in paths)))
+        tasks = [asyncio.ensure_future(one(path)) for path in paths]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:  # gather leaves the others running: a retry must not meet them
+                task.cancel()
+            raise
 
     # --- writes -------------------------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
@@ -396,6 +405,11 @@ def _concurrently(action: Callable[[Any], object], items: list[Any], key: Callab
             elif error is not None:
                 raise error
     return failures
+
+
+def http_date(value: str | None) -> float:
+    """The POSIX time of an HTTP date header (``Last-Modified``); 0.0 if there is none."""
+    return parsedate_to_datetime(value).timestamp() if value else 0.0
 
 
 def forbid_hidden_resends(session: Any) -> None:

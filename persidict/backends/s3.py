@@ -21,11 +21,10 @@ import asyncio
 import errno
 import functools
 from collections.abc import Iterable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ..versions import ABSENT, ANY, Expected, Version
-from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends
+from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["S3Backend", "client_config", "conditional_request_failed", "not_found_error", "not_modified_error"]
 
@@ -132,9 +131,6 @@ def _version(response: dict[str, Any]) -> Version:
     return Version(str(response["ETag"]), response["LastModified"].timestamp())
 
 
-def _http_date(value: str | None) -> float:
-    return parsedate_to_datetime(value).timestamp() if value else 0.0
-
 
 class S3Backend(ObjectStoreBackend):
     """A bucket and key prefix on S3."""
@@ -181,7 +177,7 @@ class S3Backend(ObjectStoreBackend):
             if not (if_none_match and not_modified_error(exc)):
                 raise
             headers = _client_error_of(exc).response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-            return None, Version(headers.get("etag", if_none_match), _http_date(headers.get("last-modified"))), None
+            return None, Version(headers.get("etag", if_none_match), http_date(headers.get("last-modified"))), None
         return data, _version(response), response.get("Metadata")
 
     async def _head(self, name: str) -> tuple[Version, Metadata]:
