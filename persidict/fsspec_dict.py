@@ -20,7 +20,6 @@ from typing import Any, NoReturn, Self
 from .backends import DEFAULT_TIMEOUT, MemoryBackend, StorageBackend, open_backend
 from .exceptions import BackendError, BulkOperationError, MutationPolicyError
 from .jokers_and_status_flags import (
-    ALWAYS_RETRIEVE,
     DELETE_CURRENT,
     IF_ETAG_CHANGED,
     ITEM_NOT_AVAILABLE,
@@ -229,6 +228,7 @@ class FsspecDict(PersiDict[ValueType]):
         """A copy of this dict on another backend (subdicts)."""
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
+        backend.timeout = self._backend.timeout  # not every backend's child() carries it
         clone._backend = backend
         clone._paths = {}  # paths are the backend's
         return clone
@@ -246,9 +246,10 @@ class FsspecDict(PersiDict[ValueType]):
         """The one place storage failures become the documented exceptions (docs/errors.md#error-boundary).
 
         Every call into the backend is wrapped in ``try``/``except Exception as
-        exc: self._fail(exc, ...)`` (free while nothing fails).  A missing path
-        (``FileNotFoundError``) of a ``key`` passes through for the caller to
-        interpret (elsewhere it is a failure), and so does an unmet
+        exc: self._fail(exc, ...)`` (free while nothing fails); callers that
+        give a missing key a meaning catch ``FileNotFoundError`` first.  A
+        missing path of a ``key`` passes through for the caller to interpret
+        (elsewhere it is a failure), and so does an unmet
         precondition of a ``conditional`` call (the engine turns it into a
         result); a name too long for the filesystem is a ``ValueError``; any
         other ``OSError`` (backends raise nothing else), or a precondition
@@ -302,25 +303,15 @@ class FsspecDict(PersiDict[ValueType]):
             self._check_read_value(value)
         return value
 
-    def _version_or_absent(self, key: NonEmptySafeStrTuple) -> Version | None:
-        try:
-            try:
-                return self._backend.stat(self._path(key))
-            except Exception as exc:
-                self._fail(exc, "stat", key)
-        except FileNotFoundError:
-            return None
-
     # --- item primitives -------------------------------------------------------------
     def __getitem__(self, key: NonEmptyPersiDictKey) -> ValueType:
         key = to_nonempty_key(key)
         try:
-            try:
-                data = self._backend.read(self._path(key))
-            except Exception as exc:
-                self._fail(exc, "read", key)
+            data = self._backend.read(self._path(key))
         except FileNotFoundError as exc:
             raise KeyError(key) from exc
+        except Exception as exc:
+            self._fail(exc, "read", key)
         return self._decode(data, key)  # type: ignore[no-any-return]
 
     def __setitem__(self, key: NonEmptyPersiDictKey, value: Any) -> None:
@@ -345,12 +336,11 @@ class FsspecDict(PersiDict[ValueType]):
     def __contains__(self, key: object) -> bool:
         key = to_nonempty_key(key)
         try:
-            try:
-                return self._backend.exists(self._path(key))
-            except Exception as exc:
-                self._fail(exc, "exists", key)
+            return self._backend.exists(self._path(key))
         except FileNotFoundError:
             return False
+        except Exception as exc:
+            self._fail(exc, "exists", key)
 
     def timestamp(self, key: NonEmptyPersiDictKey) -> float:
         """POSIX time of the key's last write, from the backend's metadata."""
@@ -361,16 +351,12 @@ class FsspecDict(PersiDict[ValueType]):
         return ETagValue(self._stat(to_nonempty_key(key)).etag)
 
     def _stat(self, key: NonEmptySafeStrTuple) -> Version:
-        version = self._version_or_absent(key)
-        if version is None:
-            raise KeyError(key)
-        return version
-
-    def _get_value_and_etag(self, key: NonEmptySafeStrTuple) -> tuple[ValueType, ETagValue]:
-        etag, value = self._read_versioned(key, ITEM_NOT_AVAILABLE, ALWAYS_RETRIEVE)
-        if etag is ITEM_NOT_AVAILABLE:
-            raise KeyError(key)
-        return value, etag  # type: ignore[return-value]
+        try:
+            return self._backend.stat(self._path(key))
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        except Exception as exc:
+            self._fail(exc, "stat", key)
 
     # --- the versioned primitives of the conditional operations (atomic as the backend) ---
     def _read_versioned(
@@ -382,17 +368,16 @@ class FsspecDict(PersiDict[ValueType]):
         """
         path = self._path(key)
         try:
-            try:
-                if retrieve_value is NEVER_RETRIEVE:
-                    return ETagValue(self._backend.stat(path).etag), VALUE_NOT_RETRIEVED
-                if retrieve_value is IF_ETAG_CHANGED and isinstance(expected, str):
-                    data, version = self._backend.read_if_changed(path, expected)
-                else:  # a present key's ETag always differs from INA: fetch (docs/concurrency.md#rule-r)
-                    data, version = self._backend.read_versioned(path)
-            except Exception as exc:
-                self._fail(exc, "read", key)
+            if retrieve_value is NEVER_RETRIEVE:
+                return ETagValue(self._backend.stat(path).etag), VALUE_NOT_RETRIEVED
+            if retrieve_value is IF_ETAG_CHANGED and isinstance(expected, str):
+                data, version = self._backend.read_if_changed(path, expected)
+            else:  # a present key's ETag always differs from INA: fetch (docs/concurrency.md#rule-r)
+                data, version = self._backend.read_versioned(path)
         except FileNotFoundError:
             return ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE
+        except Exception as exc:
+            self._fail(exc, "read", key)
         return ETagValue(version.etag), VALUE_NOT_RETRIEVED if data is None else self._decode(data, key)
 
     def _write_if(self, key: NonEmptySafeStrTuple, value: Any, expected: Expected) -> ETagValue:
@@ -405,12 +390,11 @@ class FsspecDict(PersiDict[ValueType]):
 
     def _delete_if(self, key: NonEmptySafeStrTuple, expected: Expected) -> None:
         try:
-            try:
-                self._backend.remove(self._path(key), expected)
-            except Exception as exc:
-                self._fail(exc, "delete", key, conditional=expected is not ANY)
+            self._backend.remove(self._path(key), expected)
         except FileNotFoundError as exc:
             raise KeyError(key) from exc
+        except Exception as exc:
+            self._fail(exc, "delete", key, conditional=expected is not ANY)
 
     # --- listing ----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -434,14 +418,12 @@ class FsspecDict(PersiDict[ValueType]):
         return self._iter_with_values(labels)
 
     def _iter_listing(self, labels: frozenset[str]) -> Iterator[Any]:
-        with_timestamps = "timestamps" in labels
-        for _, key, timestamp in self._walk(with_timestamps=with_timestamps):
-            if labels == {"keys"}:
-                yield key
-            elif with_timestamps and len(labels) == 1:
-                yield timestamp
-            else:
-                yield key, timestamp
+        walk = self._walk(with_timestamps="timestamps" in labels)
+        if "timestamps" not in labels:
+            return (key for _, key, _ in walk)
+        if "keys" not in labels:
+            return (timestamp for _, _, timestamp in walk)
+        return ((key, timestamp) for _, key, timestamp in walk)
 
     def _iter_with_values(self, labels: frozenset[str]) -> Iterator[Any]:
         listed = [(relative, key) for relative, key, _ in self._walk(with_timestamps=False)]

@@ -483,9 +483,12 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
 
     def _delete_if(self, key: NonEmptySafeStrTuple, expected: Expected) -> None:
         """Delete the key if its version is ``expected`` (``KeyError`` if it is absent)."""
-        if expected is not ANY and self._actual_etag(key) is ITEM_NOT_AVAILABLE:
-            raise KeyError(key)
-        self._check_expected(key, expected)
+        if expected is not ANY:
+            actual = self._actual_etag(key)
+            if actual is ITEM_NOT_AVAILABLE:
+                raise KeyError(key)
+            if expected is ABSENT or actual != expected:
+                raise PreconditionFailed(key)
         self._remove_item(key)
 
     # --- conditional operations ----------------------------------------------------------

@@ -94,6 +94,17 @@ def test_a_pickled_store_carries_its_parameters_only(tmp_path: Path) -> None:
     assert pickle.loads(pickle.dumps(omd)).pkl["big"] == "x" * 1_000_000
 
 
+@pytest.mark.parametrize("protocol", ["file", "dir"])
+def test_a_subdict_keeps_its_stores_timeout_when_it_travels(tmp_path: Path, protocol: str) -> None:
+    if protocol == "file":
+        store = FsspecDict(tmp_path.as_uri(), timeout=5)
+    else:
+        store = FsspecDict("dir://store", storage_options={"path": str(tmp_path), "target_protocol": "file"}, timeout=5)
+    subdict = store.get_subdict("a")
+    assert subdict.get_params()["timeout"] == 5
+    assert pickle.loads(pickle.dumps(subdict)).get_params()["timeout"] == 5
+
+
 @pytest.mark.parametrize("make", [LocalDict, lambda: FsspecDict("memory://travel")], ids=["LocalDict", "memory-url"])
 def test_a_store_in_process_memory_refuses_to_travel(make: Any) -> None:
     with pytest.raises(TypeError, match=r"this process's memory.*FileDirDict.*s3://"):
