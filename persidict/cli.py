@@ -32,7 +32,7 @@ from fsspec.core import split_protocol
 from .copying import DEFAULT_WORKERS, CopyError, CopyReport, copy_store
 from .exceptions import PersiDictError
 from .fsspec_dict import FsspecDict
-from .safe_str_tuple import NonEmptySafeStrTuple
+from .safe_str_tuple import NonEmptySafeStrTuple, key_text
 from .serialization import is_text_format
 from .stores import FileDirDict
 
@@ -89,11 +89,6 @@ def _seconds(text: str) -> float:
     if not number >= 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
     return number
-
-
-def key_text(key: NonEmptySafeStrTuple) -> str:
-    """A key as the command line writes it: its parts joined by ``/``."""
-    return "/".join(key.strings)
 
 
 # --- opening stores -------------------------------------------------------------------------

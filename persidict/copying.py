@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from .exceptions import PersiDictError
 from .jokers_and_status_flags import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, NEVER_RETRIEVE
 from .persi_dict import PersiDict
-from .safe_str_tuple import NonEmptySafeStrTuple
+from .safe_str_tuple import NonEmptySafeStrTuple, key_text
 
 __all__ = ["CopyError", "CopyReport", "copy_store"]
 
@@ -76,15 +76,11 @@ class CopyError(PersiDictError, RuntimeError):
         self.report = report
 
 
-def _key_text(key: NonEmptySafeStrTuple) -> str:
-    return "/".join(key.strings)
-
-
 def _failure_message(report: CopyReport) -> str:
     named = list(report.failures.items())[:_FAILURES_NAMED_IN_MESSAGE]
     summary = (f"{report.failed} of {report.total} values could not be copied "
                f"({report.copied} copied, {report.skipped} skipped):")
-    lines = [summary] + [f"  {_key_text(key)}: {type(exc).__name__}: {exc}" for key, exc in named]
+    lines = [summary] + [f"  {key_text(key)}: {type(exc).__name__}: {exc}" for key, exc in named]
     if report.failed > len(named):
         lines.append(f"  ... and {report.failed - len(named)} more (all are in .report.failures)")
     return "\n".join(lines)

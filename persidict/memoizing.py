@@ -40,7 +40,7 @@ Records and formats
 
 The lease protocol
     * A cached result costs one read: one request on object stores.
-    * An absent key is claimed by insert-if-absent of a lease (``setdefault_if``
+    * An absent key is claimed by insert-if-absent of a lease (``set_item_if``
       with ``ETAG_IS_THE_SAME`` and ``ITEM_NOT_AVAILABLE``): exactly one caller
       wins; the others wait with jittered backoff (at most ``poll`` seconds
       between reads) and return the result when it appears.
@@ -106,7 +106,6 @@ from typing import Any, Generic, ParamSpec, TypeVar, cast
 from .exceptions import PersiDictError
 from .jokers_and_status_flags import (
     ALWAYS_RETRIEVE,
-    ANY_ETAG,
     ETAG_IS_THE_SAME,
     ITEM_NOT_AVAILABLE,
     NEVER_RETRIEVE,
@@ -114,8 +113,8 @@ from .jokers_and_status_flags import (
     ETagIfExists,
 )
 from .persi_dict import PersiDict
-from .safe_chars import SAFE_STRING_MAX_LENGTH, is_safe, replace_unsafe_chars
-from .safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
+from .safe_chars import replace_unsafe_chars
+from .safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple, is_valid_component, key_text, to_nonempty_key
 
 __all__ = ["Lease", "MemoizedFunction", "Result", "memoize"]
 
@@ -124,10 +123,6 @@ R = TypeVar("R")
 
 _log = logging.getLogger(__name__)
 
-
-def _shown(key: NonEmptySafeStrTuple) -> str:
-    """A key as a log line shows it: its parts joined by ``/``."""
-    return "/".join(key)
 
 KEY_PREFIX = "memoize"
 """The first component of every memoized key."""
@@ -412,7 +407,7 @@ class _ArgumentDigester:
 
 def _safe_component(text: str) -> str:
     """``text`` as a key component: itself if safe, else a readable form plus a hash of the original."""
-    if text and len(text) < SAFE_STRING_MAX_LENGTH and is_safe(text) and text not in (".", ".."):
+    if is_valid_component(text):
         return text
     readable = replace_unsafe_chars(text[:200], "_")
     return f"{readable}~{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
@@ -494,10 +489,10 @@ class _LeaseKeeper:
                 retrieve_value=NEVER_RETRIEVE,
             )
         except PersiDictError:
-            _log.warning("memoize: renewing the lease of %s failed; retrying", _shown(self._key), exc_info=True)
+            _log.warning("memoize: renewing the lease of %s failed; retrying", key_text(self._key), exc_info=True)
             return True
         if not renewed.condition_was_satisfied:
-            _log.warning("memoize: the lease of %s was taken over while its body ran", _shown(self._key))
+            _log.warning("memoize: the lease of %s was taken over while its body ran", key_text(self._key))
             self._lost = True
             return False
         self._etag = renewed.resulting_etag
@@ -564,7 +559,7 @@ class MemoizedFunction(Generic[P, R]):
         A computation in flight is left alone: its result is stored when done.
         """
         key = self.key(*args, **kwargs)
-        seen = self._read(key)
+        seen = self.store.get_with_etag(key)
         if not isinstance(seen.new_value, Result):
             return False
         return self.store.discard_if(
@@ -573,16 +568,10 @@ class MemoizedFunction(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         key = self.key(*args, **kwargs)
-        seen = self._read(key)
+        seen = self.store.get_with_etag(key)  # one read: one request on object stores
         if isinstance(seen.new_value, Result):
             return cast(R, seen.new_value.value)
         return self._compute_or_wait(key, seen, args, kwargs)
-
-    def _read(self, key: NonEmptySafeStrTuple) -> ConditionalOperationResult[Any]:
-        """The key's record and ETag in one read (one request on object stores)."""
-        return self.store.get_item_if(
-            key, condition=ANY_ETAG, expected_etag=ITEM_NOT_AVAILABLE, retrieve_value=ALWAYS_RETRIEVE
-        )
 
     def _compute_or_wait(
         self,
@@ -598,7 +587,7 @@ class MemoizedFunction(Generic[P, R]):
             claim = self._try_claim(key, seen, owner)
             if claim is None:  # a live lease: someone else is computing
                 time.sleep(next(waits))
-                seen = self._read(key)
+                seen = self.store.get_with_etag(key)
             elif claim.condition_was_satisfied:
                 return self._run_body(key, claim.resulting_etag, owner, args, kwargs)
             else:  # lost the race: the claim's result already shows what won
@@ -612,9 +601,9 @@ class MemoizedFunction(Generic[P, R]):
         record = seen.new_value
         lease = Lease(owner, time.time() + self.lease)
         if record is ITEM_NOT_AVAILABLE:
-            return self.store.setdefault_if(
+            return self.store.set_item_if(  # we just saw it absent: write first, read only if refused
                 key,
-                default_value=lease,
+                value=lease,
                 condition=ETAG_IS_THE_SAME,
                 expected_etag=ITEM_NOT_AVAILABLE,
                 retrieve_value=ALWAYS_RETRIEVE,
@@ -623,7 +612,7 @@ class MemoizedFunction(Generic[P, R]):
             raise TypeError(f"memoize: {key} holds a {_type_name(record)}, not a Lease or a Result")
         if record.expires_at > time.time():
             return None
-        _log.warning("memoize: taking over the expired lease of %s held by %s", _shown(key), record.owner)
+        _log.warning("memoize: taking over the expired lease of %s held by %s", key_text(key), record.owner)
         return self.store.set_item_if(
             key,
             value=lease,
@@ -657,7 +646,9 @@ class MemoizedFunction(Generic[P, R]):
             self._release(key, final_etag)
             raise
         if not stored.condition_was_satisfied:
-            _log.warning("memoize: the lease of %s was lost while its body ran; its result is not stored", _shown(key))
+            _log.warning(
+                "memoize: the lease of %s was lost while its body ran; its result is not stored", key_text(key)
+            )
         return value
 
     def _release(self, key: NonEmptySafeStrTuple, etag: ETagIfExists | None) -> None:
@@ -667,7 +658,7 @@ class MemoizedFunction(Generic[P, R]):
         try:
             self.store.discard_if(key, condition=ETAG_IS_THE_SAME, expected_etag=etag)
         except PersiDictError:
-            _log.warning("memoize: releasing the lease of %s failed; it expires in time", _shown(key), exc_info=True)
+            _log.warning("memoize: releasing the lease of %s failed; it expires in time", key_text(key), exc_info=True)
 
 
 def memoize(

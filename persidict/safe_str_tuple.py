@@ -21,6 +21,8 @@ from .safe_chars import SAFE_CHARS_SET, SAFE_STRING_MAX_LENGTH, is_safe
 __all__ = [
     "NonEmptySafeStrTuple",
     "SafeStrTuple",
+    "is_valid_component",
+    "key_text",
     "to_nonempty_key",
 ]
 
@@ -33,7 +35,7 @@ _new_object = object.__new__  # bound once: it builds every normalized key
 _KEY_CACHE_SIZE = 16384
 
 
-def _is_valid_component(s: str) -> bool:
+def is_valid_component(s: str) -> bool:
     """Fast yes/no check of one component (``_check_component`` explains a no)."""
     return 0 < len(s) < SAFE_STRING_MAX_LENGTH and is_safe(s) and s not in _RESERVED_NAMES
 
@@ -75,7 +77,7 @@ def _flatten_into(args: Any, out: list[str]) -> None:
     for arg in args:
         arg_type = type(arg)
         if arg_type is str:
-            out.append(arg if _is_valid_component(arg) else _check_component(arg))
+            out.append(arg if is_valid_component(arg) else _check_component(arg))
         elif arg_type is tuple or arg_type is list:  # the common sequences, without ABC checks
             _flatten_into(arg, out)
         elif isinstance(arg, SafeStrTuple):
@@ -302,7 +304,7 @@ def to_nonempty_key(key: object) -> NonEmptySafeStrTuple:
     if key_type is str:
         result = _STR_KEYS.get(key)  # type: ignore[call-overload]
         if result is None:
-            if not _is_valid_component(key):  # type: ignore[arg-type]
+            if not is_valid_component(key):  # type: ignore[arg-type]
                 return NonEmptySafeStrTuple(key)  # raises the precise error
             result = _build_nonempty((key,))  # type: ignore[arg-type]
             _remember(_STR_KEYS, key, result)
@@ -324,10 +326,15 @@ def _tuple_to_nonempty_key(key: tuple[Any, ...]) -> NonEmptySafeStrTuple:
         return NonEmptySafeStrTuple(key)
     if result is None:
         for part in key:
-            if type(part) is not str or not _is_valid_component(part):
+            if type(part) is not str or not is_valid_component(part):
                 return NonEmptySafeStrTuple(key)  # nested parts, or an error to raise
         if not key:
             return NonEmptySafeStrTuple(key)  # raises: empty
         result = _build_nonempty(key)
         _remember(_TUPLE_KEYS, key, result)
     return result
+
+
+def key_text(key: SafeStrTuple) -> str:
+    """A key as messages, logs and the command line show it: its parts joined by ``/``."""
+    return "/".join(key.strings)
