@@ -47,7 +47,7 @@ def contenders(root: str) -> dict[str, Callable[..., None]]:
     import joblib
 
     from persidict import FileDirDict, LocalDict
-    from persidict.memoizing import memoize
+    from persidict.pipelines.memoize import memoize
 
     functions: dict[str, Callable[..., None]] = {
         "plain function call": noop,

@@ -11,16 +11,28 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .empty_dict import EmptyDict
-from .exceptions import (
+from ._compat.modules import register_legacy_modules
+from .core.front import NonEmptyPersiDictKey, PersiDict, PersiDictKey
+from .core.fsspec_dict import FsspecDict
+from .keys.chars import (  # the three extras are in the namespace, not in __all__
+    SAFE_CHARS_SET,  # noqa: F401
+    SAFE_STRING_MAX_LENGTH,  # noqa: F401
+    contains_unsafe_chars,  # noqa: F401
+    get_safe_chars,
+    replace_unsafe_chars,
+)
+from .keys.tuples import NonEmptySafeStrTuple, SafeStrTuple
+from .presets.empty import EmptyDict
+from .presets.local import FileDirDict, LocalDict
+from .presets.s3 import BasicS3Dict, S3Dict, S3Dict_FileDirCached
+from .protocol.exceptions import (
     BackendError,
     BulkOperationError,
     ConcurrencyConflictError,
     MutationPolicyError,
     PersiDictError,
 )
-from .fsspec_dict import FsspecDict
-from .jokers_and_status_flags import (
+from .protocol.flags import (
     ALWAYS_RETRIEVE,
     ANY_ETAG,
     DELETE_CURRENT,
@@ -51,28 +63,17 @@ from .jokers_and_status_flags import (
     ValueNotRetrievedFlag,
     ValueType,
 )
-from .legacy_modules import register_legacy_modules
-from .persi_dict import NonEmptyPersiDictKey, PersiDict, PersiDictKey
-from .s3_dicts import BasicS3Dict, S3Dict, S3Dict_FileDirCached
-from .safe_chars import (  # the three extras are in the namespace, not in __all__
-    SAFE_CHARS_SET,  # noqa: F401
-    SAFE_STRING_MAX_LENGTH,  # noqa: F401
-    contains_unsafe_chars,  # noqa: F401
-    get_safe_chars,
-    replace_unsafe_chars,
-)
-from .safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple
-from .stores import FileDirDict, LocalDict
 from .wrappers import AppendOnlyDictCached, MutableDictCached, OverlappingMultiDict, WriteOnceDict
 
 register_legacy_modules()
 
 if TYPE_CHECKING:  # real types for checkers and the API reference; at run time they load on first use
-    from .copying import CopyError, CopyReport, copy_store
-    from .memoizing import memoize
+    from .pipelines.copy import CopyError, CopyReport, copy_store
+    from .pipelines.memoize import memoize
 
 
-_PIPELINE_NAMES = {"memoize": "memoizing", "copy_store": "copying", "CopyError": "copying", "CopyReport": "copying"}
+_PIPELINE_NAMES = {"memoize": "pipelines.memoize", "copy_store": "pipelines.copy", "CopyError": "pipelines.copy",
+                   "CopyReport": "pipelines.copy"}
 """Public names imported on first use: the pipeline layer costs ~15 ms that a plain store does not need."""
 
 

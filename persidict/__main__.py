@@ -1,5 +1,5 @@
 """Entry point for ``python -m persidict``."""
 
-from .cli import main
+from .pipelines.cli import main
 
 raise SystemExit(main())

@@ -45,7 +45,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from ..versions import ABSENT, Expected, Version
+from ..protocol.versions import ABSENT, Expected, Version
 from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["AzureBackend"]

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 from fsspec import AbstractFileSystem
 
-from ..versions import ABSENT, ANY, Expected, PreconditionFailed, Version
+from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 
 DEFAULT_TIMEOUT = 30.0
 """The default of ``timeout``."""

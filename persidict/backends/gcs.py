@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from ..versions import ABSENT, Expected, PreconditionFailed, Version
+from ..protocol.versions import ABSENT, Expected, PreconditionFailed, Version
 from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["GCSBackend"]

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from fsspec.implementations.local import LocalFileSystem
 
-from ..retry import TRANSIENT_ATTEMPTS, with_retries
+from ..protocol.retry import TRANSIENT_ATTEMPTS, with_retries
 from .base import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Version
 
 try:

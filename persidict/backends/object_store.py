@@ -52,8 +52,8 @@ from typing import Any, TypeVar
 
 from fsspec.asyn import sync
 
-from ..conditions import CONFLICT_ATTEMPTS
-from ..versions import ABSENT, ANY, Expected, PreconditionFailed, Version
+from ..protocol.conditions import CONFLICT_ATTEMPTS
+from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 from .base import StorageBackend
 from .lineage import Lineages
 

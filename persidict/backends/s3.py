@@ -23,7 +23,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from ..versions import ABSENT, ANY, Expected, Version
+from ..protocol.versions import ABSENT, ANY, Expected, Version
 from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["S3Backend", "client_config", "conditional_request_failed", "not_found_error", "not_modified_error"]

@@ -10,7 +10,6 @@ storage location.
 from __future__ import annotations
 
 from .cached import AppendOnlyDictCached, MutableDictCached
-from .local_cache import with_local_cache
 from .overlapping import OverlappingMultiDict
 from .pass_through import PassThroughDict
 from .write_once import WriteOnceDict
@@ -21,5 +20,4 @@ __all__ = [
     "OverlappingMultiDict",
     "PassThroughDict",
     "WriteOnceDict",
-    "with_local_cache",
 ]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from ..exceptions import MutationPolicyError
-from ..jokers_and_status_flags import (
+from ..core.front import APPEND_ONLY, NonEmptyPersiDictKey, PersiDict
+from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
+from ..protocol.exceptions import MutationPolicyError
+from ..protocol.flags import (
     ANY_ETAG,
     ETAG_HAS_CHANGED,
     EXECUTION_IS_COMPLETE,
@@ -29,8 +31,6 @@ from ..jokers_and_status_flags import (
     TransformingFunction,
     ValueType,
 )
-from ..persi_dict import APPEND_ONLY, NonEmptyPersiDictKey, PersiDict
-from ..safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
 from .pass_through import PassThroughDict, require_persidict
 
 __all__ = ["AppendOnlyDictCached", "MutableDictCached"]

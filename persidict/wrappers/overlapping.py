@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from ..persi_dict import PersiDict, reopen
+from ..core.front import PersiDict, reopen
 
 __all__ = ["OverlappingMultiDict"]
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, Self
 
-from ..jokers_and_status_flags import (
+from ..core.front import NonEmptyPersiDictKey, PersiDict, PersiDictKey, validate_iter_request
+from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple
+from ..protocol.flags import (
     IF_ETAG_CHANGED,
     ConditionalOperationResult,
     ETagConditionFlag,
@@ -26,8 +28,6 @@ from ..jokers_and_status_flags import (
     TransformingFunction,
     ValueType,
 )
-from ..persi_dict import NonEmptyPersiDictKey, PersiDict, PersiDictKey, validate_iter_request
-from ..safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple
 
 __all__ = ["PassThroughDict", "require_persidict"]
 

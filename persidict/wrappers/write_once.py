@@ -15,8 +15,11 @@ import numbers
 import random
 from typing import Any
 
-from ..exceptions import MutationPolicyError
-from ..jokers_and_status_flags import (
+from ..codecs.registry import get_codec
+from ..core.front import APPEND_ONLY, NonEmptyPersiDictKey, PersiDict
+from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
+from ..protocol.exceptions import MutationPolicyError
+from ..protocol.flags import (
     ALWAYS_RETRIEVE,
     ANY_ETAG,
     DELETE_CURRENT,
@@ -34,9 +37,6 @@ from ..jokers_and_status_flags import (
     TransformingFunction,
     ValueType,
 )
-from ..persi_dict import APPEND_ONLY, NonEmptyPersiDictKey, PersiDict
-from ..safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
-from ..serialization import get_codec
 from .pass_through import PassThroughDict, require_persidict
 
 __all__ = ["WriteOnceDict"]
@@ -69,7 +69,7 @@ class WriteOnceDict(PassThroughDict[ValueType]):
         p_consistency_checks: float | None = None,
     ) -> None:
         if wrapped_dict is None:
-            from ..stores import FileDirDict  # the default store; wrappers otherwise know only PersiDict
+            from ..presets.local import FileDirDict  # the default store; wrappers otherwise know only PersiDict
 
             wrapped_dict = FileDirDict(append_only=True)
         require_persidict("wrapped_dict", wrapped_dict)

@@ -36,7 +36,7 @@ from persidict.backends import lineage as lineage_module
 from persidict.backends import object_store
 from persidict.backends.lineage import LINEAGE_LENGTH, Lineages
 from persidict.backends.object_store import LOST_ANSWER_ATTEMPTS, UNREACHABLE_ATTEMPTS, ObjectStoreBackend, Outcome
-from persidict.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
+from persidict.protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 
 BUCKET = "fake-bucket-42"
 ROOT = f"{BUCKET}/store"

@@ -22,7 +22,7 @@ from persidict import (
     FsspecDict,
     MutationPolicyError,
 )
-from persidict.s3_dicts import BasicS3Dict
+from persidict.presets.s3 import BasicS3Dict
 
 from ..servers.moto_s3 import MotoS3
 

@@ -1,0 +1,1 @@
+"""Compatibility with persidict 0.x: its module paths."""

@@ -1,0 +1,1 @@
+"""Keys: safe characters, key tuples and digest suffixes (imports nothing else of persidict)."""

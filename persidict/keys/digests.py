@@ -1,0 +1,136 @@
+"""Digest suffixes: keys that differ only in letter case stay apart on case-insensitive disks.
+
+Each component ``s`` of a key becomes ``s + "_" + base32(md5(s))[:digest_len].lower()``
+in file names (the on-disk layout of persidict 0.x, reproduced bit for bit)::
+
+    >>> sign_safe_str_tuple(("a", "Key"), 4)
+    SafeStrTuple(('a_btax', 'Key_rfzv'))
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+from collections.abc import Sequence
+
+from .chars import SAFE_STRING_MAX_LENGTH
+from .tuples import SafeStrTuple
+
+__all__ = [
+    "sign_component",
+    "sign_safe_str_tuple",
+    "unsign_component",
+    "unsign_safe_str_tuple",
+]
+
+
+def _check_digest_len(digest_len: object) -> int:
+    """Return ``digest_len`` as an int, or raise for a non-int (bool included) or a negative."""
+    if isinstance(digest_len, bool) or not isinstance(digest_len, int):
+        raise TypeError(f"digest_len must be an int, got {type(digest_len)}")
+    if digest_len < 0:
+        raise ValueError(f"digest_len must be non-negative, got {digest_len}")
+    return int(digest_len)
+
+
+_B32_LOWER = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def _suffix(s: str, digest_len: int) -> str:
+    """``"_"`` + the first ``digest_len`` chars of base32(md5(s)), lowercased (``digest_len > 0``)."""
+    digest = hashlib.md5(s.encode("utf-8")).digest()
+    if digest_len > 25:  # reaches the padded tail: let the standard encoder produce it
+        return "_" + base64.b32encode(digest).decode()[:digest_len].lower()
+    # The first 25 characters are plain 5-bit groups of the 128-bit digest
+    # (base64.b32encode is pure Python in 3.11 and dominated this hot path).
+    bits = int.from_bytes(digest, "big")
+    return "_" + "".join(_B32_LOWER[(bits >> (123 - 5 * i)) & 31] for i in range(digest_len))
+
+
+def _has_own_suffix(s: str, digest_len: int) -> bool:
+    """Tell whether ``s`` already ends with the suffix of its own stem."""
+    cut = digest_len + 1
+    return len(s) > cut and s.endswith(_suffix(s[:-cut], digest_len))
+
+
+# Cached: every file access signs or unsigns each component of its key.
+@functools.lru_cache(maxsize=65536)
+def _sign_cached(s: str, digest_len: int) -> str:
+    signed = s if _has_own_suffix(s, digest_len) else s + _suffix(s, digest_len)
+    if len(signed) >= SAFE_STRING_MAX_LENGTH:
+        raise ValueError(
+            f"Key component {s[:40]!r}... is too long to sign: with its digest suffix it "
+            f"would have {len(signed)} characters, the maximum is {SAFE_STRING_MAX_LENGTH - 1}"
+        )
+    return signed
+
+
+@functools.lru_cache(maxsize=65536)
+def _unsign_cached(s: str, digest_len: int) -> str:
+    return s[: -(digest_len + 1)] if _has_own_suffix(s, digest_len) else s
+
+
+def sign_component(s: str, digest_len: int) -> str:
+    """Append the digest suffix to one safe component (idempotent; no-op for ``digest_len == 0``).
+
+    >>> sign_component("a", 4)
+    'a_btax'
+
+    Raises:
+        TypeError: ``digest_len`` is not an int (``bool`` included).
+        ValueError: ``digest_len`` is negative, or the signed component exceeds 253 characters.
+    """
+    if type(digest_len) is not int or digest_len < 0:
+        # Validate before the cache: 1 == 1.0 == True would share cache entries.
+        digest_len = _check_digest_len(digest_len)
+    if digest_len == 0:
+        return s
+    return _sign_cached(s, digest_len)
+
+
+def unsign_component(s: str, digest_len: int) -> str:
+    """Strip the digest suffix from one component if it carries the suffix of its own stem.
+
+    >>> unsign_component("a_btax", 4)
+    'a'
+
+    Raises:
+        TypeError: ``digest_len`` is not an int (``bool`` included).
+        ValueError: ``digest_len`` is negative.
+    """
+    if type(digest_len) is not int or digest_len < 0:
+        digest_len = _check_digest_len(digest_len)
+    if digest_len == 0:
+        return s
+    return _unsign_cached(s, digest_len)
+
+
+def sign_safe_str_tuple(seq: SafeStrTuple | Sequence[str] | str, digest_len: int) -> SafeStrTuple:
+    """Sign every component of ``seq`` (directories and file name alike).
+
+    Raises:
+        TypeError: a non-int ``digest_len`` or an invalid key part.
+        ValueError: a negative ``digest_len``, an invalid string, or a component
+            that becomes longer than 253 characters once signed.
+    """
+    digest_len = _check_digest_len(digest_len)
+    strings = SafeStrTuple(seq).strings
+    if digest_len:
+        strings = tuple(_sign_cached(s, digest_len) for s in strings)
+    return SafeStrTuple(strings)
+
+
+def unsign_safe_str_tuple(seq: SafeStrTuple | Sequence[str] | str, digest_len: int) -> SafeStrTuple:
+    """Strip the digest suffix from every component of ``seq`` that carries one.
+
+    Raises:
+        TypeError: a non-int ``digest_len`` or an invalid key part.
+        ValueError: a negative ``digest_len`` or an invalid string (before or after stripping).
+    """
+    digest_len = _check_digest_len(digest_len)
+    strings = SafeStrTuple(seq).strings
+    if digest_len:
+        strings = tuple(_unsign_cached(s, digest_len) for s in strings)
+    # Re-validated: stripping "._<suffix of '.'>" would leave the reserved ".".
+    return SafeStrTuple(strings)

@@ -1,0 +1,1 @@
+"""Pipelines: what is built on stores (memoize, copying, the command line, the demo); loaded on first use."""

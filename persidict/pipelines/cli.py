@@ -1,0 +1,420 @@
+"""The ``persidict`` command line (``python -m persidict``, or the ``persidict`` script).
+
+Every command names its store by location.  A local path opens as
+``FileDirDict(base_dir=PATH)``, so the command sees what a ``FileDirDict`` on that
+folder sees (digest-suffixed file names).  Anything with a protocol opens as
+``FsspecDict(URL, storage_options=...)``: ``s3://``, ``gs://``, ``az://``,
+``memory://``, chained URLs, and ``file://`` too, which therefore means what
+``FsspecDict("file://...")`` means in Python (plain names, no digest suffixes).
+``--digest-len`` overrides either default.
+
+Commands that only read (``ls``, ``get``, ``du``, ``rm``, ``gc`` and the source of
+``cp``) refuse a local folder that does not exist instead of creating it.
+
+Exit status: 0 success; 1 failure (a missing key, a storage error, a value the
+store refuses, ...), with one message on stderr and no traceback; 2 bad usage;
+130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fsspec.core import split_protocol
+
+from ..codecs.registry import is_text_format
+from ..core.fsspec_dict import FsspecDict
+from ..keys.tuples import NonEmptySafeStrTuple, key_text
+from ..presets.local import FileDirDict
+from ..protocol.exceptions import PersiDictError
+from .copy import DEFAULT_WORKERS, CopyError, CopyReport, copy_store
+
+__all__ = ["main"]
+
+_PROG = "persidict"
+_LOCAL_PROTOCOLS = frozenset({"file", "local"})
+_DEFAULT_GC_AGE = 3600.0
+
+
+class CommandFailed(Exception):
+    """A failure the command line reports in one line (exit status 1)."""
+
+
+_FAILURES = (CommandFailed, PersiDictError, OSError, ValueError, TypeError, ImportError)
+"""What a command may fail with: reported on stderr without a traceback (``KeyError`` too, see ``main``)."""
+
+
+# --- arguments ------------------------------------------------------------------------------
+def parse_key(text: str) -> NonEmptySafeStrTuple:
+    """A key from the command line: its parts separated by ``/`` (``runs/r1/loss``)."""
+    try:
+        return NonEmptySafeStrTuple(tuple(text.split("/")))
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"bad key {text!r}: {exc}") from exc
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """A storage option ``NAME=VALUE``; a VALUE that is valid JSON is decoded (``true``, ``5``, ``{...}``)."""
+    name, separator, raw = text.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(raw)
+    except ValueError:
+        return name, raw
+
+
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return number
+
+
+def _seconds(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = -1.0
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return number
+
+
+# --- opening stores -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoreSpec:
+    """Where a store is and how to open it, as given on the command line."""
+
+    location: str
+    serialization_format: str = "pkl"
+    storage_options: tuple[tuple[str, Any], ...] = ()
+    digest_len: int | None = None
+
+
+def _local_folder(location: str) -> str | None:
+    """The local folder ``location`` names, or None for a remote or chained URL."""
+    protocol, path = split_protocol(location)
+    if protocol is None:
+        return location
+    return path if protocol in _LOCAL_PROTOCOLS else None
+
+
+def open_store(spec: StoreSpec, *, create: bool) -> FsspecDict[Any]:
+    """Open the store ``spec`` names; unless ``create``, a local folder must already exist.
+
+    A text format (``txt``, ``md``, ...) holds ``str`` values only, so the store is
+    opened with ``base_class_for_values=str``.
+    """
+    folder = _local_folder(spec.location)
+    if not create and folder is not None and not os.path.isdir(folder):
+        raise CommandFailed(f"no store at {spec.location}: not a folder")
+    options: dict[str, Any] = {
+        "serialization_format": spec.serialization_format,
+        "base_class_for_values": str if is_text_format(spec.serialization_format) else None,
+    }
+    if spec.digest_len is not None:
+        options["digest_len"] = spec.digest_len
+    if split_protocol(spec.location)[0] is None:
+        return FileDirDict(base_dir=spec.location, **options)
+    return FsspecDict(spec.location, storage_options=dict(spec.storage_options) or None, **options)
+
+
+def _spec(
+    args: argparse.Namespace, location: str, fmt: str | None = None, extra_options: Sequence[tuple[str, Any]] = ()
+) -> StoreSpec:
+    """The spec of ``location`` from the common options; ``fmt`` and ``extra_options`` refine one end of ``cp``."""
+    return StoreSpec(location, fmt or args.format, (*args.option, *extra_options), args.digest_len)
+
+
+# --- output -----------------------------------------------------------------------------------
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, allow_nan=False))
+
+
+def _render(value: Any, *, as_json: bool) -> str:
+    """A value for printing: a string as it is, JSON with ``as_json``, else its repr."""
+    if as_json:
+        try:
+            return json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise CommandFailed(f"the value cannot be written as JSON ({exc}); without --json it prints as "
+                                f"{_short_repr(value)}") from exc
+    return value if isinstance(value, str) else repr(value)
+
+
+def _short_repr(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _iso(timestamp: float | None) -> str:
+    return "-" if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+# --- commands ---------------------------------------------------------------------------------
+def _ls(args: argparse.Namespace) -> int:
+    store = open_store(_spec(args, args.url), create=False)
+    keys = sorted(key_text(key) for key in store)
+    if args.json:
+        _print_json(keys)
+    else:
+        for key in keys:
+            print(key)
+    return 0
+
+
+def _get(args: argparse.Namespace) -> int:
+    value = open_store(_spec(args, args.url), create=False)[args.key]
+    text = _render(value, as_json=args.json)
+    print(text, end="" if text.endswith("\n") else "\n")
+    return 0
+
+
+def _put(args: argparse.Namespace) -> int:
+    value = _json_value(args.value) if args.json else args.value
+    open_store(_spec(args, args.url), create=True)[args.key] = value
+    return 0
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CommandFailed(f"VALUE is not valid JSON: {exc}") from exc
+
+
+def _rm(args: argparse.Namespace) -> int:
+    del open_store(_spec(args, args.url), create=False)[args.key]
+    return 0
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What ``du`` reports: the number of keys, their bytes, and the oldest and newest write."""
+
+    keys: int
+    bytes: int
+    oldest: float | None
+    newest: float | None
+
+
+def disk_usage(store: FsspecDict[Any]) -> Usage:
+    """Count the keys of ``store`` and the bytes of their files (other files in its tree are not counted)."""
+    timestamps = dict(store.keys_and_timestamps())
+    sizes = store.fs.du(store.url, total=False)
+    total = sum(int(sizes.get(store.key_to_path(key), 0)) for key in timestamps)
+    stamps = timestamps.values()
+    return Usage(len(timestamps), total, min(stamps, default=None), max(stamps, default=None))
+
+
+def _du(args: argparse.Namespace) -> int:
+    usage = disk_usage(open_store(_spec(args, args.url), create=False))
+    if args.json:
+        _print_json(vars(usage))
+    else:
+        print(f"keys    {usage.keys}\nbytes   {usage.bytes}")
+        print(f"oldest  {_iso(usage.oldest)}\nnewest  {_iso(usage.newest)}")
+    return 0
+
+
+def _cp(args: argparse.Namespace) -> int:
+    src = open_store(_spec(args, args.src, args.src_format, args.src_option), create=False)
+    dst = open_store(_spec(args, args.dst, args.dst_format, args.dst_option), create=True)
+    try:
+        report = copy_store(src, dst, overwrite=args.overwrite, workers=args.workers, progress=not args.no_progress)
+    except CopyError as exc:
+        report = exc.report
+        for key, error in report.failures.items():
+            print(f"{_PROG}: not copied: {key_text(key)}: {type(error).__name__}: {error}", file=sys.stderr)
+    _print_report(report, as_json=args.json)
+    return 1 if report.failures else 0
+
+
+def _print_report(report: CopyReport, *, as_json: bool) -> None:
+    if as_json:
+        failures = {key_text(key): f"{type(exc).__name__}: {exc}" for key, exc in report.failures.items()}
+        _print_json({"copied": report.copied, "skipped": report.skipped, "failed": report.failed,
+                     "failures": failures})
+    else:
+        print(f"copied {report.copied}, skipped {report.skipped}, failed {report.failed}")
+
+
+def _gc(args: argparse.Namespace) -> int:
+    removed = open_store(_spec(args, args.url), create=False).remove_temporary_files(older_than=args.older_than)
+    if args.json:
+        _print_json({"removed": removed})
+    else:
+        print(f"removed {removed} temporary file(s)")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo()
+    return 0
+
+
+# --- the parser and the dispatch table --------------------------------------------------------
+def _url_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", metavar="URL", help="a local folder, or any fsspec URL (s3://bucket/prefix, ...)")
+
+
+def _key_argument(parser: argparse.ArgumentParser) -> None:
+    _url_argument(parser)
+    parser.add_argument("key", metavar="KEY", type=parse_key, help="the key, its parts separated by / (a/b/c)")
+
+
+def _json_flag(parser: argparse.ArgumentParser, help: str = "print JSON") -> None:
+    parser.add_argument("--json", action="store_true", help=help)
+
+
+def _ls_arguments(parser: argparse.ArgumentParser) -> None:
+    _url_argument(parser)
+    _json_flag(parser, "print one JSON list of keys")
+
+
+def _get_arguments(parser: argparse.ArgumentParser) -> None:
+    _key_argument(parser)
+    _json_flag(parser, "print the value as JSON (fails for values JSON cannot hold)")
+
+
+def _put_arguments(parser: argparse.ArgumentParser) -> None:
+    _key_argument(parser)
+    parser.add_argument("value", metavar="VALUE", help="the value: a string (a JSON document with --json)")
+    _json_flag(parser, "decode VALUE as JSON (7 stores the int 7)")
+
+
+def _du_arguments(parser: argparse.ArgumentParser) -> None:
+    _url_argument(parser)
+    _json_flag(parser, 'print {"keys", "bytes", "oldest", "newest"} (POSIX seconds) as JSON')
+
+
+def _cp_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("src", metavar="SRC", help="the store to copy from")
+    parser.add_argument("dst", metavar="DST", help="the store to copy into (created if needed)")
+    parser.add_argument("--overwrite", action="store_true", help="replace values DST already holds (default: skip)")
+    parser.add_argument("--workers", metavar="N", type=_positive_int, default=DEFAULT_WORKERS,
+                        help=f"writes in flight at once (default {DEFAULT_WORKERS})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    for end in ("src", "dst"):
+        parser.add_argument(f"--{end}-format", metavar="FMT", help=f"the format of {end.upper()} (default --format)")
+        parser.add_argument(f"--{end}-option", metavar="NAME=VALUE", type=parse_option, action="append", default=[],
+                            help=f"a storage option for {end.upper()} only (repeatable)")
+    _json_flag(parser, 'print {"copied", "skipped", "failed", "failures"} as JSON')
+
+
+def _gc_arguments(parser: argparse.ArgumentParser) -> None:
+    _url_argument(parser)
+    parser.add_argument("--older-than", metavar="SECONDS", type=_seconds, default=_DEFAULT_GC_AGE,
+                        help=f"only temporary files older than this (default {_DEFAULT_GC_AGE:.0f})")
+    _json_flag(parser, 'print {"removed": N} as JSON')
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command takes none."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its help line, its arguments, and what runs it."""
+
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    opens_stores: bool = True
+
+
+COMMANDS: dict[str, Command] = {
+    "ls": Command("list the keys, one per line (parts joined by /)", _ls_arguments, _ls),
+    "get": Command("print one value (a string as it is, anything else as its repr)", _get_arguments, _get),
+    "put": Command("store a value under a key: a string, or JSON with --json", _put_arguments, _put),
+    "rm": Command("delete a key", _key_argument, _rm),
+    "du": Command("count the keys and their bytes; the oldest and newest write", _du_arguments, _du),
+    "cp": Command("copy every value into another store: concurrent, resumable (keys DST holds are skipped)",
+                  _cp_arguments, _cp),
+    "gc": Command("remove temporary files that writers killed mid-write left behind", _gc_arguments, _gc),
+    "demo": Command("show the main job on a temporary folder and in memory", _no_arguments, _demo,
+                    opens_stores=False),
+}
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: reads the installed version only when asked (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from .. import __version__
+
+        print(f"{_PROG} {__version__}")
+        parser.exit()
+
+
+def _store_options() -> argparse.ArgumentParser:
+    """The options of every command that opens a store."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--format", default="pkl", metavar="FMT",
+                         help="serialization format: pkl (default), json, dill, or a text format such as txt")
+    options.add_argument("-o", "--option", metavar="NAME=VALUE", type=parse_option, action="append", default=[],
+                         help="a storage option for URLs (repeatable; JSON values are decoded): "
+                              "-o endpoint_url=http://... -o key=... -o secret=...")
+    options.add_argument("--digest-len", type=int, metavar="N",
+                         help="digest suffix length of file names (default: 4 for a local path, 0 for a URL)")
+    return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``persidict`` parser, one subparser per entry of ``COMMANDS``."""
+    parser = argparse.ArgumentParser(prog=_PROG, description="Persistent dictionaries for distributed work.")
+    parser.add_argument("--version", action=_VersionAction)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    store_options = _store_options()
+    for name, command in COMMANDS.items():
+        parents = [store_options] if command.opens_stores else []
+        command.arguments(subparsers.add_parser(name, help=command.help, description=command.help, parents=parents))
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"{_PROG}: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _output_closed() -> int:
+    """The reader of our output went away (``persidict ls URL | head``): stop quietly, status 1."""
+    # Later writes (the interpreter's final flush included) go nowhere instead of failing again.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        status = COMMANDS[args.command].run(args)
+        sys.stdout.flush()  # a closed pipe fails here, inside the handlers below
+        return status
+    except BrokenPipeError:
+        return _output_closed()
+    except KeyboardInterrupt:  # Ctrl-C: a copy resumes where it stopped when run again
+        print(f"{_PROG}: interrupted", file=sys.stderr)
+        return 130
+    except KeyError as exc:
+        key = exc.args[0] if exc.args else None
+        return _fail(f"key not found: {key_text(key) if isinstance(key, NonEmptySafeStrTuple) else key}")
+    except _FAILURES as exc:
+        return _fail(str(exc) or type(exc).__name__)
