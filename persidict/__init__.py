@@ -22,9 +22,12 @@ from .keys.chars import (  # the three extras are in the namespace, not in __all
     replace_unsafe_chars,
 )
 from .keys.tuples import NonEmptySafeStrTuple, SafeStrTuple
+from .presets.cached import AppendOnlyDictCached, MutableDictCached
 from .presets.empty import EmptyDict
 from .presets.local import FileDirDict, LocalDict
+from .presets.overlapping import OverlappingMultiDict
 from .presets.s3 import BasicS3Dict, S3Dict, S3Dict_FileDirCached
+from .presets.write_once import WriteOnceDict
 from .protocol.exceptions import (
     BackendError,
     BulkOperationError,
@@ -63,7 +66,7 @@ from .protocol.flags import (
     ValueNotRetrievedFlag,
     ValueType,
 )
-from .wrappers import AppendOnlyDictCached, MutableDictCached, OverlappingMultiDict, WriteOnceDict
+from .protocol.retry import RetryConfig
 
 register_legacy_modules()
 
@@ -143,6 +146,7 @@ __all__ = [
     "PersiDictError",
     "PersiDictKey",
     "RetrieveValueFlag",
+    "RetryConfig",
     "S3Dict",
     "S3Dict_FileDirCached",
     "SafeStrTuple",

@@ -63,6 +63,16 @@ class StoreKind:
     tests marked ``insert_only`` (inserts, reads and conditional reads)."""
     known_failures: tuple[tuple[str, str], ...] = ()
     """``(node id regex, reason)``: tests this kind cannot pass, each a strict xfail with its reason."""
+    cached: CachedParts | None = None
+    """For a read-through cache kind: its main store and its caches, which tests/presets reach separately."""
+
+
+@dataclass(frozen=True)
+class CachedParts:
+    """A cached kind's parts: the kind of its main store and of its cache pair ("files" or "memory")."""
+
+    main: str
+    caches: str
 
 
 def _deep_store_dir(tmp_path: Path) -> Path:
@@ -190,18 +200,6 @@ _S3_KNOWN_FAILURES = (
     (r"::test_identity_transformer_still_writes\[",
      "S3's ETag is the MD5 of the body, kept verbatim (docs/concepts.md#etags): rewriting identical bytes keeps it"),
 )
-_CACHED_KNOWN_FAILURES = (
-    (r"test_mapping.py::test_missing_key_error_is_chained_from_the_storage_error\[cached-local-",
-     "a cached wrapper learns that a key is absent from main's result: there is no storage error to chain"),
-    (r"test_conditional.py::test_never_retrieve_does_not_deserialize\[",
-     "MutableDictCached.etag() answers from its ETag cache, stale after a write made outside "
-     "(docs/concurrency.md#cache-sync-rule)"),
-    (r"test_append_only.py::test_(unsatisfied_writes_give_results_not_errors|discard_if_on_absent_key_is_a_normal_result"
-     r"|transform_item)\[",
-     "AppendOnlyDictCached.discard_if and transform_item always raise MutationPolicyError "
-     "(docs/concurrency.md#trusted-cache)"),
-)
-_S3_CACHED_KNOWN_FAILURES = _S3_KNOWN_FAILURES + _CACHED_KNOWN_FAILURES
 _GCS_IGNORES_DELETE_PRECONDITIONS = "fake-gcs-server 1.54 ignores ifGenerationMatch on DELETE (upstream issue 1282)"
 _GCS_KNOWN_FAILURES = (
     (r"::test_discard_if\[gcs-\w+-present_stale-ETAG_IS_THE_SAME\]", _GCS_IGNORES_DELETE_PRECONDITIONS),
@@ -209,39 +207,63 @@ _GCS_KNOWN_FAILURES = (
 )
 
 
-def _cached_folder_location(tmp_path: Path) -> State:
-    # The cache folder is outside tmp_path: tests that watch tmp_path for writes outside the
-    # store's root watch the main store.
-    return {"base_dir": str(_deep_store_dir(tmp_path)), "folder": tempfile.mkdtemp(prefix="persidict-cache-")}
+def _cached_location(tmp_path: Path | None) -> State:
+    # Caches live outside tmp_path: tests that watch tmp_path for writes outside the store's root watch main.
+    base = _deep_store_dir(tmp_path) if tmp_path is not None else None
+    return {"base_dir": str(base), "folder": tempfile.mkdtemp(prefix="persidict-cache-")}
 
 
-def _open_cached_folder(state: State, overrides: dict[str, Any]) -> Any:
-    # A folder store behind a cache folder: MutableDictCached, or AppendOnlyDictCached when append-only.
+def open_cached_main(parts: CachedParts, state: State, overrides: dict[str, Any]) -> Any:
+    """A new object on the cached kind's main storage (another process's view of it)."""
     from persidict import FileDirDict
 
-    return FileDirDict(base_dir=state["base_dir"], **overrides).with_local_cache(state["folder"])
+    if parts.main == "files":
+        return FileDirDict(base_dir=state["base_dir"], fsync=False, **overrides)
+    return _open_local_dict(state, overrides)
 
 
-def _open_cached_memory(state: State, overrides: dict[str, Any]) -> Any:
-    # Main and both caches are LocalDicts: the cached wrappers over any PersiDict.
-    from persidict import AppendOnlyDictCached, LocalDict, MutableDictCached
+def open_cached_caches(parts: CachedParts, state: State, fmt: str, append_only: bool, name: str) -> tuple[Any, Any]:
+    """The ``(data_cache, etag_cache)`` pair called ``name`` (the same storage every time it is asked for)."""
+    from persidict import FileDirDict, LocalDict, OverlappingMultiDict
 
-    main = _open_local_dict(state, overrides)
-    shared = {key: value for key, value in overrides.items() if key != "serialization_format"}
-    if "data_cache" not in state:
-        state["data_cache"] = LocalDict(**overrides).backend
-        etag_params = {**shared, "base_class_for_values": str, "serialization_format": "txt"}
-        state["etag_cache"] = LocalDict(**etag_params).backend
-    data_cache = LocalDict(backend=state["data_cache"], **overrides)
-    if main.append_only:
-        return AppendOnlyDictCached(main_dict=main, data_cache=data_cache)
-    etag_cache = LocalDict(backend=state["etag_cache"], **{**shared, "base_class_for_values": str,
-                                                           "serialization_format": "txt"})
-    return MutableDictCached(main_dict=main, data_cache=data_cache, etag_cache=etag_cache)
+    if parts.caches == "files":
+        # The layout S3Dict's cache uses: one tree, values in .<fmt>, ETags in .<fmt>_etag.
+        shared = {"base_dir": os.path.join(state["folder"], name), "digest_len": 8, "fsync": False,
+                  "append_only": append_only}
+        family = OverlappingMultiDict(dict_type=FileDirDict, shared_subdicts_params=shared,
+                                      **{fmt: {}, f"{fmt}_etag": {"base_class_for_values": str}})
+        return getattr(family, fmt), getattr(family, f"{fmt}_etag")
+    backends = state.setdefault("caches", {}).setdefault((name, fmt, append_only), (LocalDict().backend,
+                                                                                    LocalDict().backend))
+    return (LocalDict(backend=backends[0], serialization_format=fmt, append_only=append_only),
+            LocalDict(backend=backends[1], serialization_format="etag", base_class_for_values=str,
+                      append_only=append_only))
+
+
+def _cached_opener(parts: CachedParts) -> Callable[[State, dict[str, Any]], Any]:
+    """The contract's opener of a cached kind: MutableDictCached, or AppendOnlyDictCached when append-only."""
+
+    def open_cached(state: State, overrides: dict[str, Any]) -> Any:
+        from persidict import AppendOnlyDictCached, MutableDictCached
+
+        main = open_cached_main(parts, state, overrides)
+        data_cache, etag_cache = open_cached_caches(parts, state, main.serialization_format, main.append_only,
+                                                    "cache")
+        if main.append_only:
+            return AppendOnlyDictCached(main_dict=main, data_cache=data_cache)
+        return MutableDictCached(main_dict=main, data_cache=data_cache, etag_cache=etag_cache)
+
+    return open_cached
+
+
+def _cached_kind(main: str, fmt: str, caches: str) -> StoreKind:
+    parts = CachedParts(main, caches)
+    return StoreKind(f"cached-{main}-{fmt}-{caches}-caches", fmt, _cached_location, _cached_opener(parts),
+                     cleanup=_cleanup_folder, local_files=main == "files", cached=parts)
 
 
 def _open_overlapping(state: State, overrides: dict[str, Any]) -> Any:
-    # One format's sub-dict of an OverlappingMultiDict (tests/wrappers has the shared-folder cases).
+    # One format's sub-dict of an OverlappingMultiDict (tests/presets has the shared-folder cases).
     from persidict import FileDirDict, OverlappingMultiDict
 
     fmt = overrides.pop("serialization_format")
@@ -280,16 +302,16 @@ STORE_KINDS: dict[str, StoreKind] = _kinds(
     StoreKind("s3-json", "json", _s3_location, _open_with_options, cross_process=True, timestamp_resolution=1.0,
               known_failures=_S3_KNOWN_FAILURES),
     StoreKind("s3-cached-pkl", "pkl", _s3_cached_location, _open_s3_cached, cleanup=_cleanup_s3_cached,
-              cross_process=True, timestamp_resolution=1.0, known_failures=_S3_CACHED_KNOWN_FAILURES),
+              cross_process=True, timestamp_resolution=1.0, known_failures=_S3_KNOWN_FAILURES),
     StoreKind("gcs-pkl", "pkl", _gcs_location, _open_gcs, cross_process=True,
               known_failures=_GCS_KNOWN_FAILURES),
     StoreKind("azure-pkl", "pkl", _azure_location, _open_azure, cleanup=_cleanup_azure, cross_process=True,
               timestamp_resolution=1.0),
-    # The wrappers, so that none can drift from the contract.
-    StoreKind("cached-local-pkl", "pkl", _cached_folder_location, _open_cached_folder, cleanup=_cleanup_folder,
-              local_files=True, known_failures=_CACHED_KNOWN_FAILURES),
-    StoreKind("cached-memory-json", "json", _local_dict_location, _open_cached_memory,
-              known_failures=_CACHED_KNOWN_FAILURES),
+    # The wrappers, so that none can drift from the contract: every main store with every kind of cache.
+    _cached_kind("files", "pkl", "files"),
+    _cached_kind("files", "json", "memory"),
+    _cached_kind("memory", "pkl", "files"),
+    _cached_kind("memory", "json", "memory"),
     StoreKind("overlapping-local-json", "json", _file_dir_location, _open_overlapping, local_files=True,
               cross_process=True),
     StoreKind("write-once-local-pkl", "pkl", _file_dir_location, _open_write_once, local_files=True,
@@ -312,6 +334,7 @@ class DictFactory:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "processes: spawns worker processes (slower)")
+    config.addinivalue_line("markers", "many_runs: a race repeated many times; outside the default suite")
     config.addinivalue_line(
         "markers", "store_kinds_with(*flags): run only on store kinds whose StoreKind flags are all true")
     config.addinivalue_line(

@@ -38,10 +38,10 @@ LEGACY_MODULES: dict[str, str] = {
     "basic_s3_dict": "presets.s3",
     "s3_dict_file_dir_cached": "presets.s3",
     "empty_dict": "presets.empty",
-    "write_once_dict": "wrappers.write_once",
-    "overlapping_multi_dict": "wrappers.overlapping",
-    "cached_appendonly_dict": "wrappers.cached",
-    "cached_mutable_dict": "wrappers.cached",
+    "write_once_dict": "presets.write_once",
+    "overlapping_multi_dict": "presets.overlapping",
+    "cached_appendonly_dict": "presets.cached",
+    "cached_mutable_dict": "presets.cached",
 }
 """0.309.0's module name (below ``persidict``) -> the module that serves it now."""
 

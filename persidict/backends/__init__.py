@@ -70,10 +70,12 @@ def backend_for_filesystem(fs: AbstractFileSystem, root: str) -> StorageBackend:
 
 
 def open_backend(location: Any, storage_options: dict[str, Any] | None = None) -> StorageBackend:
-    """Open a URL, a local path or a ``UPath`` as a backend.
+    """Open a URL, a local path or a ``UPath`` as a backend (a backend passes through as it is).
 
     A ``UPath`` carries its own options; ``storage_options`` adds to them.
     """
+    if isinstance(location, StorageBackend):
+        return location
     if hasattr(location, "fs") and hasattr(location, "path") and not isinstance(location, str):
         storage_options = {**location.storage_options, **(storage_options or {})}
         location = str(location)

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from fsspec.implementations.local import LocalFileSystem
 
-from ..protocol.retry import TRANSIENT_ATTEMPTS, with_retries
+from ..protocol.retry import DEFAULT_RETRY
 from .base import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Version
 
 try:
@@ -55,7 +55,7 @@ def _retrying(function: Callable[..., T], *args: Any) -> T:
     try:
         return function(*args)
     except PermissionError:
-        return with_retries(lambda: function(*args), (PermissionError,), TRANSIENT_ATTEMPTS - 1)
+        return DEFAULT_RETRY.call(lambda: function(*args), (PermissionError,))
 
 
 class LocalBackend(StorageBackend):

@@ -52,7 +52,6 @@ from typing import Any, TypeVar
 
 from fsspec.asyn import sync
 
-from ..protocol.conditions import CONFLICT_ATTEMPTS
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 from .base import StorageBackend
 from .lineage import Lineages
@@ -67,6 +66,9 @@ CONCURRENT_REQUESTS = 32
 
 READ_BATCH = 8 * CONCURRENT_REQUESTS
 """Values fetched per round of a bulk read: bounds memory, keeps every connection busy."""
+
+DELETE_ATTEMPTS = 16
+"""Rounds of an unconditional delete of an object that other writers keep replacing."""
 
 LOST_ANSWER_ATTEMPTS = 5
 """Sends of a request whose answers keep getting lost (5xx, resets, timeouts)."""
@@ -324,7 +326,7 @@ class ObjectStoreBackend(StorageBackend):
             raise PreconditionFailed(path)
         name = self._name(path)
         conflict: PreconditionFailed | None = None
-        for _ in range(CONFLICT_ATTEMPTS if expected is ANY else 1):
+        for _ in range(DELETE_ATTEMPTS if expected is ANY else 1):
             try:
                 self._run(
                     lambda: self._delete_object(name, expected),

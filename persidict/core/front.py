@@ -1,23 +1,24 @@
-"""PersiDict: the dict-like interface every store shares, built on a few primitives.
+"""The dict front every store shares: ``PersiDict``, and ``StoreDict``, a PersiDict over a ``Store``.
 
-A concrete store implements ``__getitem__``, ``__setitem__``, ``__delitem__``,
-``__contains__``, ``__len__``, ``_generic_iter``, ``timestamp``,
-``_remove_item`` and ``get_subdict``.  Everything else here (jokers, pop,
-equality, the ETag-based conditional operations, transform_item) is derived
-from them.
+``PersiDict`` is persidict 0.x's abstract class: a subclass implements
+``__getitem__``, ``__setitem__``, ``__delitem__``, ``__contains__``,
+``__len__``, ``_generic_iter`` and ``timestamp``, and gets the rest of the
+dict API, the jokers, the append-only policy, value checks and the ETag-based
+conditional operations.  Those are written once, over the narrow versioned
+protocol (``protocol/store.py``) and its engine (``protocol/engine.py``):
+``self._items`` is the store they use.  For a 0.x-style subclass it is
+``SubclassStore`` (its own methods, checked then acted); for every store of
+persidict it is the store the dict was opened on.
 
-The conditional operations are written once, here, on three versioned
-primitives (``_read_versioned``, ``_write_if``, ``_delete_if``).  Their
-defaults check and then act, so they are not atomic; a store that can do
-better overrides the three (every FsspecDict does, with conditional requests
-or locks), and all its conditional operations become as atomic as they are.
+``StoreDict`` is that: a PersiDict whose primitives are its store's, whose
+parameters, pickles, ``repr`` and subdicts derive from one ``Settings`` record,
+and which does bulk operations in bulk.  Every public store class is one.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
-import time
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from itertools import zip_longest
@@ -25,27 +26,17 @@ from typing import Any, Generic, Self, TypeAlias, TypeVar, overload
 
 from ..keys.chars import contains_unsafe_chars
 from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
-from ..protocol.conditions import (
-    CONFLICT_ATTEMPTS,
-    absent_result,
-    condition_holds,
-    normalize_n_retries,
-    require_retrieve_mode,
-    should_retrieve,
-)
-from ..protocol.exceptions import ConcurrencyConflictError, MutationPolicyError
+from ..protocol import engine
+from ..protocol.exceptions import BulkOperationError, ConcurrencyConflictError, MutationPolicyError
 from ..protocol.flags import (
     ALWAYS_RETRIEVE,
     ANY_ETAG,
     CONTINUE_NORMAL_EXECUTION,
     DELETE_CURRENT,
-    ETAG_IS_THE_SAME,
     EXECUTION_IS_COMPLETE,
     IF_ETAG_CHANGED,
     ITEM_NOT_AVAILABLE,
     KEEP_CURRENT,
-    NEVER_RETRIEVE,
-    VALUE_NOT_RETRIEVED,
     ConditionalOperationResult,
     ETagConditionFlag,
     ETagIfExists,
@@ -57,10 +48,13 @@ from ..protocol.flags import (
     TransformingFunction,
     ValueType,
 )
-from ..protocol.retry import CONFLICT_BACKOFF_BASE, backoff_delay
-from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed
+from ..protocol.retry import DEFAULT_RETRY, RetryConfig
+from ..protocol.store import APPEND_ONLY, WRITE_ONCE, Store
+from ..protocol.versions import ANY, PreconditionFailed
+from .adapter import SubclassStore
+from .settings import Settings
 
-__all__ = ["NonEmptyPersiDictKey", "PersiDict", "PersiDictKey", "reopen"]
+__all__ = ["NonEmptyPersiDictKey", "PersiDict", "PersiDictKey", "StoreDict", "reopen"]
 
 PersiDictKey: TypeAlias = SafeStrTuple | Sequence[str] | str
 """A key or a key prefix: a ``SafeStrTuple``, a sequence of strings or one string; may be empty (a prefix)."""
@@ -71,8 +65,8 @@ _Default = TypeVar("_Default")
 
 FORMATS_FOR_ANY_VALUE = ("pkl", "json", "dill")
 _ITER_LABELS = frozenset({"keys", "values", "timestamps"})
-_GET_VALUE_ATTEMPTS = 3
-APPEND_ONLY = "append-only"
+_DEFAULT_RETRIES: Any = object()
+"""``transform_item``'s default ``n_retries``: the store's ``RetryConfig`` decides (a time budget)."""
 
 
 def reopen(cls: type[Any], params: dict[str, Any]) -> Any:
@@ -89,16 +83,36 @@ def validate_iter_request(result_type: Any) -> frozenset[str]:
     return frozenset(result_type)
 
 
+def check_format(serialization_format: Any, base_class_for_values: type | None) -> None:
+    """Refuse a format name that is not a safe string, or a text format without a ``str`` base class."""
+    if not isinstance(serialization_format, str):
+        raise TypeError(f"serialization_format must be a str, got {type(serialization_format).__name__}")
+    if len(serialization_format) == 0:
+        raise ValueError("serialization_format must not be empty")
+    if contains_unsafe_chars(serialization_format):
+        raise ValueError(f"serialization_format {serialization_format!r} contains unsafe characters")
+    if base_class_for_values is not None and not isinstance(base_class_for_values, type):
+        raise TypeError(f"base_class_for_values must be a type or None, got {base_class_for_values!r}")
+    holds_text = base_class_for_values is not None and issubclass(base_class_for_values, str)
+    if not holds_text and serialization_format not in FORMATS_FOR_ANY_VALUE:
+        raise ValueError(
+            f"serialization_format {serialization_format!r} needs a str base_class_for_values; "
+            f"without one use one of {FORMATS_FOR_ANY_VALUE}"
+        )
+
+
 class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueType]):
     """A persistent dict: keys are tuples of safe strings, each value lives on its own.
 
-    Subclasses provide storage; this class provides the dict API, jokers,
-    append-only policy, value type checks, and ETag-based conditional
-    operations.
+    Subclasses provide storage (0.x's seven abstract methods); this class
+    provides the dict API, jokers, the append-only policy, value checks and
+    the ETag-based conditional operations.
     """
 
     _is_a_persidict = True
     """Marks every store class (``_validate_value`` refuses stores as values)."""
+
+    _retry: RetryConfig = DEFAULT_RETRY
 
     def __init__(
         self,
@@ -107,21 +121,8 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         base_class_for_values: type | None = None,
         serialization_format: str = "pkl",
     ) -> None:
+        check_format(serialization_format, base_class_for_values)
         self._append_only = bool(append_only)
-        if not isinstance(serialization_format, str):
-            raise TypeError(f"serialization_format must be a str, got {type(serialization_format).__name__}")
-        if len(serialization_format) == 0:
-            raise ValueError("serialization_format must not be empty")
-        if contains_unsafe_chars(serialization_format):
-            raise ValueError(f"serialization_format {serialization_format!r} contains unsafe characters")
-        if base_class_for_values is not None and not isinstance(base_class_for_values, type):
-            raise TypeError(f"base_class_for_values must be a type or None, got {base_class_for_values!r}")
-        holds_text = base_class_for_values is not None and issubclass(base_class_for_values, str)
-        if not holds_text and serialization_format not in FORMATS_FOR_ANY_VALUE:
-            raise ValueError(
-                f"serialization_format {serialization_format!r} needs a str base_class_for_values; "
-                f"without one use one of {FORMATS_FOR_ANY_VALUE}"
-            )
         self.base_class_for_values = base_class_for_values
         self.serialization_format = serialization_format
 
@@ -129,6 +130,14 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
     def append_only(self) -> bool:
         """True when items can be added but never changed or deleted."""
         return self._append_only
+
+    @property
+    def _items(self) -> Store:
+        """The versioned store every derived method works on (a 0.x subclass: its own methods)."""
+        store = self.__dict__.get("_store")
+        if store is None:
+            store = self.__dict__["_store"] = SubclassStore(self)
+        return store
 
     # --- parameters, representation, copying -----------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -163,7 +172,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         """A new object on the same storage, as ``copy.copy`` gives (the content is not copied)."""
         return self.__copy__()
 
-    # --- primitives ------------------------------------------------------------
+    # --- 0.x's abstract primitives ---------------------------------------------------
     @abstractmethod
     def __getitem__(self, key: NonEmptyPersiDictKey) -> ValueType: ...
 
@@ -187,15 +196,11 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
     def timestamp(self, key: NonEmptyPersiDictKey) -> float:
         """POSIX time of the key's last write."""
 
-    @abstractmethod
-    def _remove_item(self, key: NonEmptySafeStrTuple) -> None:
-        """Delete the item with no policy checks; ``KeyError`` if it is absent."""
-
     def get_subdict(self, prefix_key: PersiDictKey) -> PersiDict[ValueType]:
         """A dict of the same kind holding the items whose keys start with ``prefix_key``."""
         raise NotImplementedError(f"{type(self).__name__} has no subdicts")
 
-    # --- value checks and jokers -----------------------------------------------
+    # --- value checks and jokers (0.x's protocol for subclasses) --------------------------
     def _validate_value(self, value: Any) -> None:
         # type(...) and a plain attribute: isinstance against an ABC costs a good share of a memory write.
         if getattr(type(value), "_is_a_persidict", False):
@@ -211,7 +216,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         return value
 
     def _check_append_only(self) -> None:
-        if self._append_only:
+        if self.append_only:
             raise MutationPolicyError(APPEND_ONLY)
 
     def _process_setitem_args(self, key: Any, value: Any) -> StatusFlag:
@@ -271,7 +276,8 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         if isinstance(default, Joker):
             raise TypeError("setdefault() does not accept a joker as the default")
         key = to_nonempty_key(key)
-        for _ in range(CONFLICT_ATTEMPTS):
+        rounds = self._retry.rounds()
+        for _ in rounds:
             result = self.setdefault_if(
                 key,
                 default_value=default,
@@ -283,7 +289,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
                 return default
             if result.new_value is not ITEM_NOT_AVAILABLE:
                 return result.new_value
-        raise ConcurrencyConflictError(key, CONFLICT_ATTEMPTS)  # deleted as often as we looked
+        raise ConcurrencyConflictError(key, rounds.attempts)  # deleted as often as we looked
 
     def pop(self, key: NonEmptyPersiDictKey, *default: Any) -> Any:
         """Remove ``key`` and return its value (or ``default``); atomic where transform_item is."""
@@ -318,7 +324,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         """Delete ``key`` if present; True if it was deleted."""
         self._check_append_only()
         try:
-            self._delete_if(to_nonempty_key(key), ANY)
+            self._items.delete(to_nonempty_key(key))
         except KeyError:
             return False
         return True
@@ -424,74 +430,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         """A subdict for every first key component."""
         return {key[0]: self.get_subdict(key[0]) for key in self.keys()}
 
-
-    # --- versioned primitives -------------------------------------------------------
-    # The conditional operations below are written once, on these three.  The
-    # defaults build them from the dict primitives by checking and then acting,
-    # so they are not atomic; a store that can do better (every FsspecDict:
-    # conditional requests, locks) overrides them, and its conditional
-    # operations are then exactly as atomic as its primitives.
-
-    def _actual_etag(self, key: NonEmptySafeStrTuple) -> ETagIfExists:
-        try:
-            return ETagValue(self.etag(key))
-        except KeyError:
-            return ITEM_NOT_AVAILABLE
-
-    def _get_value_and_etag(self, key: NonEmptySafeStrTuple) -> tuple[ValueType, ETagValue]:
-        """A value and the ETag it belongs to (retried while the ETag moves)."""
-        for _ in range(_GET_VALUE_ATTEMPTS):
-            before = self.etag(key)
-            value = self[key]
-            after = self.etag(key)
-            if before == after:
-                return value, after
-        raise ConcurrencyConflictError(key, _GET_VALUE_ATTEMPTS)
-
-    def _read_versioned(
-        self, key: NonEmptySafeStrTuple, expected: Any, retrieve_value: RetrieveValueFlag
-    ) -> tuple[ETagIfExists, Any]:
-        """The key's ETag (INA if absent) and, by rule R (docs/concurrency.md#rule-r), its value (else VNR).
-
-        It compares ``expected`` with the actual ETag.
-        """
-        if retrieve_value is not ALWAYS_RETRIEVE:
-            actual = self._actual_etag(key)
-            if actual is ITEM_NOT_AVAILABLE:
-                return ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE
-            if not should_retrieve(retrieve_value, expected, actual):
-                return actual, VALUE_NOT_RETRIEVED
-        try:
-            value, etag = self._get_value_and_etag(key)
-        except KeyError:
-            return ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE
-        return etag, value
-
-    def _check_expected(self, key: NonEmptySafeStrTuple, expected: Expected) -> None:
-        """Raise ``PreconditionFailed`` unless the key's version is ``expected`` (not atomic)."""
-        if expected is ANY:
-            return
-        actual = self._actual_etag(key)
-        if (actual is ITEM_NOT_AVAILABLE) != (expected is ABSENT) or (isinstance(expected, str) and actual != expected):
-            raise PreconditionFailed(key)
-
-    def _write_if(self, key: NonEmptySafeStrTuple, value: Any, expected: Expected) -> ETagValue:
-        """Store ``value`` if the key's version is ``expected``; return the new ETag."""
-        self._check_expected(key, expected)
-        self[key] = value
-        return ETagValue(self.etag(key))
-
-    def _delete_if(self, key: NonEmptySafeStrTuple, expected: Expected) -> None:
-        """Delete the key if its version is ``expected`` (``KeyError`` if it is absent)."""
-        if expected is not ANY:
-            actual = self._actual_etag(key)
-            if actual is ITEM_NOT_AVAILABLE:
-                raise KeyError(key)
-            if expected is ABSENT or actual != expected:
-                raise PreconditionFailed(key)
-        self._remove_item(key)
-
-    # --- conditional operations ----------------------------------------------------------
+    # --- conditional operations (protocol/engine.py, over self._items) -----------------
     def get_with_etag(self, key: NonEmptyPersiDictKey) -> ConditionalOperationResult[ValueType]:
         """The value and its ETag in one call (all fields INA for an absent key)."""
         return self.get_item_if(
@@ -507,29 +446,8 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         retrieve_value: RetrieveValueFlag = IF_ETAG_CHANGED,
     ) -> ConditionalOperationResult[ValueType]:
         """Read ``key``, reporting whether ``condition`` holds against ``expected_etag``."""
-        require_retrieve_mode(retrieve_value)
-        key = to_nonempty_key(key)
-        actual, value = self._read_versioned(key, expected_etag, retrieve_value)
-        satisfied = condition_holds(condition, expected_etag, actual)
-        if actual is ITEM_NOT_AVAILABLE:
-            return absent_result(satisfied)
-        return ConditionalOperationResult(satisfied, actual, actual, value)
-
-    def _unchanged(
-        self,
-        key: NonEmptySafeStrTuple,
-        satisfied: bool,
-        expected: Any,
-        actual: ETagValue,
-        retrieve_value: RetrieveValueFlag,
-    ) -> ConditionalOperationResult[ValueType]:
-        """Report a present key the call leaves as it is, fetching its value by rule R (docs/concurrency.md#rule-r)."""
-        if not should_retrieve(retrieve_value, expected, actual):
-            return ConditionalOperationResult(satisfied, actual, actual, VALUE_NOT_RETRIEVED)
-        fresh, value = self._read_versioned(key, expected, ALWAYS_RETRIEVE)
-        if fresh is ITEM_NOT_AVAILABLE:
-            return absent_result(satisfied)  # deleted meanwhile
-        return ConditionalOperationResult(satisfied, fresh, fresh, value)
+        engine.require_retrieve_mode(retrieve_value)
+        return engine.get_item_if(self._items, to_nonempty_key(key), condition, expected_etag, retrieve_value)
 
     def set_item_if(
         self,
@@ -543,54 +461,16 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         """Write ``value`` (or apply a joker) to ``key`` only if ``condition`` holds, in one atomic step.
 
         A real value is validated up front (``TypeError`` even if the condition fails).
+        A write-once store has no conditional writes: ``MutationPolicyError``.
         """
-        require_retrieve_mode(retrieve_value)
+        store = self._items
+        if store.policy == WRITE_ONCE:
+            raise MutationPolicyError(WRITE_ONCE)
+        engine.require_retrieve_mode(retrieve_value)
         key = to_nonempty_key(key)
-        is_joker = isinstance(value, Joker)
-        if not is_joker:
+        if not isinstance(value, Joker):
             self._validate_value(value)
-        if not is_joker and condition is ETAG_IS_THE_SAME and self._is_direct_write(expected_etag):
-            # One conditional write; only if the condition fails is the key read.
-            precondition: Expected = ABSENT if expected_etag is ITEM_NOT_AVAILABLE else expected_etag  # type: ignore[assignment]
-            try:
-                etag = self._write_if(key, value, precondition)
-            except PreconditionFailed:
-                return self._report_failed_write(key, expected_etag, retrieve_value)
-            return ConditionalOperationResult(True, expected_etag, etag, value)
-        for _ in range(CONFLICT_ATTEMPTS):
-            actual = self._read_versioned(key, expected_etag, NEVER_RETRIEVE)[0]
-            satisfied = condition_holds(condition, expected_etag, actual)
-            if satisfied and value is DELETE_CURRENT:
-                self._check_append_only()
-            if actual is ITEM_NOT_AVAILABLE and (not satisfied or is_joker):
-                return absent_result(satisfied)
-            if not satisfied or value is KEEP_CURRENT:
-                return self._unchanged(key, satisfied, expected_etag, actual, retrieve_value)  # type: ignore[arg-type]
-            seen: Expected = ABSENT if actual is ITEM_NOT_AVAILABLE else actual  # type: ignore[assignment]
-            try:
-                if value is DELETE_CURRENT:
-                    self._delete_if(key, seen)
-                    return ConditionalOperationResult(True, actual, ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE)
-                if self._append_only and seen is not ABSENT:
-                    raise MutationPolicyError(APPEND_ONLY)
-                etag = self._write_if(key, value, seen)
-            except (PreconditionFailed, KeyError):
-                continue  # changed between our look and our write: look again
-            return ConditionalOperationResult(True, actual, etag, value)
-        raise ConcurrencyConflictError(key, CONFLICT_ATTEMPTS)
-
-    def _is_direct_write(self, expected: Any) -> bool:
-        """Whether ``ETAG_IS_THE_SAME`` with ``expected`` can be one conditional write (append-only: inserts)."""
-        return expected is ITEM_NOT_AVAILABLE or (isinstance(expected, str) and not self._append_only)
-
-    def _report_failed_write(
-        self, key: NonEmptySafeStrTuple, expected: Any, retrieve_value: RetrieveValueFlag
-    ) -> ConditionalOperationResult[ValueType]:
-        """The result of a refused ``ETAG_IS_THE_SAME`` write: one read, by rule R (docs/concurrency.md#rule-r)."""
-        actual, value = self._read_versioned(key, expected, retrieve_value)
-        if actual is ITEM_NOT_AVAILABLE:
-            return absent_result(False)
-        return ConditionalOperationResult(False, actual, actual, value)
+        return engine.set_item_if(store, key, value, condition, expected_etag, retrieve_value, self._retry)
 
     def setdefault_if(
         self,
@@ -608,97 +488,207 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         """
         if isinstance(default_value, Joker):
             raise TypeError("setdefault_if() does not accept a joker as default_value")
-        require_retrieve_mode(retrieve_value)
+        engine.require_retrieve_mode(retrieve_value)
         key = to_nonempty_key(key)
-        for _ in range(CONFLICT_ATTEMPTS):
-            actual, value = self._read_versioned(key, expected_etag, retrieve_value)
-            if actual is not ITEM_NOT_AVAILABLE:
-                holds = condition_holds(condition, expected_etag, actual)
-                return ConditionalOperationResult(holds, actual, actual, value)
-            if not condition_holds(condition, expected_etag, ITEM_NOT_AVAILABLE):
-                return absent_result(False)
-            self._validate_value(default_value)
-            try:
-                etag = self._write_if(key, default_value, ABSENT)
-            except PreconditionFailed:
-                continue  # inserted by someone else since we looked
-            return ConditionalOperationResult(True, ITEM_NOT_AVAILABLE, etag, default_value)
-        raise ConcurrencyConflictError(key, CONFLICT_ATTEMPTS)
+        return engine.setdefault_if(self._items, key, default_value, condition, expected_etag, retrieve_value,
+                                    self._retry, self._validate_value)
 
     def discard_if(
         self, key: NonEmptyPersiDictKey, *, condition: ETagConditionFlag, expected_etag: ETagIfExists
     ) -> ConditionalOperationResult[ValueType]:
         """Delete ``key`` only if ``condition`` holds, in one atomic step."""
-        key = to_nonempty_key(key)
-        if condition is ETAG_IS_THE_SAME and isinstance(expected_etag, str) and not self._append_only:
-            try:
-                self._delete_if(key, expected_etag)
-            except (PreconditionFailed, KeyError):
-                pass  # not that version: report what is there below
-            else:
-                return ConditionalOperationResult(True, expected_etag, ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE)
-        for _ in range(CONFLICT_ATTEMPTS):
-            actual = self._read_versioned(key, expected_etag, NEVER_RETRIEVE)[0]
-            satisfied = condition_holds(condition, expected_etag, actual)
-            if actual is ITEM_NOT_AVAILABLE:
-                return absent_result(satisfied)
-            if not satisfied:
-                return ConditionalOperationResult(False, actual, actual, VALUE_NOT_RETRIEVED)
-            self._check_append_only()
-            try:
-                self._delete_if(key, actual)  # type: ignore[arg-type]
-            except (PreconditionFailed, KeyError):
-                continue
-            return ConditionalOperationResult(True, actual, ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE)
-        raise ConcurrencyConflictError(key, CONFLICT_ATTEMPTS)
+        return engine.discard_if(self._items, to_nonempty_key(key), condition, expected_etag, self._retry)
 
     def transform_item(
         self,
         key: NonEmptyPersiDictKey,
         *,
         transformer: TransformingFunction[ValueType],
-        n_retries: int | None = 6,
+        n_retries: int | None = _DEFAULT_RETRIES,
     ) -> OperationResult[ValueType]:
         """Read-modify-write ``key`` with optimistic retries until no one else interferes.
 
         ``transformer`` gets the current value (``ITEM_NOT_AVAILABLE`` if absent)
         and returns the new one, ``KEEP_CURRENT`` or ``DELETE_CURRENT``; it may
-        run several times.  ``ConcurrencyConflictError`` after ``1 + n_retries``
-        failed attempts (``None``: retry forever).
+        run several times.  By default the store's ``RetryConfig`` bounds the
+        retries (a time budget, so a hot key shared by many workers just
+        works); ``n_retries=k`` gives up after ``1 + k`` attempts, ``None``
+        never.  Giving up raises ``ConcurrencyConflictError``, and then nothing
+        was written.
         """
         key = to_nonempty_key(key)
-        max_retries = normalize_n_retries(n_retries)
-        retries = 0
-        need_read = True
-        current: Any = ITEM_NOT_AVAILABLE
-        actual: ETagIfExists = ITEM_NOT_AVAILABLE
-        while True:
-            if need_read:
-                read = self.get_item_if(
-                    key, condition=ANY_ETAG, expected_etag=ITEM_NOT_AVAILABLE, retrieve_value=ALWAYS_RETRIEVE
-                )
-                current, actual = read.new_value, read.actual_etag
-            new_value = transformer(current)
-            if new_value is KEEP_CURRENT:
-                return OperationResult(actual, current)
-            if new_value is DELETE_CURRENT:
-                deleted = self.discard_if(key, condition=ETAG_IS_THE_SAME, expected_etag=actual)
-                if deleted.condition_was_satisfied:
-                    return OperationResult(ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE)
-                need_read = True
-            else:
-                written = self.set_item_if(
-                    key,
-                    value=new_value,
-                    condition=ETAG_IS_THE_SAME,
-                    expected_etag=actual,
-                    retrieve_value=ALWAYS_RETRIEVE,
-                )
-                if written.condition_was_satisfied:
-                    return OperationResult(written.resulting_etag, new_value)  # type: ignore[arg-type]
-                current, actual = written.new_value, written.actual_etag
-                need_read = False
-            if max_retries is not None and retries >= max_retries:
-                raise ConcurrencyConflictError(key, retries + 1)
-            time.sleep(backoff_delay(retries, base=CONFLICT_BACKOFF_BASE))
-            retries += 1
+        if n_retries is _DEFAULT_RETRIES:
+            rounds = self._retry.rounds()
+        else:
+            count = engine.normalize_n_retries(n_retries)
+            rounds = self._retry.rounds(count, forever=count is None)
+        return engine.transform_item(key, transformer, get_item_if=self.get_item_if, set_item_if=self.set_item_if,
+                                     discard_if=self.discard_if, rounds=rounds)
+
+
+class StoreDict(PersiDict[ValueType]):
+    """A PersiDict over a ``Store``, described by its ``Settings``: every store class of persidict.
+
+    The store does the work (and enforces the append-only and write-once
+    policies below every method); the settings give ``get_params()``,
+    pickles, ``repr`` and subdicts.  Subclasses are thin constructors: they
+    build a store and settings from their parameters and call ``_open``.
+    """
+
+    _store: Store
+    _settings: Settings
+
+    def _open(self, store: Store, settings: Settings, *, base_class_for_values: type | None,
+              serialization_format: str, retry: RetryConfig | None = None) -> None:
+        """Set the dict up on ``store`` (the constructors' last step, and a child's only one)."""
+        self._store = store
+        self._settings = settings
+        self._retry = retry or DEFAULT_RETRY
+        self._append_only = store.append_only
+        self.base_class_for_values = base_class_for_values
+        self.serialization_format = serialization_format
+
+    def _derived(self, store: Store, settings: Settings) -> Self:
+        """A dict of this class on ``store`` (a child of this one's), without running a constructor."""
+        child = object.__new__(type(self))
+        child.__dict__.update(self.__dict__)
+        child._store = store
+        child._settings = settings
+        return child
+
+    @property
+    def _items(self) -> Store:
+        return self._store
+
+    @property
+    def atomic_conditions(self) -> bool:
+        """Whether conditional operations are atomic against every other writer."""
+        return self._store.atomic_conditions
+
+    # --- settings ---------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments that reopen this store, sorted by name."""
+        return self._settings.get_params()
+
+    def __repr__(self) -> str:
+        """The class and its parameters, with every credential shown as ``'***'``."""
+        return repr(self._settings)
+
+    def get_subdict(self, prefix_key: PersiDictKey) -> Self:
+        """The items whose keys start with ``prefix_key``, as a dict of the same class.
+
+        A store on a location derives the child from its store's child (no
+        reopening); a store built on other stores (a wrapper) is built again
+        by its constructor over their subdicts.
+        """
+        prefix = SafeStrTuple(prefix_key)
+        if self._settings.location is None:
+            return self._settings.cls(**self._settings.below(prefix, "").params)  # type: ignore[no-any-return]
+        if not prefix.strings:
+            return self._derived(self._store, self._settings)
+        settings = self._settings.below(prefix, self._store.relative_path(prefix))
+        return self._derived(self._store.child(prefix), settings)
+
+    # --- primitives --------------------------------------------------------------------
+    def __getitem__(self, key: NonEmptyPersiDictKey) -> ValueType:
+        return self._store.get(to_nonempty_key(key))  # type: ignore[no-any-return]
+
+    def __setitem__(self, key: NonEmptyPersiDictKey, value: Any) -> None:
+        key = to_nonempty_key(key)
+        if value is KEEP_CURRENT:
+            return
+        if value is DELETE_CURRENT:
+            self.discard(key)
+            return
+        self._validate_value(value)
+        self._store.write(key, value, ANY)
+
+    def __delitem__(self, key: NonEmptyPersiDictKey) -> None:
+        self._store.delete(to_nonempty_key(key))
+
+    def __contains__(self, key: object) -> bool:
+        return self._store.exists(to_nonempty_key(key))
+
+    def __len__(self) -> int:
+        return self._store.count()
+
+    def timestamp(self, key: NonEmptyPersiDictKey) -> float:
+        """POSIX time of the key's last write, from the storage's metadata."""
+        return self._store.stat(to_nonempty_key(key)).timestamp
+
+    def etag(self, key: NonEmptyPersiDictKey) -> ETagValue:
+        """The key's version string, from the storage's metadata."""
+        return ETagValue(self._store.stat(to_nonempty_key(key)).etag)
+
+    def _generic_iter(self, result_type: set[str]) -> Iterator[Any]:
+        labels = validate_iter_request(result_type)
+        listing = self._store.list(with_timestamps="timestamps" in labels)
+        if "values" in labels:
+            return self._with_values(listing, labels)
+        if "timestamps" not in labels:
+            return (key for key, _ in listing)
+        if "keys" not in labels:
+            return (timestamp for _, timestamp in listing)
+        return listing
+
+    def _with_values(self, listing: Iterator[tuple[NonEmptySafeStrTuple, float]],
+                     labels: frozenset[str]) -> Iterator[Any]:
+        listed = [key for key, _ in listing]
+        for key, entry in zip(listed, self._store.read_many(listed), strict=True):
+            if entry is None:
+                continue  # deleted while we were listing
+            value, version = entry
+            row = tuple(item for label, item in (("keys", key), ("values", value), ("timestamps", version.timestamp))
+                        if label in labels)
+            yield row[0] if len(row) == 1 else row
+
+    # --- bulk operations: concurrent (and batched where the API allows) on object stores ---
+    def get_many(self, keys: Iterable[NonEmptyPersiDictKey], default: Any = None) -> list[Any]:
+        """The values of ``keys`` in order, ``default`` for an absent key; fetched concurrently on object stores."""
+        found = self._store.read_many([to_nonempty_key(key) for key in keys])
+        return [default if entry is None else entry[0] for entry in found]
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Store many items: every value is checked first (``TypeError`` before anything is
+        written), then they are written concurrently on object stores.  Items that fail
+        are named in one ``BulkOperationError``; the others are written."""
+        writes: dict[NonEmptySafeStrTuple, Any] = {}
+        for raw_key, value in _pairs_of(other, kwargs):
+            key = to_nonempty_key(raw_key)
+            if isinstance(value, Joker):
+                self[key] = value  # KEEP_CURRENT / DELETE_CURRENT: their own semantics, one by one
+                continue
+            self._validate_value(value)
+            writes[key] = value
+        self._raise_failures("update", self._store.write_many(writes.items()))
+
+    def clear(self) -> None:
+        """Delete every item (of this format, under this root); batched where the storage allows."""
+        self._check_append_only()
+        self._raise_failures("clear", self._store.clear())
+
+    def _raise_failures(self, operation: str, failures: dict[NonEmptySafeStrTuple, Exception]) -> None:
+        """One error naming every key a bulk operation could not do (nothing is dropped silently).
+
+        Refusals of an append-only store are a ``MutationPolicyError``, as one by one.
+        """
+        if not failures:
+            return
+        first = next(iter(failures.values()))
+        if self.append_only and all(isinstance(error, (PreconditionFailed, MutationPolicyError))
+                                    for error in failures.values()):
+            refusal = MutationPolicyError(first.policy if isinstance(first, MutationPolicyError) else APPEND_ONLY)
+            refusal.failures = dict(failures)  # type: ignore[attr-defined]
+            raise refusal
+        raise BulkOperationError(dict(failures), backend=self._store.backend_name, operation=operation) from first
+
+
+def _pairs_of(other: Any, kwargs: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """The items of ``update``'s arguments, read as ``dict.update`` reads them."""
+    if isinstance(other, Mapping):
+        pairs = list(other.items())
+    elif hasattr(other, "keys"):
+        pairs = [(key, other[key]) for key in other.keys()]  # noqa: SIM118  # dict.update calls keys()
+    else:
+        pairs = list(other)
+    return pairs + list(kwargs.items())

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
 from ..core.front import NonEmptyPersiDictKey, PersiDict, PersiDictKey, validate_iter_request
-from ..keys.tuples import NonEmptySafeStrTuple, to_nonempty_key
-from ..protocol.conditions import absent_result, condition_holds, require_retrieve_mode
+from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
+from ..protocol.engine import absent_result, condition_holds, require_retrieve_mode
 from ..protocol.flags import (
     IF_ETAG_CHANGED,
     ITEM_NOT_AVAILABLE,
@@ -20,12 +21,48 @@ from ..protocol.flags import (
     TransformingFunction,
     ValueType,
 )
+from ..protocol.store import Store
+from ..protocol.versions import ANY, Expected, PreconditionFailed, Version
 
-__all__ = ["EmptyDict"]
+__all__ = ["EmptyDict", "EmptyStore"]
+
+
+class EmptyStore(Store):
+    """The null store: every write is accepted and forgotten, reads miss, listings are empty."""
+
+    atomic_conditions = True
+    backend_name = "empty"
+
+    def read(self, key: NonEmptySafeStrTuple, *, unless_etag: str | None = None) -> tuple[Any, Version]:
+        raise KeyError(key)
+
+    def stat(self, key: NonEmptySafeStrTuple) -> Version:
+        raise KeyError(key)
+
+    def write(self, key: NonEmptySafeStrTuple, value: Any, expected: Expected = ANY) -> str:
+        if isinstance(expected, str):
+            raise PreconditionFailed(key)  # no version of anything is ever stored
+        return secrets.token_hex(8)  # the version it would have had, already gone
+
+    def delete(self, key: NonEmptySafeStrTuple, expected: Expected = ANY) -> None:
+        raise KeyError(key)
+
+    def list(self, *, with_timestamps: bool = False) -> Iterator[tuple[NonEmptySafeStrTuple, float]]:
+        return iter(())
+
+    def child(self, prefix: SafeStrTuple) -> Store:
+        return self
+
+
+_EMPTY = EmptyStore()
 
 
 class EmptyDict(PersiDict[ValueType]):
     """Always empty: reads miss, writes are validated and then discarded."""
+
+    @property
+    def _items(self) -> Store:
+        return _EMPTY
 
     def __getitem__(self, key: NonEmptyPersiDictKey) -> ValueType:
         raise KeyError(key)
@@ -50,9 +87,6 @@ class EmptyDict(PersiDict[ValueType]):
         return iter(())
 
     def timestamp(self, key: NonEmptyPersiDictKey) -> float:
-        raise KeyError(key)
-
-    def _remove_item(self, key: NonEmptySafeStrTuple) -> None:
         raise KeyError(key)
 
     def discard(self, key: NonEmptyPersiDictKey) -> bool:

@@ -1,19 +1,25 @@
-"""Preconfigured FsspecDicts: a local folder and a private in-memory store."""
+"""Preconfigured FsspecDicts: a local folder (``FileDirDict``) and a private in-memory store (``LocalDict``)."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
+from fsspec.core import split_protocol
+
 from ..backends import LocalBackend, MemoryBackend
-from ..core.front import PersiDict
+from ..backends.budget import BoundedLocalBackend, FolderBudget
 from ..core.fsspec_dict import FsspecDict
+from ..core.settings import Location
 from ..protocol.flags import ValueType
+from ..protocol.retry import RetryConfig
 
 __all__ = ["FileDirDict", "LocalDict", "add_long_path_prefix", "drop_long_path_prefix"]
 
 _LONG_PATH_PREFIX = "\\\\?\\"  # \\?\ lifts Windows' 260-character limit on paths
 _UNC_PREFIX = "\\\\"
+_FOLDER = Location("base_dir", "path")
+_MEMORY = Location("backend", "backend")
 
 
 def add_long_path_prefix(path: str) -> str:
@@ -34,6 +40,19 @@ def drop_long_path_prefix(path: str) -> str:
     return path
 
 
+def local_folder(base_dir: str | os.PathLike[str]) -> str:
+    """``base_dir`` as an absolute folder path (``~`` expanded); a URL is refused, naming ``FsspecDict``."""
+    path = os.fspath(base_dir)
+    if not isinstance(path, str):
+        raise TypeError(f"base_dir must be a str or a path, got {type(base_dir).__name__}")
+    protocol, _ = split_protocol(path)
+    if protocol is not None and protocol not in ("file", "local") and not (len(protocol) == 1 and os.name == "nt"):
+        raise ValueError(f"base_dir {path!r} is a URL, not a local folder: open it with FsspecDict({path!r})")
+    if protocol is not None:
+        path = split_protocol(path)[1]
+    return os.path.abspath(os.path.expanduser(path))
+
+
 class FileDirDict(FsspecDict[ValueType]):
     """One file per value in a local folder tree.
 
@@ -41,43 +60,45 @@ class FileDirDict(FsspecDict[ValueType]):
     that keys differing only in case stay distinct on case-insensitive disks.
     With ``fsync=True`` (the default) every write is flushed to disk, file and
     folder, before it is reported done; ``fsync=False`` trades durability
-    across a power loss for speed, never atomicity.
+    across a power loss for speed, never atomicity.  ``base_dir`` may be given
+    by position (``FileDirDict("/data/runs")``); ``~`` is expanded.
+    ``max_bytes`` makes the folder a bounded cache: the least recently used
+    values are evicted to keep it under that size (see ``backends/budget.py``).
     """
 
     def __init__(
         self,
-        *,
         base_dir: str | os.PathLike[str] = "__file_dir_dict__",
-        serialization_format: str = "pkl",
+        *,
+        serialization_format: str | None = None,
         append_only: bool = False,
-        digest_len: int = 4,
+        digest_len: int | None = None,
         base_class_for_values: type | None = None,
         fsync: bool = True,
-        safe_json: bool = False,
+        safe_json: bool | None = None,
+        max_bytes: int | None = None,
+        retry: RetryConfig | None = None,
     ) -> None:
-        super().__init__(
-            LocalBackend(os.path.abspath(os.fspath(base_dir)), fsync=bool(fsync)),
-            serialization_format=serialization_format,
-            append_only=append_only,
-            base_class_for_values=base_class_for_values,
-            digest_len=digest_len,
-            safe_json=safe_json,
-        )
+        folder = local_folder(base_dir)
+        params = {"base_dir": folder, "fsync": bool(fsync), "serialization_format": serialization_format,
+                  "append_only": append_only, "digest_len": digest_len,
+                  "base_class_for_values": base_class_for_values, "safe_json": safe_json}
+        if max_bytes is None:
+            backend = LocalBackend(folder, fsync=bool(fsync))
+        else:
+            backend = BoundedLocalBackend(folder, fsync=bool(fsync), budget=FolderBudget(folder, max_bytes))
+            params["max_bytes"] = max_bytes
+        self._open_files(backend, params, _FOLDER, defaults=(4, "pkl"), retry=retry)
 
     @property
     def base_dir(self) -> str:
         """The absolute path of the store's root folder."""
-        return self._backend.root
+        return str(self._settings.params["base_dir"])
 
     @property
     def fsync(self) -> bool:
         """Whether writes are flushed to disk before they return."""
-        return bool(self._backend.fsync)  # type: ignore[attr-defined]
-
-    def get_params(self) -> dict[str, Any]:
-        params = PersiDict.get_params(self)
-        params.update(base_dir=self.base_dir, digest_len=self.digest_len, fsync=self.fsync, safe_json=self.safe_json)
-        return dict(sorted(params.items()))
+        return bool(self._settings.params["fsync"])
 
 
 class LocalDict(FsspecDict[ValueType]):
@@ -98,27 +119,25 @@ class LocalDict(FsspecDict[ValueType]):
         base_class_for_values: type | None = None,
         prune_interval: Any = 64,
         safe_json: bool = False,
+        retry: RetryConfig | None = None,
     ) -> None:
-        self.prune_interval = _normalize_prune_interval(prune_interval)
         if backend is not None and not isinstance(backend, MemoryBackend):
             raise TypeError(f"backend must be a MemoryBackend (another LocalDict's .backend), got {backend!r}")
-        super().__init__(
-            MemoryBackend() if backend is None else backend,
-            serialization_format=serialization_format,
-            append_only=append_only,
-            base_class_for_values=base_class_for_values,
-            safe_json=safe_json,
-        )
+        backend = MemoryBackend() if backend is None else backend
+        params = {"backend": backend, "prune_interval": _normalize_prune_interval(prune_interval),
+                  "serialization_format": serialization_format, "append_only": append_only,
+                  "base_class_for_values": base_class_for_values, "safe_json": safe_json}
+        self._open_files(backend, params, _MEMORY, defaults=(0, "pkl"), retry=retry)
 
     @property
     def backend(self) -> MemoryBackend:
         """The memory store this dict lives on; pass it to another LocalDict to share it."""
-        return self._backend  # type: ignore[return-value]
+        return self._settings.params["backend"]  # type: ignore[no-any-return]
 
-    def get_params(self) -> dict[str, Any]:
-        params = PersiDict.get_params(self)
-        params.update(backend=self.backend, prune_interval=self.prune_interval, safe_json=self.safe_json)
-        return dict(sorted(params.items()))
+    @property
+    def prune_interval(self) -> int | None:
+        """Accepted for compatibility with persidict 0.x (a memory store keeps no empty nodes)."""
+        return self._settings.params["prune_interval"]  # type: ignore[no-any-return]
 
 
 def _normalize_prune_interval(value: Any) -> int | None:

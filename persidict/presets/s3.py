@@ -1,10 +1,11 @@
 """S3 stores under the names users of persidict know: ``BasicS3Dict`` and ``S3Dict``.
 
-Both are thin presets of FsspecDict on an ``s3://`` URL: the bucket, an
-optional key prefix and region, and object names without digest suffixes
-(``<root_prefix><k1>/<k2>.<format>``).  They honour the standard AWS
-configuration (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, credential files);
-``storage_options`` passes anything else to s3fs (an endpoint, keys).
+``BasicS3Dict`` is an FsspecDict on an ``s3://`` URL: the bucket, an optional
+key prefix and region, and object names without digest suffixes
+(``<root_prefix><k1>/<k2>.<format>``).  ``S3Dict`` is the same store behind a
+read-through cache in a local folder (``presets/cached.py``).  Both honour the
+standard AWS configuration (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, credential
+files); ``storage_options`` passes anything else to s3fs (an endpoint, keys).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..backends import DEFAULT_TIMEOUT
-from ..core.front import NonEmptyPersiDictKey, PersiDict
+from ..backends import DEFAULT_TIMEOUT, open_backend
+from ..core.front import StoreDict
 from ..core.fsspec_dict import FsspecDict
-from ..keys.tuples import SafeStrTuple
+from ..core.settings import Location, Settings
+from ..layers.caching import CachingStore
 from ..protocol.flags import ValueType
-from ..wrappers.pass_through import PassThroughDict
-from .local_cache import cached_by, local_cache_folders
+from ..protocol.retry import RetryConfig
+from .cached import cache_folder, local_caches
 
 if TYPE_CHECKING:
     from ..backends.s3 import S3Backend
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["BasicS3Dict", "S3Dict", "S3Dict_FileDirCached"]
 
 _S3_ERROR_CLASSIFIERS = ("conditional_request_failed", "not_found_error", "not_modified_error")
+_PREFIX = Location("root_prefix", "prefix")
+_MAIN_PARAMETERS = ("bucket_name", "region", "root_prefix", "serialization_format", "append_only",
+                    "base_class_for_values", "storage_options", "safe_json", "timeout")
 
 
 def __getattr__(name: str) -> Any:
@@ -37,6 +42,18 @@ def __getattr__(name: str) -> Any:
     return getattr(s3, name)
 
 
+def _s3_options(storage_options: dict[str, Any] | None, region: str | None) -> dict[str, Any]:
+    """s3fs's options: the caller's, with the region in ``client_kwargs``."""
+    options = dict(storage_options or {})
+    if region:
+        options["client_kwargs"] = {**options.get("client_kwargs", {}), "region_name": region}
+    return options
+
+
+def _prefix(root_prefix: str) -> str:
+    return root_prefix if not root_prefix or root_prefix.endswith("/") else root_prefix + "/"
+
+
 class BasicS3Dict(FsspecDict[ValueType]):
     """One S3 object per value; the bucket is created if it does not exist."""
 
@@ -46,38 +63,35 @@ class BasicS3Dict(FsspecDict[ValueType]):
         bucket_name: str = "my_bucket",
         region: str | None = None,
         root_prefix: str = "",
-        serialization_format: str = "pkl",
+        serialization_format: str | None = None,
         append_only: bool = False,
         base_class_for_values: type | None = None,
         storage_options: dict[str, Any] | None = None,
-        safe_json: bool = False,
+        safe_json: bool | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryConfig | None = None,
     ) -> None:
-        if root_prefix and not root_prefix.endswith("/"):
-            root_prefix += "/"
-        options = dict(storage_options or {})
-        if region:
-            options["client_kwargs"] = {**options.get("client_kwargs", {}), "region_name": region}
-        self.region = region
-        super().__init__(
-            f"s3://{bucket_name}/{root_prefix}",
-            storage_options=options,
-            serialization_format=serialization_format,
-            append_only=append_only,
-            base_class_for_values=base_class_for_values,
-            safe_json=safe_json,
-            timeout=timeout,
-        )
-        self._storage_options = storage_options
+        root_prefix = _prefix(root_prefix)
+        backend = open_backend(f"s3://{bucket_name}/{root_prefix}", _s3_options(storage_options, region))
+        params = {"bucket_name": bucket_name, "region": region, "root_prefix": root_prefix,
+                  "storage_options": storage_options, "timeout": timeout,
+                  "serialization_format": serialization_format, "append_only": append_only,
+                  "base_class_for_values": base_class_for_values, "safe_json": safe_json}
+        self._open_files(backend, params, _PREFIX, defaults=(0, "pkl"), retry=retry)
 
     @property
     def _s3(self) -> S3Backend:
-        return self._backend  # type: ignore[return-value]  # an s3:// URL always opens an S3Backend
+        return self._files.backend  # type: ignore[return-value]  # an s3:// URL always opens an S3Backend
 
     @property
     def bucket_name(self) -> str:
         """The bucket holding the objects."""
         return self._s3.bucket
+
+    @property
+    def region(self) -> str | None:
+        """The AWS region given at construction, if any."""
+        return self._settings.params["region"]  # type: ignore[no-any-return]
 
     @property
     def root_prefix(self) -> str:
@@ -89,28 +103,18 @@ class BasicS3Dict(FsspecDict[ValueType]):
         """``s3://<bucket>/<root_prefix>``."""
         return f"s3://{self.bucket_name}/{self.root_prefix}"
 
-    def get_params(self) -> dict[str, Any]:
-        params = PersiDict.get_params(self)
-        params.update(
-            bucket_name=self.bucket_name,
-            region=self.region,
-            root_prefix=self.root_prefix,
-            safe_json=self.safe_json,
-            storage_options=self._storage_options,
-            timeout=self.timeout,
-        )
-        return dict(sorted(params.items()))
 
-
-class S3Dict_FileDirCached(PassThroughDict[ValueType]):
+class S3Dict_FileDirCached(StoreDict[ValueType]):
     """S3 storage with a local cache folder: ``S3Dict``.
 
-    Values live in S3 (a BasicS3Dict); ``base_dir`` keeps local copies.  A
-    mutable store validates every cached read with one conditional GET
-    (``If-None-Match``, answered 304 without a body when nothing changed); an
-    append-only store trusts its cache and sends nothing for a hit.  Writes,
-    deletes and conditional operations go to S3 first, so they are as atomic
-    as S3's own.
+    Values live in S3 (a ``BasicS3Dict``); ``base_dir`` keeps local copies, in
+    a folder of their own per bucket, endpoint and format, so two S3Dicts on
+    different buckets never serve each other's values.  A mutable store
+    validates every cached read with one conditional GET (``If-None-Match``,
+    answered 304 without a body when nothing changed); an append-only store
+    trusts its cache and sends nothing for a hit.  Writes, deletes and
+    conditional operations go to S3 first, so they are as atomic as S3's own.
+    ``max_bytes`` bounds the cache folder (least recently used copies go first).
     """
 
     def __init__(
@@ -120,93 +124,96 @@ class S3Dict_FileDirCached(PassThroughDict[ValueType]):
         region: str | None = None,
         root_prefix: str = "",
         base_dir: str | os.PathLike[str] = "__s3_dict__",
-        serialization_format: str = "pkl",
+        serialization_format: str | None = None,
         digest_len: int = 8,
         append_only: bool = False,
         base_class_for_values: type | None = None,
         storage_options: dict[str, Any] | None = None,
-        safe_json: bool = False,
+        safe_json: bool | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        max_bytes: int | None = None,
+        retry: RetryConfig | None = None,
     ) -> None:
         main: BasicS3Dict[ValueType] = BasicS3Dict(
-            bucket_name=bucket_name,
-            region=region,
-            root_prefix=root_prefix,
-            serialization_format=serialization_format,
-            append_only=append_only,
-            base_class_for_values=base_class_for_values,
-            storage_options=storage_options,
-            safe_json=safe_json,
-            timeout=timeout,
+            bucket_name=bucket_name, region=region, root_prefix=root_prefix,
+            serialization_format=serialization_format, append_only=append_only,
+            base_class_for_values=base_class_for_values, storage_options=storage_options, safe_json=safe_json,
+            timeout=timeout, retry=retry,
         )
-        cache_dir = os.path.abspath(os.fspath(base_dir))
-        self.local_cache = local_cache_folders(main, base_dir=cache_dir, digest_len=digest_len)
-        self._setup(main, cached_by(main, self.local_cache), digest_len)
+        folder = cache_folder(base_dir, main.url, _s3_options(storage_options, region),
+                              serialization_format=main.serialization_format, safe_json=main.safe_json,
+                              digest_len=digest_len)
+        values, etags = local_caches(main, folder, digest_len=digest_len, max_bytes=max_bytes)
+        store = CachingStore(main._items, values._items, None if etags is None else etags._items)
+        params = {**{name: value for name, value in main.get_params().items() if name in _MAIN_PARAMETERS},
+                  "base_dir": os.path.abspath(os.fspath(base_dir)), "digest_len": digest_len}
+        if max_bytes is not None:
+            params["max_bytes"] = max_bytes
+        if retry is not None:
+            params["retry"] = retry
+        self._open(store, Settings(type(self), params, _PREFIX), base_class_for_values=base_class_for_values,
+                   serialization_format=main.serialization_format, retry=retry)
 
-    def _setup(self, main: BasicS3Dict[ValueType], cached: PersiDict[ValueType], digest_len: int) -> None:
-        PassThroughDict.__init__(self, cached, append_only=main.append_only)
-        self._main = main
-        self._digest_len = digest_len
+    @property
+    def _cache(self) -> CachingStore:
+        return self._store  # type: ignore[return-value]
 
     @property
     def main_dict(self) -> BasicS3Dict[ValueType]:
         """The S3 store behind the cache."""
-        return self._main
+        params = {name: value for name, value in self.get_params().items() if name in _MAIN_PARAMETERS}
+        main: BasicS3Dict[ValueType] = object.__new__(BasicS3Dict)
+        main._open(self._cache.inner, Settings(BasicS3Dict, params, _PREFIX),
+                   base_class_for_values=self.base_class_for_values, serialization_format=self.serialization_format,
+                   retry=self._retry)
+        return main
 
     @property
     def bucket_name(self) -> str:
         """The bucket holding the objects."""
-        return self._main.bucket_name
+        return str(self._settings.params["bucket_name"])
 
     @property
     def region(self) -> str | None:
         """The AWS region given at construction, if any."""
-        return self._main.region
+        return self._settings.params["region"]  # type: ignore[no-any-return]
 
     @property
     def root_prefix(self) -> str:
         """The key prefix of every object, ending in ``/`` (or empty)."""
-        return self._main.root_prefix
+        return str(self._settings.params["root_prefix"])
 
     @property
     def base_url(self) -> str:
         """``s3://<bucket>/<root_prefix>``."""
-        return self._main.base_url
+        return f"s3://{self.bucket_name}/{self.root_prefix}"
 
     @property
     def fs(self) -> Any:
         """The s3fs filesystem of the S3 store."""
-        return self._main.fs
+        return self.main_dict.fs
 
     @property
     def url(self) -> str:
         """The S3 store's root as an ``s3://`` URL."""
-        return self._main.url
+        return self.main_dict.url
 
-    def key_to_path(self, key: NonEmptyPersiDictKey) -> str:
+    def key_to_path(self, key: Any) -> str:
         """The S3 path (``bucket/prefix/...``) where the value of ``key`` is stored."""
-        return self._main.key_to_path(key)
+        return self.main_dict.key_to_path(key)
 
     @property
     def base_dir(self) -> str:
-        """The local cache folder (of this subdict)."""
-        return str(self._inner.data_cache.base_dir)  # type: ignore[attr-defined]
+        """The local folder holding this store's cached copies."""
+        values = self._cache.values
+        while hasattr(values, "inner"):
+            values = values.inner
+        return str(values.backend.root)  # type: ignore[attr-defined]
 
     @property
     def digest_len(self) -> int:
         """Digest suffix length of the cache's file names."""
-        return self._digest_len
-
-    def get_params(self) -> dict[str, Any]:
-        params = self._main.get_params()
-        params.update(base_dir=self.base_dir, digest_len=self._digest_len)
-        return dict(sorted(params.items()))
-
-    def _rewrap(self, inner: PersiDict[ValueType], prefix: SafeStrTuple) -> S3Dict_FileDirCached[ValueType]:
-        """The same arrangement one prefix down: a longer S3 prefix, a deeper cache folder."""
-        subdict: S3Dict_FileDirCached[ValueType] = object.__new__(type(self))
-        subdict._setup(inner.main_dict, inner, self._digest_len)  # type: ignore[attr-defined]
-        return subdict
+        return int(self._settings.params["digest_len"])
 
 
 S3Dict = S3Dict_FileDirCached

@@ -38,13 +38,35 @@ def test_s3dict_is_the_cached_class(s3: MotoS3, tmp_path: Path) -> None:
     assert d.get_params()["base_dir"] == str(tmp_path)
 
 
-def test_cache_layout_matches_the_reference(s3: MotoS3, tmp_path: Path) -> None:
+def _cache_root(tmp_path: Path) -> Path:
+    """The folder of the copies of bucket "cached": one per bucket, endpoint and format below base_dir."""
+    (folder,) = tmp_path.glob("s3-cached-*")
+    return folder / "r_jnb3blxd"
+
+
+def test_cache_layout_is_namespaced_by_the_remote_location(s3: MotoS3, tmp_path: Path) -> None:
     d = _s3dict(s3, tmp_path)
     d["a", "b"] = {"x": 1}
-    assert (tmp_path / "a_btaxlooa" / "b_slvv77xg.pkl").is_file()
-    etag_file = tmp_path / "a_btaxlooa" / "b_slvv77xg.pkl_etag"
+    assert (_cache_root(tmp_path) / "a_btaxlooa" / "b_slvv77xg.pkl").is_file()
+    etag_file = _cache_root(tmp_path) / "a_btaxlooa" / "b_slvv77xg.pkl_etag"
     assert etag_file.read_text(encoding="utf-8") == d.main_dict.etag(("a", "b"))
     assert etag_file.read_text(encoding="utf-8").startswith('"')
+
+
+@pytest.mark.parametrize("append_only", [False, True], ids=["mutable", "append-only"])
+def test_two_buckets_never_share_cached_values(s3: MotoS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               append_only: bool) -> None:
+    # The default cache folder is the same for every S3Dict: its copies must still be kept apart.
+    monkeypatch.chdir(tmp_path)
+    options = s3.storage_options()
+    first = S3Dict(bucket_name="bucket-a", storage_options=options, append_only=append_only)
+    second = S3Dict(bucket_name="bucket-b", storage_options=options, append_only=append_only)
+    first["k"] = "from a"
+    second["k"] = "from b"
+    assert first["k"] == "from a" and second["k"] == "from b"
+    fresh = S3Dict(bucket_name="bucket-b", storage_options=options, append_only=append_only)
+    assert fresh["k"] == "from b"
+    assert fresh.base_dir != first.base_dir
 
 
 def test_an_unchanged_cached_value_costs_one_bodiless_conditional_get(s3: MotoS3, tmp_path: Path) -> None:
@@ -80,7 +102,8 @@ def test_append_only_hits_send_no_request(s3: MotoS3, tmp_path: Path) -> None:
     d["k"] = 1
     value, seen = _requests_and_statuses(s3, lambda: d["k"])
     assert value == 1 and seen == []
-    assert not (tmp_path / "k_rtslc2zc.pkl_etag").exists()  # append-only keeps no ETag files
+    assert (_cache_root(tmp_path) / "k_rtslc2zc.pkl").exists()
+    assert not (_cache_root(tmp_path) / "k_rtslc2zc.pkl_etag").exists()  # append-only keeps no ETag files
 
 
 def test_subdicts_extend_prefix_and_cache_folder(s3: MotoS3, tmp_path: Path) -> None:
@@ -89,10 +112,10 @@ def test_subdicts_extend_prefix_and_cache_folder(s3: MotoS3, tmp_path: Path) -> 
     sub = d.get_subdict("a")
     assert isinstance(sub, S3Dict_FileDirCached)
     assert sub.base_url == "s3://cached/r/a/"
-    assert sub.base_dir == str(tmp_path / "a_btaxlooa")
+    assert sub.base_dir == str(_cache_root(tmp_path) / "a_btaxlooa")
     assert sub["b"] == 1
-    assert not hasattr(sub, "local_cache")
-    assert S3Dict(**sub.get_params())["b"] == 1
+    reopened = S3Dict(**sub.get_params())
+    assert reopened["b"] == 1 and reopened.base_dir == sub.base_dir
 
 
 def test_any_remote_fsspec_dict_can_switch_the_cache_on(s3: MotoS3, tmp_path: Path) -> None:
@@ -119,4 +142,4 @@ def test_cache_stays_coherent_when_another_process_writes(s3: MotoS3, tmp_path: 
     process.join(timeout=120)
     assert process.exitcode == 0
     assert d["k"] == "from another process"
-    assert os.path.exists(tmp_path / "k_rtslc2zc.pkl")
+    assert os.path.exists(_cache_root(tmp_path) / "k_rtslc2zc.pkl")

@@ -53,6 +53,7 @@ from persidict import (
     SafeStrTuple,
     WriteOnceDict,
 )
+from persidict.core.layout import LAYOUT_NAME
 
 from ..servers.moto_s3 import CREDENTIALS
 from . import client_workers as cw
@@ -118,9 +119,9 @@ def assert_workers_succeeded(exit_codes: list[int | None], reports: PersiDict, w
 
 
 def data_files(folder: str | Path) -> list[str]:
-    """Every file under ``folder``, relative to it (temporary files included)."""
+    """Every file under ``folder`` but its layout record, relative to it (temporary files included)."""
     return sorted(os.path.relpath(os.path.join(root, name), folder)
-                  for root, _, names in os.walk(folder) for name in names)
+                  for root, _, names in os.walk(folder) for name in names if name != LAYOUT_NAME)
 
 
 def square_requests(portal: MiniPortal, numbers: range) -> list[ValueAddr]:
@@ -378,7 +379,7 @@ def test_stores_built_from_another_stores_params(tmp_path: Path) -> None:
     assert prototype.get_params()["serialization_format"] == "pkl"  # the copy was changed, not the prototype
     log["k"] = {"a": 1}
     text["k"] = "hello"
-    assert sorted(os.listdir(prototype.base_dir)) == ["k.json", "k_rtsl.txt"]
+    assert sorted(os.listdir(prototype.base_dir)) == [LAYOUT_NAME, "k.json", "k_rtsl.txt"]
     assert (len(prototype), len(log), len(text)) == (0, 1, 1)
     with pytest.raises(MutationPolicyError):
         log["k"] = {}

@@ -12,6 +12,7 @@ from persidict import (
     ConcurrencyConflictError,
     NonEmptySafeStrTuple,
     OperationResult,
+    RetryConfig,
 )
 
 from .contract_helpers import INA, plain_value
@@ -140,8 +141,17 @@ def test_unbounded_retries(make_dict):
     assert r.new_value == 1005 and d["k"] == 1005
 
 
-def test_default_budget_is_six_retries(make_dict):
+def test_by_default_a_hot_key_outlasts_many_conflicts(make_dict):
+    # The default budget is the store's RetryConfig, a time budget: 30 lost races in a row are nothing.
     d = make_dict()
+    d["k"] = 0
+    transformer, calls = _interfering(make_dict, "k", conflicts=30)
+    r = d.transform_item("k", transformer=transformer)
+    assert len(calls) == 31 and r.new_value == 1031 and make_dict()["k"] == 1031
+
+
+def test_the_store_retry_policy_sets_the_default_budget(make_dict):
+    d = make_dict(retry=RetryConfig(max_conflict_retries=6))
     d["k"] = 0
     transformer, calls = _interfering(make_dict, "k", conflicts=100)
     with pytest.raises(ConcurrencyConflictError) as info:

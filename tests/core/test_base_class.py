@@ -91,6 +91,7 @@ class DictBacked(PersiDict[Any]):
         self._bump(key, value)
 
     def __delitem__(self, key: Any) -> None:
+        self.calls["delitem"] += 1
         self._check_append_only()
         key = NonEmptySafeStrTuple(key)
         if key not in self.store:
@@ -124,13 +125,6 @@ class DictBacked(PersiDict[Any]):
         key = NonEmptySafeStrTuple(key)
         try:
             return self.store[key][1]
-        except KeyError:
-            raise KeyError(key) from None
-
-    def _remove_item(self, key: NonEmptySafeStrTuple) -> None:
-        self.calls["remove"] += 1
-        try:
-            del self.store[key]
         except KeyError:
             raise KeyError(key) from None
 
@@ -231,14 +225,15 @@ def test_default_etag_is_the_formatted_timestamp():
         t.etag("missing")
 
 
-# --- _get_value_and_etag -----------------------------------------------------------------------
+# --- versioned reads of a 0.x subclass (SubclassStore.read) ---------------------------------------
 
 
 def test_one_stale_read_costs_exactly_four_etag_calls():
     s = ScriptedETags(["e1", "e2", "e2", "e2"])
     s["k"] = "value"
     s.calls.clear()
-    value, etag = s._get_value_and_etag(K)
+    value, version = s._items.read(K)
+    etag = version.etag
     assert (value, etag) == ("value", "e2")
     assert s.calls["etag"] == 4
     assert s.calls["getitem"] == 2
@@ -258,7 +253,7 @@ def test_always_moving_etags_raise_after_three_attempts():
     s["k"] = "value"
     s.calls.clear()
     with pytest.raises(ConcurrencyConflictError) as info:
-        s._get_value_and_etag(K)
+        s._items.read(K)
     assert info.value.attempts == 3
     assert info.value.key == K
     assert str(info.value) == f"operation failed after 3 attempt(s) for key {K!r}"
@@ -268,13 +263,13 @@ def test_always_moving_etags_raise_after_three_attempts():
 
 def test_get_value_and_etag_of_a_missing_key_raises_key_error(d):
     with pytest.raises(KeyError):
-        d._get_value_and_etag(K)
+        d._items.read(K)
 
 
 def test_stable_read_costs_two_etag_calls(d):
     d["k"] = 1
     d.calls.clear()
-    assert d._get_value_and_etag(K) == (1, d.etag("k"))
+    assert d._items.read(K) == (1, (d.etag("k"), 0.0))
     assert d.calls["etag"] == 3  # two inside, one in the assertion
 
 
@@ -842,4 +837,4 @@ def test_clear_discards_every_key(d):
         d[f"k{i}"] = i
     d.clear()
     assert d.store == {}
-    assert d.calls["remove"] == 5
+    assert d.calls["delitem"] == 5

@@ -80,7 +80,7 @@ d = FileDirDict[int](base_dir="unused")
 x: str = d["k"]  # E: the value type is int
 s: str = LocalDict[int]()["k"]  # E
 FileDirDict[int](base_dir=1.5)  # E: base_dir must be a path
-FileDirDict[int]("positional")  # E: keyword-only
+FileDirDict[int]("folder", "pkl")  # E: only the folder may be given by position
 d.set_item_if("k", value=1, condition=ANY_ETAG)  # E: expected_etag is required
 r = d.get_with_etag("k")
 y: str = r.new_value  # E: the value may be int or a sentinel

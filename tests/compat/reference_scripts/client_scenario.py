@@ -292,12 +292,17 @@ def multi_format(workdir: Path) -> dict[str, Any]:
     observed: dict[str, Any] = {"names": list(omd.subdicts_names),
                                 "keys": {fmt: keys_of(sub) for fmt, sub in subs.items()},
                                 "values": {fmt: describe(sub[key]) for fmt, sub in subs.items()},
-                                "files": sorted(os.listdir(workdir / "run_history" / "f")),
+                                "files": value_files(workdir / "run_history" / "f"),
                                 "txt_rejects_non_str": outcome(lambda: omd.txt.__setitem__(("g",), 5)),
                                 "item_access": outcome(lambda: omd[key])}
     omd.pkl.clear()
     observed["lens_after_pkl_clear"] = {fmt: len(sub) for fmt, sub in subs.items()}
     return observed
+
+
+def value_files(folder: Any) -> list[str]:
+    """The files in ``folder`` but the store's own layout record (which persidict 0.x never writes)."""
+    return sorted(name for name in os.listdir(folder) if name != ".persidict@layout")
 
 
 def derived_params(workdir: Path) -> dict[str, Any]:
@@ -312,7 +317,7 @@ def derived_params(workdir: Path) -> dict[str, Any]:
             "log": [log.append_only, log.digest_len, log.serialization_format, describe(log.base_class_for_values)],
             "text": [text.append_only, text.digest_len, text.serialization_format,
                      describe(text.base_class_for_values)],
-            "files": sorted(os.listdir(prototype.base_dir)),
+            "files": value_files(prototype.base_dir),
             "prototype_unchanged": [prototype.serialization_format, prototype.digest_len, prototype.append_only],
             "lens": [len(prototype), len(log), len(text)],
             "overwrite_log": outcome(lambda: log.__setitem__("k", {})),

@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 
-from persidict import FileDirDict, LocalDict, PersiDict
-from persidict.wrappers import OverlappingMultiDict
+from persidict import FileDirDict, LocalDict, OverlappingMultiDict, PersiDict
+from persidict.core.layout import LAYOUT_NAME
 
 
 @pytest.fixture
@@ -21,7 +21,9 @@ def omd(tmp_path) -> OverlappingMultiDict:
 
 
 def _files(root) -> list[str]:
-    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs)
+    """The value files below ``root`` (not the layout record the formats share at the root)."""
+    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs
+                  if f != LAYOUT_NAME)
 
 
 # --- construction ---------------------------------------------------------------------

@@ -20,8 +20,8 @@ from persidict import (
     LocalDict,
     MutationPolicyError,
     OperationResult,
+    WriteOnceDict,
 )
-from persidict.wrappers import WriteOnceDict
 
 from .wrapper_helpers import INA, VNR, CountingLocalDict, assert_ina_result
 
@@ -118,7 +118,8 @@ def test_p1_checks_every_repeat_without_extra_reads():
         d["k"] = [1, 3]
     assert info.value.policy == "write-once" and str(info.value) == "write-once"
     assert counts(d) == (3, 2, 1)
-    assert d.wrapped_dict.getitem_calls == 0  # the stored value came from setdefault_if
+    # One read per write: it finds the key absent (the first) or present and brings the value to compare.
+    assert d.wrapped_dict.getitem_calls == 4
     assert d["k"] == [1, 2]
 
 
@@ -333,3 +334,22 @@ def test_over_a_file_dir_dict(tmp_path):
     assert d["a", "b"] == {"x": 1} and counts(d) == (2, 1, 1)
     assert d.base_dir == str(tmp_path)
     assert repr(d).startswith("WriteOnceDict(p_consistency_checks=1.0, wrapped_dict=FileDirDict(")
+
+
+@pytest.mark.parametrize("write", ["setitem", "update", "ior", "setdefault", "update_kwargs"])
+def test_no_public_method_goes_around_the_write_once_policy(write):
+    # The policy is a layer of the store: every method that writes meets it, not only [] =.
+    w = WriteOnceDict(wrapped_dict=LocalDict(append_only=True), p_consistency_checks=1)
+    w["k"] = 1
+
+    def again(value):
+        {"setitem": lambda: w.__setitem__("k", value), "update": lambda: w.update({"k": value}),
+         "ior": lambda: w.__ior__({"k": value}), "setdefault": lambda: w.setdefault("k", value),
+         "update_kwargs": lambda: w.update(k=value)}[write]()
+
+    again(1)  # the same value again: ignored, whichever method writes it
+    assert w["k"] == 1
+    if write != "setdefault":  # setdefault never writes a present key, so it never compares
+        with pytest.raises(MutationPolicyError, match="write-once"):
+            again(2)
+    assert w["k"] == 1 and len(w) == 1

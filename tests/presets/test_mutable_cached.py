@@ -7,17 +7,14 @@ from typing import Any
 import pytest
 
 from persidict import (
-    ANY_ETAG,
-    ETAG_HAS_CHANGED,
     ETAG_IS_THE_SAME,
-    NEVER_RETRIEVE,
-    ConditionalOperationResult,
     EmptyDict,
     LocalDict,
+    MutableDictCached,
 )
-from persidict.wrappers import MutableDictCached
+from persidict.protocol.versions import ANY
 
-from .wrapper_helpers import INA, VNR, assert_ina_result, spy_on
+from .wrapper_helpers import VNR, assert_ina_result, spy_on
 
 
 def make(**main_options: Any) -> MutableDictCached:
@@ -48,17 +45,20 @@ def test_wrapper_takes_its_settings_from_main():
 
 
 # --- writes keep the caches exact --------------------------------------------------------------
+STORE_API = ("read", "get", "stat", "exists", "write", "delete")
+
+
 def test_setitem_is_one_unconditional_write_and_records_its_etag():
     w = make()
-    log = spy_on(w.main_dict, "set_item_if", "get_item_if", "etag")
+    log = spy_on(w.main_dict._items, *STORE_API)
     w["k"] = 1
-    [(_args, kwargs, result)] = log.of("set_item_if")
-    assert kwargs == {"value": 1, "condition": ANY_ETAG, "expected_etag": INA, "retrieve_value": NEVER_RETRIEVE}
-    assert log.names() == ["set_item_if"]
-    assert w.data_cache["k"] == 1 and w.etag_cache["k"] == result.resulting_etag == w.main_dict.etag("k")
+    [(args, _kwargs, etag)] = log.of("write")
+    assert args[1:] == (1, ANY)
+    assert log.names() == ["write"]
+    assert w.data_cache["k"] == 1 and w.etag_cache["k"] == etag == w.main_dict.etag("k")
 
 
-def test_delete_purges_and_a_missing_key_leaves_caches_alone():
+def test_delete_purges_and_a_missing_key_purges_ghosts():
     w = make()
     w["k"] = 1
     del w["k"]
@@ -66,8 +66,8 @@ def test_delete_purges_and_a_missing_key_leaves_caches_alone():
     w.data_cache["ghost"] = "stale"
     w.etag_cache["ghost"] = "e"
     with pytest.raises(KeyError):
-        del w["ghost"]
-    assert w.data_cache["ghost"] == "stale" and w.etag_cache["ghost"] == "e"
+        del w["ghost"]  # main says the key is absent: its copies go too
+    assert "ghost" not in w.data_cache and "ghost" not in w.etag_cache
     assert w.discard("ghost") is False
 
 
@@ -94,11 +94,11 @@ def test_etag_cached_without_data_means_a_full_fetch():
     w = make()
     w["k"] = {"v": 1}
     w.data_cache.discard("k")
-    log = spy_on(w.main_dict, "get_item_if")
+    log = spy_on(w.main_dict._items, *STORE_API)
     assert w["k"] == {"v": 1}
-    [(_args, kwargs, result)] = log.of("get_item_if")
-    assert kwargs["condition"] is ETAG_HAS_CHANGED and kwargs["expected_etag"] is INA
-    assert result.new_value == {"v": 1}
+    [(_args, kwargs, (value, _version))] = log.of("read")
+    assert kwargs["unless_etag"] is None and value == {"v": 1}  # one request, with the value
+    assert log.names() == ["read"]
     assert w.data_cache["k"] == {"v": 1} and w.etag_cache["k"] == w.main_dict.etag("k")
 
 
@@ -115,31 +115,20 @@ def test_etag_cached_without_data_on_a_deleted_key():
 def test_no_cached_etag_means_a_full_fetch():
     w = make()
     w.main_dict["k"] = 5
-    log = spy_on(w.main_dict, "get_item_if")
+    log = spy_on(w.main_dict._items, *STORE_API)
     assert w["k"] == 5 and w["k"] == 5
-    first, second = log.of("get_item_if")
-    assert first[1]["condition"] is ETAG_HAS_CHANGED and first[1]["expected_etag"] is INA
-    assert first[2].new_value == 5
-    assert second[2].new_value is VNR
+    first, second = log.of("read")
+    assert first[1]["unless_etag"] is None and first[2][0] == 5
+    assert second[1]["unless_etag"] == w.etag_cache["k"] and second[2][0] is VNR
 
 
-def test_etag_may_be_stale_until_the_next_read():
+def test_etag_and_timestamp_always_ask_main():
     w = make()
     w["k"] = 1
-    old = w.etag("k")
-    w.main_dict["k"] = 2
-    assert w.etag("k") == old != w.main_dict.etag("k")
-    assert w["k"] == 2 and w.etag("k") == w.main_dict.etag("k")
-
-
-def test_etag_of_an_uncached_key_is_fetched_and_cached():
-    w = make()
-    w.main_dict["k"] = 1
-    truth = w.main_dict.etag("k")
-    log = spy_on(w.main_dict, "etag")
-    assert w.etag("k") == truth == w.etag_cache["k"]
-    assert w.etag("k") == truth
-    assert len(log.of("etag")) == 1  # the second call answered from the cache
+    w.main_dict["k"] = 2  # another writer
+    assert w.etag("k") == w.main_dict.etag("k") != w.etag_cache["k"]  # the copy is stale until read
+    assert w.timestamp("k") == w.main_dict.timestamp("k")
+    assert w["k"] == 2 and w.etag_cache["k"] == w.main_dict.etag("k")
     with pytest.raises(KeyError):
         w.etag("missing")
     assert "missing" not in w.etag_cache
@@ -155,49 +144,30 @@ def test_etag_never_vouches_for_a_value_it_was_not_read_with():
     assert w["k"] == "new"
 
 
-# --- the sync rule, case by case ----------------------------------------------------------------
-class _Scripted(LocalDict):
-    """A main dict whose get_item_if returns a scripted result (to reach every branch of the rule)."""
-
-    scripted: ConditionalOperationResult[Any] | None = None
-
-    def get_item_if(self, key: Any, **kwargs: Any) -> Any:
-        return self.scripted
-
-
-def _scripted_wrapper() -> MutableDictCached:
-    w = MutableDictCached(main_dict=_Scripted(), data_cache=LocalDict(), etag_cache=LocalDict())
-    w.data_cache["k"] = "cached"
-    w.etag_cache["k"] = "e1"
-    return w
+# --- what a read of main teaches the caches ------------------------------------------------------
+def test_a_read_that_finds_the_key_absent_drops_both_copies():
+    w = make()
+    w["k"] = "cached"
+    del w.main_dict["k"]
+    with pytest.raises(KeyError):
+        w["k"]
+    assert "k" not in w.data_cache and "k" not in w.etag_cache
 
 
-def _sync_with(actual: Any, resulting: Any, value: Any) -> MutableDictCached:
-    w = _scripted_wrapper()
-    w.main_dict.scripted = ConditionalOperationResult(True, actual, resulting, value)
-    w.get_item_if("k", condition=ANY_ETAG, expected_etag=INA)
-    return w
+def test_an_unchanged_read_leaves_the_copies_alone():
+    w = make()
+    w["k"] = "cached"
+    etag = w.etag_cache["k"]
+    w.data_cache.transform_item("k", transformer=lambda value: value)  # a new local version, same value
+    assert w["k"] == "cached" and w.etag_cache["k"] == etag
 
 
-def test_sync_rule_ina_drops_both_caches():
-    for result in ((INA, INA, INA), ("e1", INA, INA), ("e1", "e1", INA)):
-        w = _sync_with(*result)
-        assert "k" not in w.data_cache and "k" not in w.etag_cache
-
-
-def test_sync_rule_vnr_with_proven_mutation_drops_data_and_records_the_etag():
-    w = _sync_with("e1", "e2", VNR)
-    assert "k" not in w.data_cache and w.etag_cache["k"] == "e2"
-
-
-def test_sync_rule_vnr_without_mutation_leaves_caches_alone():
-    w = _sync_with("e9", "e9", VNR)  # even when they look stale
-    assert w.data_cache["k"] == "cached" and w.etag_cache["k"] == "e1"
-
-
-def test_sync_rule_real_value_refreshes_both():
-    w = _sync_with("e1", "e3", "fresh")
-    assert w.data_cache["k"] == "fresh" and w.etag_cache["k"] == "e3"
+def test_a_changed_value_refreshes_both_copies():
+    w = make()
+    w["k"] = "cached"
+    w.main_dict["k"] = "fresh"
+    assert w.get_with_etag("k").new_value == "fresh"
+    assert w.data_cache["k"] == "fresh" and w.etag_cache["k"] == w.main_dict.etag("k")
 
 
 def test_transform_item_syncs_without_an_actual_etag():
@@ -209,9 +179,10 @@ def test_transform_item_syncs_without_an_actual_etag():
 
 # --- any PersiDict can be main ----------------------------------------------------------------------
 def test_over_an_empty_dict_main():
-    w = MutableDictCached(main_dict=EmptyDict(), data_cache=LocalDict(), etag_cache=LocalDict())
-    w["k"] = 1  # swallowed by main: the caches must not keep it either
-    assert "k" not in w and "k" not in w.data_cache and "k" not in w.etag_cache
+    w = MutableDictCached(main_dict=EmptyDict(), data_cache=LocalDict(),
+                          etag_cache=LocalDict(serialization_format="etag", base_class_for_values=str))
+    w["k"] = 1  # swallowed by main: never served from the copies
+    assert "k" not in w
     with pytest.raises(KeyError):
         w["k"]
-    assert len(w) == 0
+    assert "k" not in w.data_cache and "k" not in w.etag_cache and len(w) == 0

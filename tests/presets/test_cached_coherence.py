@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from persidict import ETAG_HAS_CHANGED, ETAG_IS_THE_SAME, IF_ETAG_CHANGED, NEVER_RETRIEVE
-from persidict.wrappers import MutableDictCached
+from persidict import ETAG_IS_THE_SAME, NEVER_RETRIEVE, MutableDictCached
 
 from .wrapper_helpers import (
     CURRENT,
@@ -38,23 +37,22 @@ def _count_main_getitem(monkeypatch: pytest.MonkeyPatch, main: Any) -> list[Any]
     return calls
 
 
-MAIN_API = ("get_item_if", "set_item_if", "setdefault_if", "discard_if", "transform_item", "get_with_etag",
-            "etag", "timestamp", "keys", "items", "values")
+STORE_API = ("read", "get", "stat", "exists", "write", "delete", "read_many", "write_many", "delete_many",
+             "list", "count")
+"""The versioned-store protocol the cache layer uses to reach main (docs/architecture.md#the-store-protocol)."""
 
 
 def test_unchanged_value_costs_one_conditional_read_without_value(world, monkeypatch):
     w = world.mutable()
     w[KEY] = CURRENT
-    log = spy_on(w.main_dict, *MAIN_API)
+    log = spy_on(w.main_dict._items, *STORE_API)
     getitem_calls = _count_main_getitem(monkeypatch, w.main_dict)
     for _ in range(3):
         assert w[KEY] == CURRENT
-    assert log.names() == ["get_item_if"] * 3 and getitem_calls == []
-    for _args, kwargs, result in log.of("get_item_if"):
-        assert kwargs["condition"] is ETAG_HAS_CHANGED
-        assert kwargs["expected_etag"] == world.etag_cache[KEY] == result.actual_etag
-        assert kwargs.get("retrieve_value", IF_ETAG_CHANGED) is IF_ETAG_CHANGED
-        assert result.new_value is VNR  # nothing was transferred
+    assert log.names() == ["read"] * 3 and getitem_calls == []
+    for _args, kwargs, (value, version) in log.of("read"):
+        assert kwargs["unless_etag"] == world.etag_cache[KEY] == version.etag
+        assert value is VNR  # nothing was transferred
 
 
 @pytest.mark.parametrize("outside", ["overwrite", "delete", "delete_and_recreate"])
@@ -71,19 +69,20 @@ def test_outside_writes_are_healed_on_read(world, outside):
         del other[KEY]
         other[KEY] = CURRENT
     if KEY in other:
-        assert w.etag(KEY) != other.etag(KEY)  # the cached ETag is stale until the next read
-    log = spy_on(w.main_dict, *MAIN_API)
+        assert world.etag_cache[KEY] != other.etag(KEY)  # the cached ETag is stale until the next read
+    log = spy_on(w.main_dict._items, *STORE_API)
     if outside == "delete":
         with pytest.raises(KeyError):
             w[KEY]
         assert KEY not in world.data_cache and KEY not in world.etag_cache
     else:
         assert w[KEY] == CURRENT
-        [(_, _, result)] = log.of("get_item_if")
-        assert result.new_value == CURRENT  # one read: validation and fetch together
+        [(_, _, (value, _version))] = log.of("read")
+        assert value == CURRENT  # one read: validation and fetch together
+    assert log.names() == ["read"]
+    if outside != "delete":
         assert world.data_cache[KEY] == CURRENT and world.etag_cache[KEY] == other.etag(KEY)
         assert w.etag(KEY) == other.etag(KEY)
-    assert log.names() == ["get_item_if"]
     check_after(world)
 
 

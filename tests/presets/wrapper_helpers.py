@@ -56,13 +56,18 @@ class CallLog:
 
 
 def spy_on(store: Any, *names: str) -> CallLog:
-    """Wrap the named (non-dunder) methods of ``store`` so every call and result is logged."""
+    """Wrap the named (non-dunder) methods of ``store`` so every call and its result (or the exception
+    it raised) is logged."""
     log = CallLog()
     for name in names:
         original = getattr(store, name)
 
         def spy(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
-            result = _original(*args, **kwargs)
+            try:
+                result = _original(*args, **kwargs)
+            except Exception as exc:
+                log.calls.append((_name, args, kwargs, exc))
+                raise
             log.calls.append((_name, args, kwargs, result))
             return result
 
@@ -71,15 +76,21 @@ def spy_on(store: Any, *names: str) -> CallLog:
 
 
 class CountingLocalDict(LocalDict):
-    """A LocalDict that counts ``__getitem__`` calls (dunders cannot be spied per instance)."""
+    """A LocalDict that counts the values read from it: ``get`` and ``read`` of its store, which every
+    read reaches, through this dict or a layer over it (``getitem_calls``, the name of 0.x's tests)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.getitem_calls = 0
+        store = self._items
+        for name in ("get", "read"):
+            original = getattr(store, name)
 
-    def __getitem__(self, key: Any) -> Any:
-        self.getitem_calls += 1
-        return super().__getitem__(key)
+            def counted(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                self.getitem_calls += 1
+                return _original(*args, **kwargs)
+
+            setattr(store, name, counted)
 
 
 # --- the cached-contract suite: key states and cache checks ---------------------

@@ -12,11 +12,11 @@ from persidict import (
     DELETE_CURRENT,
     KEEP_CURRENT,
     ConcurrencyConflictError,
+    MutableDictCached,
     NonEmptySafeStrTuple,
     OperationResult,
     SafeStrTuple,
 )
-from persidict.wrappers import MutableDictCached
 
 from .wrapper_helpers import (
     CURRENT,

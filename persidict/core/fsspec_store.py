@@ -1,0 +1,348 @@
+"""FsspecStore: the ``Store`` of every FsspecDict: keys to paths on a backend, values through a codec.
+
+A key ``("a", "b")`` lives at ``<root>/a/b.<format>`` (each component
+optionally signed with a digest suffix, see ``keys.digests``).  Values go
+through the format's codec; versions (ETag and timestamp) come from the
+backend's own metadata.  Writes and deletes carry their precondition to the
+backend's conditional ``put``/``remove``, so the store is exactly as atomic as
+the backend (``backend.atomic_conditions``).
+
+Every call into the backend crosses one error boundary (``_fail``): a missing
+path becomes ``KeyError``, an unmet precondition passes through for the engine,
+and every other failure becomes a ``BackendError`` chained from its cause.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterable, Iterator
+from typing import Any, NoReturn
+
+from ..backends.base import StorageBackend
+from ..codecs.registry import Codec
+from ..keys.digests import sign_component, unsign_component
+from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
+from ..protocol.exceptions import BackendError
+from ..protocol.flags import VALUE_NOT_RETRIEVED
+from ..protocol.store import Store
+from ..protocol.versions import ANY, Expected, PreconditionFailed, Version
+from .layout import LayoutRecorder
+
+__all__ = ["LIVE_WRITE_SECONDS", "FsspecStore"]
+
+Key = NonEmptySafeStrTuple
+
+_MEMO_SIZE = 1 << 16
+"""Keys whose paths (and file names whose keys) one store remembers; emptied when full."""
+
+LIVE_WRITE_SECONDS = 60.0
+"""A temporary file younger than this may belong to a write in progress: ``clear`` leaves it."""
+
+
+class FsspecStore(Store):
+    """Values of one format under one root of a ``StorageBackend``."""
+
+    def __init__(
+        self,
+        backend: StorageBackend,
+        *,
+        codec: Codec,
+        serialization_format: str,
+        digest_len: int,
+        base_class_for_values: type | None,
+        layout: LayoutRecorder | None,
+    ) -> None:
+        self.backend = backend
+        self.atomic_conditions = backend.atomic_conditions
+        self.backend_name = backend.backend_name
+        self._codec = codec
+        self._format = serialization_format
+        self._suffix = "." + serialization_format
+        self._digest_len = digest_len
+        self._base_class = base_class_for_values
+        self._layout = layout
+        self._paths: dict[tuple[str, ...], str] = {}
+        self._keys_of_files: dict[str, Key | None] = {}
+
+    @property
+    def digest_len(self) -> int:
+        """The length of the digest suffix of every file name component (0: none)."""
+        return self._digest_len
+
+    def ensure_root(self) -> None:
+        """Create the root where the filesystem needs folders (``BackendError`` if it cannot be)."""
+        try:
+            self.backend.ensure_root()
+        except Exception as exc:
+            self._fail(exc, "init", failure=f"cannot create the store's root {self.backend.root!r}")
+
+    def child(self, prefix: SafeStrTuple) -> FsspecStore:
+        relative = self.relative_path(prefix)
+        if not relative:
+            return self
+        try:
+            backend = self.backend.child(relative)
+        except Exception as exc:
+            self._fail(exc, "init")
+        backend.timeout = self.backend.timeout  # not every backend's child() carries it
+        child = FsspecStore(backend, codec=self._codec, serialization_format=self._format,
+                            digest_len=self._digest_len, base_class_for_values=self._base_class, layout=self._layout)
+        child.ensure_root()
+        return child
+
+    # --- keys and paths ----------------------------------------------------------------------
+    def relative_path(self, prefix: SafeStrTuple) -> str:
+        """The folder of ``prefix`` below the root: its components, signed, joined by ``/``."""
+        strings = prefix.strings
+        if self._digest_len:
+            strings = tuple(sign_component(s, self._digest_len) for s in strings)
+        return "/".join(strings)
+
+    def _relative(self, key: Key) -> str:
+        """The key's file name below the root: signed components joined by ``/``, plus the suffix."""
+        strings = key.strings
+        relative = self.relative_path(key)
+        # Defense in depth: validated keys cannot do this, forged ones must not either.
+        if relative.count("/") + 1 != len(strings) or "\\" in relative or "." in strings or ".." in strings:
+            raise ValueError(f"Key resolves to a path outside the store's root: {key!r}")
+        return relative + self._suffix
+
+    def path(self, key: Key) -> str:
+        """The key's path on the backend, memoized: the hot path of every item operation."""
+        path = self._paths.get(key.strings)
+        if path is None:
+            path = self.backend.path_for(self._relative(key))
+            if len(self._paths) >= _MEMO_SIZE:
+                self._paths.clear()
+            self._paths[key.strings] = path
+        return path
+
+    def key_of(self, relative: str) -> Key | None:
+        """The key stored in file ``relative``, or None for a file that is no key's.
+
+        A stray file (``notes (copy).pkl``, or ``foo.pkl`` in a store whose
+        names carry digest suffixes) is no key's: only names that map back to
+        themselves count, so every listing and ``len()`` agree.
+        """
+        memo = self._keys_of_files
+        if relative in memo:
+            return memo[relative]
+        parts = relative[: -len(self._suffix)].split("/")
+        if self._digest_len:
+            parts = [unsign_component(part, self._digest_len) for part in parts]
+        try:
+            key: Key | None = to_nonempty_key(tuple(parts))
+        except ValueError:
+            key = None
+        if key is not None and self._relative(key) != relative:
+            key = None
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[relative] = key
+        return key
+
+    def _check_writable(self, key: Key) -> None:
+        """Refuse a key whose file would also be another key's (what is on disk stays readable).
+
+        With digest suffixes, a component that already ends in its own suffix
+        (``"a_btax"``) names the file of the plain one (``"a"``).
+        """
+        if self._digest_len:
+            for s in key.strings:
+                if unsign_component(s, self._digest_len) != s:
+                    raise ValueError(
+                        f"Key component {s!r} ends in its own digest suffix, so its file would be the one of "
+                        f"{unsign_component(s, self._digest_len)!r}: choose another name"
+                    )
+
+    # --- the error boundary, encoding, decoding ---------------------------------------------
+    def _fail(self, exc: BaseException, operation: str, key: Any = None, *, failure: str | None = None) -> NoReturn:
+        """The one place storage failures become the documented exceptions (docs/errors.md#error-boundary).
+
+        Every call into the backend is wrapped in ``try``/``except Exception as
+        exc: self._fail(exc, ...)`` (free while nothing fails), after the
+        caller has given a missing path (``FileNotFoundError``) and an unmet
+        precondition their meaning.  A name too long for the filesystem is a
+        ``ValueError``, a path that runs into another key's file or folder too;
+        any other ``OSError`` (backends raise nothing else), or an unmet
+        precondition where none was asked for, is a ``BackendError`` chained from
+        it.  The documented exceptions themselves pass unchanged.
+        """
+        if isinstance(exc, PreconditionFailed):
+            failure = failure or f"{operation} failed for key {key!r}: the storage reported an unmet precondition"
+        elif not isinstance(exc, OSError):
+            raise exc  # KeyError, TypeError, ValueError, the persidict errors: already documented ones
+        elif exc.errno == errno.ENAMETOOLONG:
+            raise ValueError(f"Key {key!r} is too long for this filesystem") from exc
+        elif exc.errno in (errno.EISDIR, errno.ENOTDIR) and key is not None:
+            # Local folders: a key's file name is another key's folder, or the reverse
+            # (with digest_len=0, key ("c.pkl", "x") needs a folder where key "c" has its file).
+            raise ValueError(
+                f"Key {key!r} cannot be stored here: its path runs into another key's "
+                f"{'folder' if exc.errno == errno.EISDIR else 'file'} ({exc.filename})"
+            ) from exc
+        if failure is None:
+            failure = f"{operation} failed" + ("" if key is None else f" for key {key!r}")
+        raise BackendError(
+            failure if isinstance(exc, PreconditionFailed) else f"{failure}: {exc}",
+            backend=self.backend.backend_name,
+            operation=operation,
+            key=key,
+        ) from exc
+
+    def encode(self, value: Any) -> bytes:
+        """The bytes the format stores for ``value`` (``TypeError`` if it cannot hold it)."""
+        return self._codec.dumps(value)
+
+    def _decode(self, data: bytes, key: Key) -> Any:
+        try:
+            value = self._codec.loads(data)
+        except ModuleNotFoundError:
+            raise  # an old format whose reader is not installed: the error names the extra
+        except Exception as exc:
+            raise BackendError(
+                f"the stored value of {key!r} is not valid {self._format}: {exc}",
+                backend=self.backend.backend_name,
+                operation="decode",
+                key=key,
+            ) from exc
+        base = self._base_class
+        if base is not None and not isinstance(value, base):
+            raise TypeError(f"Stored value is a {type(value).__name__}, expected an instance of {base.__name__}")
+        return value
+
+    # --- reads ---------------------------------------------------------------------------------
+    def read(self, key: Key, *, unless_etag: str | None = None) -> tuple[Any, Version]:
+        path = self.path(key)
+        try:
+            if unless_etag is None:
+                data, version = self.backend.read_versioned(path)
+            else:
+                maybe, version = self.backend.read_if_changed(path, unless_etag)
+                if maybe is None:
+                    return VALUE_NOT_RETRIEVED, version
+                data = maybe
+        except FileNotFoundError as exc:
+            raise KeyError(key) from exc
+        except Exception as exc:
+            self._fail(exc, "read", key)
+        return self._decode(data, key), version
+
+    def get(self, key: Key) -> Any:
+        try:
+            data = self.backend.read(self.path(key))
+        except FileNotFoundError as exc:
+            raise KeyError(key) from exc
+        except Exception as exc:
+            self._fail(exc, "read", key)
+        return self._decode(data, key)
+
+    def stat(self, key: Key) -> Version:
+        try:
+            return self.backend.stat(self.path(key))
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        except Exception as exc:
+            self._fail(exc, "stat", key)
+
+    def exists(self, key: Key) -> bool:
+        try:
+            return self.backend.exists(self.path(key))
+        except FileNotFoundError:
+            return False
+        except Exception as exc:
+            self._fail(exc, "exists", key)
+
+    def read_many(self, keys: Iterable[Key]) -> Iterator[tuple[Any, Version] | None]:
+        keys = list(keys)
+        try:
+            for key, entry in zip(keys, self.backend.read_many([self.path(key) for key in keys]), strict=True):
+                yield None if entry is None else (self._decode(entry[1], key), entry[2])
+        except Exception as exc:
+            self._fail(exc, "read")
+
+    # --- writes ----------------------------------------------------------------------------------
+    def write(self, key: Key, value: Any, expected: Expected = ANY) -> str:
+        self._check_writable(key)
+        path = self.path(key)
+        data = self.encode(value)
+        self._record_layout()  # after every check of the key and the value: a refused write records nothing
+        try:
+            return self.backend.put(path, data, expected)
+        except Exception as exc:
+            if isinstance(exc, PreconditionFailed) and expected is not ANY:
+                raise
+            self._fail(exc, "write", key)
+
+    def delete(self, key: Key, expected: Expected = ANY) -> None:
+        try:
+            self.backend.remove(self.path(key), expected)
+        except FileNotFoundError as exc:
+            raise KeyError(key) from exc
+        except Exception as exc:
+            if isinstance(exc, PreconditionFailed) and expected is not ANY:
+                raise
+            self._fail(exc, "delete", key)
+
+    def write_many(self, items: Iterable[tuple[Key, Any]], expected: Expected = ANY) -> dict[Key, Exception]:
+        """Every value is encoded first (``TypeError`` before anything is written), then written
+        concurrently on object stores; the keys that failed, with their errors."""
+        writes: dict[str, tuple[Key, bytes]] = {}
+        for key, value in items:
+            self._check_writable(key)
+            writes[self.path(key)] = (key, self.encode(value))
+        if writes:
+            self._record_layout()
+        try:
+            failures = self.backend.put_many((path, data, expected) for path, (_, data) in writes.items())
+        except Exception as exc:
+            self._fail(exc, "write")
+        return {writes[path][0]: error for path, error in failures.items()}
+
+    def delete_many(self, keys: Iterable[Key]) -> dict[Key, Exception]:
+        paths = {self.path(key): key for key in keys}
+        try:
+            failures = self.backend.remove_many(paths)
+        except Exception as exc:
+            self._fail(exc, "delete")
+        return {paths[path]: error for path, error in failures.items()}
+
+    def _record_layout(self) -> None:
+        if self._layout is not None and self._layout.pending:
+            try:
+                self._layout.record()
+            except Exception as exc:
+                self._fail(exc, "write", failure="cannot record the store's layout")
+
+    # --- listing -----------------------------------------------------------------------------------
+    def list(self, *, with_timestamps: bool = False) -> Iterator[tuple[Key, float]]:
+        try:
+            for relative, timestamp in self.backend.walk(self._suffix, with_timestamps=with_timestamps):
+                key = self.key_of(relative)
+                if key is not None:
+                    yield key, timestamp
+        except Exception as exc:
+            self._fail(exc, "list")
+
+    def count(self) -> int:
+        counted = self.backend.count(self._suffix)  # O(1) where the backend keeps count (LocalDict)
+        return sum(1 for _ in self.list()) if counted is None else counted
+
+    def clear(self) -> dict[Key, Exception]:
+        """Delete every item of this format under this root (other formats' files stay), batched where
+        the API allows (S3: 1,000 keys per request); temporary files that writers killed mid-write left
+        behind go too (those older than a minute: a live writer's are never touched)."""
+        failures = self.delete_many([key for key, _ in self.list()])
+        try:
+            self.backend.remove_temporary_files(older_than=LIVE_WRITE_SECONDS)
+            self.backend.prune_empty_dirs()
+        except Exception as exc:
+            self._fail(exc, "delete")
+        return failures
+
+    def remove_temporary_files(self, older_than: float) -> int:
+        """Delete what writers killed mid-write left behind (see ``FsspecDict.remove_temporary_files``)."""
+        try:
+            return self.backend.remove_temporary_files(older_than)
+        except Exception as exc:
+            self._fail(exc, "gc")
