@@ -156,7 +156,7 @@ class GenericBackend(StorageBackend):
         """Writes: never through a link, never over one."""
         link = self._first_link(path)
         if link is not None:
-            raise link_in_the_way(link)
+            raise link_in_the_way(self.fs.unstrip_protocol(link))
 
     # --- reads -----------------------------------------------------------------
     def read(self, path: str) -> bytes:
