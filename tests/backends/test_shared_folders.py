@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -194,6 +196,9 @@ def test_gc_leaves_a_live_writers_temporary_file_alone(tmp_path: Path, monkeypat
     try:
         assert len(temp_files(tmp_path)) == 1
         assert store.remove_temporary_files(older_than=0) == 0  # however old: its writer holds it
+        gc = subprocess.run([sys.executable, "-m", "persidict", "gc", str(tmp_path), "--older-than", "0"],
+                            capture_output=True, text=True, timeout=JOIN_TIMEOUT, check=False)
+        assert (gc.returncode, gc.stdout) == (0, "removed 0 temporary file(s)\n"), gc.stderr  # another process
         store.clear()  # clear collects old temporary files too
         assert len(temp_files(tmp_path)) == 1
     finally:
