@@ -117,14 +117,24 @@ def test_gc_never_deletes_a_value_whose_key_looks_temporary(kind: Kind, tmp_path
     assert dict(store.items()) == values
 
 
-@pytest.mark.parametrize("digest_len", [0, 4])
-def test_clear_of_another_format_keeps_values_whose_keys_look_temporary(tmp_path: Path, digest_len: int) -> None:
-    omd = OverlappingMultiDict(dict_type=FileDirDict, shared_subdicts_params={"base_dir": str(tmp_path),
-                               "digest_len": digest_len, "fsync": False}, pkl={}, json={})
-    values = _plant_temp_looking_values(omd.pkl, tmp_path, KINDS["FileDirDict"])
+OVERLAPPING = {
+    "FileDirDict": lambda folder: {"dict_type": FileDirDict, "shared_subdicts_params": {"base_dir": str(folder),
+                                                                                         "fsync": False}},
+    "FileDirDict digest_len=0": lambda folder: {"dict_type": FileDirDict, "shared_subdicts_params": {
+        "base_dir": str(folder), "digest_len": 0, "fsync": False}},
+    "dirfs": lambda folder: {"dict_type": FsspecDict, "shared_subdicts_params": {
+        "url_or_path": f"dir://{folder.name}", "storage_options": {
+            "path": str(folder.parent), "target_protocol": "file", "skip_instance_cache": True}}},
+}
+
+
+@pytest.mark.parametrize("layout", sorted(OVERLAPPING))
+def test_clear_of_another_format_keeps_values_whose_keys_look_temporary(tmp_path: Path, layout: str) -> None:
+    folder = tmp_path / "store"
+    omd = OverlappingMultiDict(**OVERLAPPING[layout](folder), pkl={}, json={})
+    kind = KINDS["dirfs" if layout == "dirfs" else "FileDirDict"]
+    values = _plant_temp_looking_values(omd.pkl, folder, kind)
     omd.json["mine"] = [1]
-    for path in tmp_path.rglob("*.json"):
-        age(path)
     omd.json.clear()
     assert len(omd.json) == 0
     assert dict(omd.pkl.items()) == values

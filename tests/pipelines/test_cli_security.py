@@ -96,6 +96,24 @@ def test_no_command_reaches_outside_through_a_planted_link(shared: dict[str, Pat
     assert all(shared[link].is_symlink() for link in ("dir_link", "file_link", "temp_link"))
 
 
+# --- gc never deletes a value ---------------------------------------------------------------------------
+@pytest.mark.parametrize("where", ["folder", "dir://"])
+def test_gc_keeps_values_whose_keys_look_temporary(tmp_path: Path, where: str) -> None:
+    if where == "folder":
+        location, options, store = str(tmp_path), [], FileDirDict(base_dir=tmp_path)
+    else:
+        options = ["-o", f"path={tmp_path}", "-o", "target_protocol=file"]
+        location = "dir://store"
+        store = FsspecDict(location, storage_options={"path": str(tmp_path), "target_protocol": "file"})
+    keys = [".__tmp__0123456789abcdef", ".__tmp__abcd_123", ".__tmp__x"]
+    for key in keys:
+        store[key] = key
+        os.utime(store.key_to_path(key) if where == "folder" else tmp_path / store.key_to_path(key),
+                 (TWO_HOURS_AGO, TWO_HOURS_AGO))
+    assert ok("gc", location, *options, "--older-than", "0") == "removed 0 temporary file(s)\n"
+    assert ok("ls", location, *options).split() == sorted(keys)
+
+
 # --- what get prints ----------------------------------------------------------------------------------
 HOSTILE = "title\x1b]0;pwned\x07\x1b[2J\rhidden\u202egnp.exe\tend\nsecond line"
 
