@@ -328,7 +328,10 @@ class DictFactory:
         self._state = state
 
     def __call__(self, **overrides: Any) -> Any:
-        overrides = {"serialization_format": self.kind.format, **self.kind.options, **overrides}
+        options = dict(self.kind.options)
+        if overrides.get("serialization_format") in ("pkl", "dill"):
+            options.pop("safe_json", None)  # a kind's safe_json is for its json: pickles cannot be safe
+        overrides = {"serialization_format": self.kind.format, **options, **overrides}
         return self.kind.open(self._state, overrides)
 
 

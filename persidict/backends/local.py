@@ -1,13 +1,15 @@
-"""Local folders: atomic replacement, per-version locks and stat-derived ETags.
+"""Local folders: atomic replacement, per-version locks, stat-derived ETags, nothing followed below the root.
 
 Writes go to a hidden temporary file in the target folder, which is then
 moved into place with ``os.replace`` (or ``os.link`` when the path must not
 exist yet), so a reader sees the old bytes or the new ones, never a torn
 file.  Every version of a value is therefore its own inode, and
-``mtime_ns:size:inode`` identifies it.
+``mtime_ns:size:inode`` identifies it.  The writer holds an ``flock`` on its
+temporary file from creation until the file is in place, and garbage
+collection leaves locked files alone, whatever their age.
 
 Mutations are serialized per key with ``flock`` on the *current version's
-inode*: a writer opens the file, locks it, and checks that the path still
+inode*: a writer opens the file, locks it, and checks that the name still
 names the inode it locked (another writer may have replaced it meanwhile).
 Holding that lock, it compares ETags and replaces or unlinks the file.
 Because every mutation of a present key holds the lock of the version it
@@ -15,6 +17,13 @@ replaces, and every creation of an absent key uses ``os.link`` (which fails
 if the name exists), compare-and-swap is atomic across the processes of one
 machine.  This needs a local POSIX filesystem with ``flock``; readers never
 lock.
+
+Below the store's anchor (the folder its user named) no symbolic link is ever
+followed (``beneath``): a link is no key and no folder of keys.  Reads and
+deletes treat it as absent; writes that would go through it or replace it
+fail with an ``OSError`` naming it.  A delete removes the folders it empties,
+up to (never including) the store's root; a writer whose folder is removed
+under it (or whose temporary file someone deletes) simply writes again.
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ from fsspec.implementations.local import LocalFileSystem
 
 from ..protocol.retry import DEFAULT_RETRY
 from .base import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Version
+from .beneath import AT_FUNCTIONS, O_NOFOLLOW, Folder, close_chain, is_link_error, link_in_the_way, open_chain
+from .local_tree import prune_empty_folders, remove_temporary_files, walk_values
+from .temporary import new_temporary_name
 
 try:
     import fcntl
@@ -41,9 +53,18 @@ __all__ = ["LocalBackend"]
 
 T = TypeVar("T")
 
-TEMP_PREFIX = ".__tmp__"
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
-_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a planted FIFO must not block the open: it is then no value
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | O_NOFOLLOW | _NONBLOCK
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | O_NOFOLLOW
+# Folders a read only passes through: O_PATH (Linux) opens them for lookups alone, a little faster.
+_LOOKUP_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0) | O_NOFOLLOW
+_NOT_A_VALUE_ERRNOS = frozenset({errno.ENOTDIR, errno.ELOOP, errno.EMLINK})
+WRITE_ATTEMPTS = 100
+"""Writes started again when their folder or temporary file vanished (each time someone else progressed)."""
+
+
+class _Vanished(Exception):
+    """The folder of a write, or its temporary file, was removed under it: write again."""
 
 
 def _etag(st: os.stat_result) -> str:
@@ -58,89 +79,228 @@ def _retrying(function: Callable[..., T], *args: Any) -> T:
         return DEFAULT_RETRY.call(lambda: function(*args), (PermissionError,))
 
 
+def _not_a_value(path: str) -> FileNotFoundError:
+    # A folder (of longer keys) where a value's file would be, a file where a folder of
+    # the path would be, or a symbolic link: either way, no value is stored under this key.
+    return FileNotFoundError(errno.ENOENT, "No value here (a folder, a file or a link is in the way)", path)
+
+
+def _in_the_way(exc: OSError) -> bool:
+    """Whether ``exc`` says a link, or a file where a folder should be, stands on the path."""
+    return exc.errno in _NOT_A_VALUE_ERRNOS and not isinstance(exc, FileNotFoundError)
+
+
+@contextlib.contextmanager
+def _absent_if_not_a_value(path: str) -> Iterator[None]:
+    """Reads and deletes: a link, or a file or folder in the way, means the key is absent."""
+    try:
+        yield
+    except OSError as exc:
+        if _in_the_way(exc):
+            raise _not_a_value(path) from None
+        raise
+
+
 class LocalBackend(StorageBackend):
-    """A folder on the local disk."""
+    """A folder on the local disk.
+
+    ``anchor`` is the folder the store was opened on (the root of a subdict's
+    parent): links in it and above it are followed, none below it.
+    """
 
     backend_name = "filesystem"
     atomic_conditions = fcntl is not None
 
-    def __init__(self, root: str, *, fsync: bool = True) -> None:
+    def __init__(self, root: str, *, fsync: bool = True, anchor: str | None = None) -> None:
         super().__init__(LocalFileSystem(), os.path.abspath(root))
         self.fsync = fsync
+        self.anchor = self.root if anchor is None else anchor
+        self._anchor_slash = self.anchor + "/"
+        self._skip = len(self._anchor_slash)
+        self._root_names = self._names(self.root) if self.root != self.anchor else []
 
     def child(self, relative: str) -> LocalBackend:
-        return LocalBackend(self.path_for(relative), fsync=self.fsync)
+        return LocalBackend(self.path_for(relative), fsync=self.fsync, anchor=self.anchor)
 
     @property
     def url(self) -> str:
         return "file://" + self.root
 
+    def _names(self, path: str) -> list[str]:
+        """The names of ``path``'s components below the anchor."""
+        if not path.startswith(self._anchor_slash):
+            raise ValueError(f"{path!r} is not below the store's folder {self.anchor!r}")
+        return path[self._skip:].split("/")
+
     def ensure_root(self) -> None:
-        if os.path.isfile(self.root):
-            raise ValueError(f"{self.root} is a file, not a directory.")
-        os.makedirs(self.root, exist_ok=True)
+        if os.path.isfile(self.anchor):
+            raise ValueError(f"{self.anchor} is a file, not a directory.")
+        os.makedirs(self.anchor, exist_ok=True)
+        try:
+            close_chain(open_chain(self.anchor, self._root_names, create=True))
+        except NotADirectoryError as exc:
+            raise ValueError(f"{exc.filename} is a file, not a directory.") from None
 
     # --- reads ---------------------------------------------------------------
+    def _in_anchor(self, path: str) -> bool:
+        """Whether ``path`` is directly in the anchor: then its last component is the only one to guard."""
+        return path.find("/", self._skip) < 0 and path.startswith(self._anchor_slash)
+
+    def _below(self, path: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``function(name, *args, dir_fd=..., **kwargs)`` on ``path``, its folders opened one by one (no link)."""
+        names = self._names(path)
+        if not AT_FUNCTIONS:
+            close_chain(chain := open_chain(self.anchor, names[:-1]))
+            return function(chain[-1].at(names[-1]), *args, **kwargs)
+        fd = os.open(f"{self.anchor}/{names[0]}", _LOOKUP_FLAGS)
+        try:
+            for name in names[1:-1]:
+                parent, fd = fd, -1
+                try:
+                    fd = os.open(name, _LOOKUP_FLAGS, dir_fd=parent)
+                finally:
+                    os.close(parent)
+            return function(names[-1], *args, dir_fd=fd, **kwargs)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _read(self, path: str) -> tuple[bytes, os.stat_result]:
+        # The hot path: a value directly in the anchor is one open() of its path, whose
+        # O_NOFOLLOW guards the only component below the anchor; deeper values open their
+        # folders one by one.  A link, or a file or folder in the way: no value is stored there.
+        try:
+            fd = os.open(path, _READ_FLAGS) if self._in_anchor(path) else self._below(path, os.open, _READ_FLAGS)
+        except OSError as exc:
+            if _in_the_way(exc):
+                raise _not_a_value(path) from None
+            raise
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise _not_a_value(path)
+            return _read_all(fd, st.st_size), st
+        finally:
+            os.close(fd)
+
     def read(self, path: str) -> bytes:
-        return _retrying(_read_file, path)
+        return _retrying(self._read, path)[0]
 
     def read_versioned(self, path: str) -> tuple[bytes, Version]:
-        return _retrying(_read_file_versioned, path)
+        data, st = _retrying(self._read, path)
+        return data, Version(_etag(st), st.st_mtime)
+
+    def _stat_value(self, path: str) -> os.stat_result:
+        try:
+            if self._in_anchor(path):
+                st = os.stat(path, follow_symlinks=False)
+            else:
+                st = self._below(path, os.stat, follow_symlinks=False)
+        except OSError as exc:
+            if _in_the_way(exc):
+                raise _not_a_value(path) from None
+            raise
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_a_value(path)
+        return st
 
     def stat(self, path: str) -> Version:
-        st = _retrying(_stat_file, path)
+        st = _retrying(self._stat_value, path)
         return Version(_etag(st), st.st_mtime)
 
     def exists(self, path: str) -> bool:
-        return _retrying(_is_file, path)
+        try:
+            _retrying(self._stat_value, path)
+        except FileNotFoundError:
+            return False
+        return True
 
     # --- writes --------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
-        if expected is ABSENT and _retrying(_is_file, path):
+        names = self._names(path)
+        for _ in range(WRITE_ATTEMPTS):
+            # A folder of the path may be pruned by a delete at any moment (the anchor
+            # too may be gone), and our temporary file deleted by someone else: nothing
+            # was written then, so writing again is safe.
+            try:
+                chain = _retrying(self._folders_for_write, names[:-1])
+            except FileNotFoundError:
+                os.makedirs(self.anchor, exist_ok=True)
+                continue
+            try:
+                return self._put_in(chain[-1], names[-1], path, data, expected)
+            except _Vanished:
+                os.makedirs(self.anchor, exist_ok=True)
+            finally:
+                close_chain(chain)
+        raise OSError(errno.EAGAIN, f"the folder of this write kept being removed ({WRITE_ATTEMPTS} attempts)", path)
+
+    def _folders_for_write(self, names: list[str]) -> list[Folder]:
+        return open_chain(self.anchor, names, create=True)
+
+    def _put_in(self, folder: Folder, name: str, path: str, data: bytes, expected: Expected) -> str:
+        if expected is ABSENT and _retrying(_is_value, folder, name):
             # Insert-if-absent on a present key costs one stat, not a temporary file
             # and an fsync; when the key is absent, the link below keeps it atomic.
             raise PreconditionFailed(path)
-        temp, etag = _retrying(self._write_temp, path, data)
+        fd, temp, etag = _retrying(self._write_temp, folder, data)
         try:
             if expected is ABSENT:
-                _retrying(self._link_new, temp, path)
-                os.unlink(temp)
-            elif _retrying(self._replace_locked, temp, path, expected) == "linked":
-                os.unlink(temp)
+                _retrying(_link_new, folder, temp, name, path)
+                os.unlink(folder.at(temp), dir_fd=folder.fd)
+            elif _retrying(_replace_locked, folder, temp, name, path, expected) == "linked":
+                os.unlink(folder.at(temp), dir_fd=folder.fd)
         except BaseException:
-            _unlink_quietly(temp)
+            _unlink_quietly(folder, temp)
             raise
+        finally:
+            os.close(fd)  # releases the lock that tells gc this file is a live write
         if self.fsync:
-            _fsync_dir(os.path.dirname(path))
+            _fsync_folder(folder)
         return etag
 
     def remove(self, path: str, expected: Expected = ANY) -> None:
+        names = self._names(path)
+
         def unlink_if_expected() -> None:
-            fd = _open_current_locked(path)
-            if fd is None:
-                raise FileNotFoundError(errno.ENOENT, "No such file", path)
+            with _absent_if_not_a_value(path):
+                chain = open_chain(self.anchor, names[:-1])
             try:
-                _check_expected(fd, expected)
-                os.unlink(path)
+                _unlink_locked(chain[-1], names[-1], path, expected)
+                self._prune(chain, names)
             finally:
-                os.close(fd)
+                close_chain(chain)
 
         _retrying(unlink_if_expected)
 
-    def _write_temp(self, path: str, data: bytes) -> tuple[str, str]:
-        """Write ``data`` to a fresh hidden file beside ``path``; return its name and ETag.
+    def _prune(self, chain: list[Folder], names: list[str]) -> None:
+        """Remove the folders a delete emptied, deepest first, up to (never including) the store's root.
+
+        ``rmdir`` removes only empty folders, atomically: a writer that created one of
+        them meanwhile either put its file there first (the folder stays) or finds its
+        folder gone and writes again (``put``).
+        """
+        for depth in range(len(chain) - 1, len(self._root_names), -1):
+            parent = chain[depth - 1]
+            try:
+                os.rmdir(parent.at(names[depth - 1]), dir_fd=parent.fd)
+            except OSError:
+                return  # not empty (the usual case), or already removed: higher folders are not empty either
+
+    def _write_temp(self, folder: Folder, data: bytes) -> tuple[int, str, str]:
+        """Write ``data`` to a fresh hidden file in ``folder``; return its locked descriptor, name and ETag.
 
         ``rename`` and ``link`` keep the mtime, size and inode, so the temporary
         file's ETag is the ETag the value will have in place.
         """
-        folder = path.rpartition(os.sep)[0]
-        temp = f"{folder}{os.sep}{TEMP_PREFIX}{os.urandom(8).hex()}"
+        temp = new_temporary_name()
         try:
-            fd = os.open(temp, _TEMP_FLAGS, 0o666)
+            fd = os.open(folder.at(temp), _TEMP_FLAGS, 0o666, dir_fd=folder.fd)
         except FileNotFoundError:
-            os.makedirs(folder, exist_ok=True)
-            fd = os.open(temp, _TEMP_FLAGS, 0o666)
+            raise _Vanished from None
         try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is in place: gc leaves it alone
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
@@ -153,119 +313,30 @@ class LocalBackend(StorageBackend):
             etag = _etag(os.fstat(fd))
         except BaseException:
             os.close(fd)
-            _unlink_quietly(temp)
+            _unlink_quietly(folder, temp)
             raise
-        os.close(fd)
-        return temp, etag
-
-    def _link_new(self, temp: str, path: str) -> None:
-        try:
-            os.link(temp, path)
-        except FileExistsError as exc:
-            raise PreconditionFailed(path) from exc
-
-    def _replace_locked(self, temp: str, path: str, expected: Expected) -> str:
-        """Move ``temp`` to ``path`` while holding the lock of the version it replaces.
-
-        Returns "linked" when ``path`` was created (``temp`` still exists), or
-        "replaced" when an existing version was swapped out (``temp`` is gone).
-        """
-        while True:
-            fd = _open_current_locked(path)  # put() already retries this whole step
-            if fd is None:
-                if isinstance(expected, str):
-                    raise PreconditionFailed(path)
-                try:
-                    os.link(temp, path)  # never clobber a value created meanwhile
-                    return "linked"
-                except FileExistsError:
-                    continue
-            try:
-                _check_expected(fd, expected)
-                os.replace(temp, path)
-                return "replaced"
-            finally:
-                os.close(fd)
+        return fd, temp, etag
 
     # --- listing -------------------------------------------------------------
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
-        yield from _walk(self.root, "", suffix, with_timestamps)
+        yield from walk_values(self.anchor, self._root_names, suffix, with_timestamps)
 
     def remove_temporary_files(self, older_than: float) -> int:
-        deadline = time.time() - older_than
-        removed = 0
-        for folder, _subdirs, files in os.walk(self.root):
-            for name in files:
-                if not name.startswith(TEMP_PREFIX):
-                    continue
-                path = os.path.join(folder, name)
-                try:
-                    if os.lstat(path).st_mtime < deadline:
-                        os.unlink(path)
-                        removed += 1
-                except FileNotFoundError:
-                    continue  # its writer finished (or someone else removed it) meanwhile
-        return removed
+        return remove_temporary_files(self.anchor, self._root_names, time.time() - older_than)
 
     def prune_empty_dirs(self) -> None:
-        for folder, _subdirs, _files in os.walk(self.root, topdown=False):
-            if folder != self.root:
-                with contextlib.suppress(OSError):  # not empty, or removed by someone else: both fine
-                    os.rmdir(folder)
+        prune_empty_folders(self.anchor, self._root_names)
 
 
-def _is_file(path: str) -> bool:
-    """Like ``os.path.isfile``, but an access denial raises instead of answering False."""
+def _is_value(folder: Folder, name: str) -> bool:
+    """Whether a value file is at ``name``; a link there is refused (writes never replace one)."""
     try:
-        _stat_file(path)
+        mode = os.stat(folder.at(name), dir_fd=folder.fd, follow_symlinks=False).st_mode
     except FileNotFoundError:
         return False
-    return True
-
-
-def _not_a_value(path: str) -> FileNotFoundError:
-    # A folder (of longer keys) where a value's file would be, or a file where a folder
-    # of the path would be: either way, no value is stored under this key.
-    return FileNotFoundError(errno.ENOENT, "No value here (a folder or a file is in the way)", path)
-
-
-def _stat_file(path: str) -> os.stat_result:
-    try:
-        st = os.stat(path)
-    except NotADirectoryError:
-        raise _not_a_value(path) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise _not_a_value(path)
-    return st
-
-
-def _open_file(path: str) -> tuple[int, os.stat_result]:
-    """A descriptor of the regular file at ``path``, and its stat."""
-    try:
-        fd = os.open(path, _READ_FLAGS)
-    except NotADirectoryError:
-        raise _not_a_value(path) from None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise _not_a_value(path)
-    return fd, st
-
-
-def _read_file(path: str) -> bytes:
-    fd, st = _open_file(path)
-    try:
-        return _read_all(fd, st.st_size)
-    finally:
-        os.close(fd)
-
-
-def _read_file_versioned(path: str) -> tuple[bytes, Version]:
-    fd, st = _open_file(path)
-    try:
-        return _read_all(fd, st.st_size), Version(_etag(st), st.st_mtime)
-    finally:
-        os.close(fd)
+    if stat.S_ISLNK(mode):
+        raise link_in_the_way(f"{folder.path}/{name}")
+    return stat.S_ISREG(mode)
 
 
 def _read_all(fd: int, size_hint: int) -> bytes:
@@ -278,18 +349,82 @@ def _read_all(fd: int, size_hint: int) -> bytes:
     return b"".join(chunks)
 
 
-def _open_current_locked(path: str) -> int | None:
-    """Open and lock the version currently at ``path``; ``None`` if there is none."""
+def _link(folder: Folder, temp: str, name: str) -> None:
+    os.link(folder.at(temp), folder.at(name), src_dir_fd=folder.fd, dst_dir_fd=folder.fd, follow_symlinks=False)
+
+
+def _link_new(folder: Folder, temp: str, name: str, path: str) -> None:
+    try:
+        _link(folder, temp, name)
+    except FileExistsError as exc:
+        _is_value(folder, name)  # a link planted there is refused, not reported as a present key
+        raise PreconditionFailed(path) from exc
+    except FileNotFoundError:
+        raise _Vanished from None
+
+
+def _replace_locked(folder: Folder, temp: str, name: str, path: str, expected: Expected) -> str:
+    """Move ``temp`` to ``name`` while holding the lock of the version it replaces.
+
+    Returns "linked" when ``name`` was created (``temp`` still exists), or
+    "replaced" when an existing version was swapped out (``temp`` is gone).
+    """
+    while True:
+        fd = _open_current_locked(folder, name, path)  # put() already retries this whole step
+        if fd is None:
+            if isinstance(expected, str):
+                raise PreconditionFailed(path)
+            try:
+                _link(folder, temp, name)  # never clobber a value created meanwhile
+                return "linked"
+            except FileExistsError:
+                _is_value(folder, name)
+                continue
+            except FileNotFoundError:
+                raise _Vanished from None
+        try:
+            _check_expected(fd, expected)
+            try:
+                os.replace(folder.at(temp), folder.at(name), src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
+            except FileNotFoundError:
+                raise _Vanished from None  # someone deleted our temporary file
+            return "replaced"
+        finally:
+            os.close(fd)
+
+
+def _unlink_locked(folder: Folder, name: str, path: str, expected: Expected) -> None:
+    """Delete the value ``name`` if ``expected`` holds, under the lock of the version it removes."""
+    with _absent_if_not_a_value(path):
+        fd = _open_current_locked(folder, name, path)
+    if fd is None:
+        raise FileNotFoundError(errno.ENOENT, "No such file", path)
+    try:
+        _check_expected(fd, expected)
+        os.unlink(folder.at(name), dir_fd=folder.fd)
+    finally:
+        os.close(fd)
+
+
+def _open_current_locked(folder: Folder, name: str, path: str) -> int | None:
+    """Open and lock the version currently at ``name``; ``None`` if there is none.
+
+    A link there raises ``link_in_the_way``: it is never opened, so never locked or replaced.
+    """
     while True:
         try:
-            fd = os.open(path, _READ_FLAGS)
+            fd = os.open(folder.at(name), _READ_FLAGS, dir_fd=folder.fd)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            if is_link_error(exc):
+                raise link_in_the_way(path) from None
+            raise
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             locked = os.fstat(fd)
-            current = os.stat(path)
+            current = os.stat(folder.at(name), dir_fd=folder.fd, follow_symlinks=False)
         except FileNotFoundError:
             os.close(fd)
             continue
@@ -308,15 +443,19 @@ def _check_expected(fd: int, expected: Expected) -> None:
         raise PreconditionFailed(expected)
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(folder: Folder, name: str) -> None:
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+        os.unlink(folder.at(name), dir_fd=folder.fd)
 
 
-def _fsync_dir(folder: str) -> None:
+def _fsync_folder(folder: Folder) -> None:
     """Persist the rename itself; best effort, since some filesystems refuse directory fsync."""
+    if folder.fd is not None:
+        with contextlib.suppress(OSError):
+            os.fsync(folder.fd)
+        return
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(folder.path, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -325,20 +464,3 @@ def _fsync_dir(folder: str) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _walk(folder: str, relative: str, suffix: str, with_timestamps: bool) -> Iterator[tuple[str, float]]:
-    try:
-        entries = list(os.scandir(folder))
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return
-    for entry in entries:
-        name = entry.name
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                yield from _walk(entry.path, relative + name + "/", suffix, with_timestamps)
-            elif name.endswith(suffix) and entry.is_file():  # temporary names have no suffix
-                timestamp = entry.stat().st_mtime if with_timestamps else 0.0
-                yield relative + name, timestamp
-        except FileNotFoundError:
-            continue  # deleted while we were listing

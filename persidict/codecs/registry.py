@@ -9,7 +9,8 @@
   note as pkl. ``dill`` is imported on first use only.
 - ``"json"``: the jsonpickle dialect of persidict 0.x (arbitrary objects; same trust note as
   pkl), or, with ``safe_json=True``, *safe typed JSON* (``safe_json``), which loading never
-  turns into objects of arbitrary classes: for stores from untrusted sources.
+  turns into objects of arbitrary classes: for stores from untrusted sources.  ``safe_json=True``
+  with pkl or dill is refused (``ValueError``): they cannot be read without running code.
 - anything else (``"txt"``, ``"py"``, ``"md"``, ...): plain text. Accepts ``str`` values only,
   written as UTF-8 (never the locale encoding) with ``\\n`` unchanged; reads return a plain ``str``.
 
@@ -27,6 +28,7 @@ from .legacy_pickles import is_legacy_pickle, load_legacy_pickle
 from .safe_json import SafeJsonCodec
 
 __all__ = [
+    "CODE_RUNNING_FORMATS",
     "Codec",
     "DillCodec",
     "JsonPickleCodec",
@@ -152,10 +154,17 @@ def is_text_format(serialization_format: str) -> bool:
     return serialization_format not in _BUILTIN_CODECS
 
 
+CODE_RUNNING_FORMATS = frozenset({"pkl", "dill"})
+"""Formats whose loading runs code whatever the options (json does too, unless ``safe_json``)."""
+
+
 def get_codec(serialization_format: str, *, safe_json: bool = False) -> Codec:
     """Return the codec for a format name; unknown names are plain-text formats.
 
-    ``safe_json`` picks safe typed JSON for ``"json"`` (other formats ignore it).
+    ``safe_json=True`` promises that loading never runs code: it picks safe typed
+    JSON for ``"json"``, keeps the text formats (which never run code), and
+    refuses ``"pkl"`` and ``"dill"`` with ``ValueError``, which cannot keep that
+    promise (a store reporting ``safe_json=True`` must be safe to read).
 
     >>> get_codec("json").dumps((1, 2))
     b'{\\n    "py/tuple": [\\n        1,\\n        2\\n    ]\\n}'
@@ -168,5 +177,11 @@ def get_codec(serialization_format: str, *, safe_json: bool = False) -> Codec:
         raise ValueError("serialization_format must not be empty")
     if safe_json and serialization_format == "json":
         return _SAFE_JSON
+    if safe_json and serialization_format in CODE_RUNNING_FORMATS:
+        raise ValueError(
+            f"safe_json=True promises that reading never runs code, but loading {serialization_format!r} runs "
+            "the code stored in it: use serialization_format='json' (safe typed JSON) or a text format, "
+            "or drop safe_json for a store whose writers you trust"
+        )
     codec = _BUILTIN_CODECS.get(serialization_format)
     return codec if codec is not None else TextCodec(serialization_format)

@@ -11,6 +11,13 @@ folder sees (digest-suffixed file names).  Anything with a protocol opens as
 Commands that only read (``ls``, ``get``, ``du``, ``rm``, ``gc`` and the source of
 ``cp``) refuse a local folder that does not exist instead of creating it.
 
+Storage options come from ``PERSIDICT_STORAGE_OPTIONS`` (a JSON object), then
+``--options-file PATH`` (a JSON object), then each ``-o NAME=VALUE``: later ones
+win.  Secrets belong in the first two, which other users cannot read in the
+process list.  ``--safe-json`` opens a store (``cp``: its source) so that
+reading it never runs code.  ``get`` escapes control characters when it
+prints to a terminal (``--raw`` prints them as they are).
+
 Exit status: 0 success; 1 failure (a missing key, a storage error, a value the
 store refuses, ...), with one message on stderr and no traceback; 2 bad usage;
 130 interrupted (Ctrl-C).
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +49,8 @@ __all__ = ["main"]
 _PROG = "persidict"
 _LOCAL_PROTOCOLS = frozenset({"file", "local"})
 _DEFAULT_GC_AGE = 3600.0
+OPTIONS_VARIABLE = "PERSIDICT_STORAGE_OPTIONS"
+"""The environment variable holding storage options as a JSON object (keeps secrets out of the process list)."""
 
 
 class CommandFailed(Exception):
@@ -69,6 +79,38 @@ def parse_option(text: str) -> tuple[str, Any]:
         return name, json.loads(raw)
     except ValueError:
         return name, raw
+
+
+def _options_object(text: str, source: str) -> dict[str, Any]:
+    """Storage options from the JSON object ``text``; the error never repeats the text (it may hold secrets)."""
+    try:
+        options = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{source} is not valid JSON ({exc.__class__.__name__} at character "
+                         f"{getattr(exc, 'pos', '?')})") from None
+    if not isinstance(options, dict):
+        raise ValueError(f"{source} must hold a JSON object of storage options, not a {type(options).__name__}")
+    return options
+
+
+def options_file(path: str) -> dict[str, Any]:
+    """``--options-file PATH``: storage options from a file holding one JSON object."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return _options_object(file.read(), f"--options-file {path}")
+    except (OSError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def environment_options() -> dict[str, Any]:
+    """Storage options from ``PERSIDICT_STORAGE_OPTIONS`` (empty if it is not set)."""
+    text = os.environ.get(OPTIONS_VARIABLE, "").strip()
+    if not text:
+        return {}
+    try:
+        return _options_object(text, OPTIONS_VARIABLE)
+    except ValueError as exc:
+        raise CommandFailed(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -100,6 +142,7 @@ class StoreSpec:
     serialization_format: str = "pkl"
     storage_options: tuple[tuple[str, Any], ...] = ()
     digest_len: int | None = None
+    safe_json: bool = False
 
 
 def _local_folder(location: str) -> str | None:
@@ -122,6 +165,7 @@ def open_store(spec: StoreSpec, *, create: bool) -> FsspecDict[Any]:
     options: dict[str, Any] = {
         "serialization_format": spec.serialization_format,
         "base_class_for_values": str if is_text_format(spec.serialization_format) else None,
+        "safe_json": spec.safe_json,
     }
     if spec.digest_len is not None:
         options["digest_len"] = spec.digest_len
@@ -131,10 +175,17 @@ def open_store(spec: StoreSpec, *, create: bool) -> FsspecDict[Any]:
 
 
 def _spec(
-    args: argparse.Namespace, location: str, fmt: str | None = None, extra_options: Sequence[tuple[str, Any]] = ()
+    args: argparse.Namespace, location: str, fmt: str | None = None, extra_options: Sequence[tuple[str, Any]] = (),
+    *, safe_json: bool | None = None,
 ) -> StoreSpec:
-    """The spec of ``location`` from the common options; ``fmt`` and ``extra_options`` refine one end of ``cp``."""
-    return StoreSpec(location, fmt or args.format, (*args.option, *extra_options), args.digest_len)
+    """The spec of ``location`` from the common options; the keywords refine one end of ``cp``.
+
+    Storage options: the environment's, then ``--options-file``'s, then ``-o``, then ``extra_options``.
+    """
+    options = {**environment_options(), **(args.options_file or {})}
+    options.update([*args.option, *extra_options])
+    return StoreSpec(location, fmt or args.format, tuple(options.items()), args.digest_len,
+                     args.safe_json if safe_json is None else safe_json)
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -151,6 +202,19 @@ def _render(value: Any, *, as_json: bool) -> str:
             raise CommandFailed(f"the value cannot be written as JSON ({exc}); without --json it prints as "
                                 f"{_short_repr(value)}") from exc
     return value if isinstance(value, str) else repr(value)
+
+
+# C0 and C1 control characters but newline and tab, and the bidirectional overrides and
+# isolates that reorder what a terminal shows ("Trojan Source").
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``, ``\\u202e``), so a terminal runs none.
+
+    Newlines and tabs stay: a multi-line value still prints as lines.
+    """
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
 def _short_repr(value: Any, limit: int = 200) -> str:
@@ -177,6 +241,8 @@ def _ls(args: argparse.Namespace) -> int:
 def _get(args: argparse.Namespace) -> int:
     value = open_store(_spec(args, args.url), create=False)[args.key]
     text = _render(value, as_json=args.json)
+    if not args.raw and sys.stdout.isatty():
+        text = escape_controls(text)  # someone else's value must not drive our terminal
     print(text, end="" if text.endswith("\n") else "\n")
     return 0
 
@@ -230,7 +296,7 @@ def _du(args: argparse.Namespace) -> int:
 
 def _cp(args: argparse.Namespace) -> int:
     src = open_store(_spec(args, args.src, args.src_format, args.src_option), create=False)
-    dst = open_store(_spec(args, args.dst, args.dst_format, args.dst_option), create=True)
+    dst = open_store(_spec(args, args.dst, args.dst_format, args.dst_option, safe_json=False), create=True)
     try:
         report = copy_store(src, dst, overwrite=args.overwrite, workers=args.workers, progress=not args.no_progress)
     except CopyError as exc:
@@ -288,6 +354,8 @@ def _ls_arguments(parser: argparse.ArgumentParser) -> None:
 def _get_arguments(parser: argparse.ArgumentParser) -> None:
     _key_argument(parser)
     _json_flag(parser, "print the value as JSON (fails for values JSON cannot hold)")
+    parser.add_argument("--raw", action="store_true",
+                        help="print control characters as they are (by default a terminal gets them escaped)")
 
 
 def _put_arguments(parser: argparse.ArgumentParser) -> None:
@@ -371,7 +439,13 @@ def _store_options() -> argparse.ArgumentParser:
                          help="serialization format: pkl (default), json, dill, or a text format such as txt")
     options.add_argument("-o", "--option", metavar="NAME=VALUE", type=parse_option, action="append", default=[],
                          help="a storage option for URLs (repeatable; JSON values are decoded): "
-                              "-o endpoint_url=http://... -o key=... -o secret=...")
+                              "-o endpoint_url=http://...; put secrets in --options-file or "
+                              f"${OPTIONS_VARIABLE}, which the process list does not show")
+    options.add_argument("--options-file", metavar="PATH", type=options_file,
+                         help=f"storage options from a JSON object in PATH (after ${OPTIONS_VARIABLE}, before -o)")
+    options.add_argument("--safe-json", action="store_true",
+                         help="open the store (cp: its source) so that reading never runs code: json is read as "
+                              "safe typed JSON, pkl and dill are refused")
     options.add_argument("--digest-len", type=int, metavar="N",
                          help="digest suffix length of file names (default: 4 for a local path, 0 for a URL)")
     return options

@@ -128,12 +128,33 @@ def role_reader(d, args: dict) -> None:
     _emit({"reads": reads, "bad": bad, "pairs": pairs})
 
 
+def role_churn(d, args: dict) -> None:
+    """Create and delete unique keys in a shared folder, which each delete may prune while others create in it.
+
+    Every tenth value is also written to a key that stays (``kept``), outside the churned folder.
+    """
+    kept, bad = [], 0
+    _wait_for_go()
+    for i in range(args["rounds"]):
+        key = ("shared", "churned", f"w{args['worker_id']}_{i}", "v")
+        d[key] = i
+        if d[key] != i:
+            bad += 1
+        del d[key]
+        if i % 10 == 0:
+            kept_key = ("kept", f"w{args['worker_id']}_{i}")
+            d[kept_key] = i
+            kept.append([list(kept_key), i])
+    _emit({"kept": kept, "bad": bad})
+
+
 ROLES = {
     "increment": role_increment,
     "insert_if_absent": role_insert_if_absent,
     "cas": role_cas,
     "writer": role_writer,
     "reader": role_reader,
+    "churn": role_churn,
 }
 
 

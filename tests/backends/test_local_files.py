@@ -46,6 +46,11 @@ def _all_files(root: str) -> set[str]:
     return found - {LAYOUT_NAME}
 
 
+def _temp_name() -> str:
+    """A name of the pattern writers use for their temporary files (see backends/temporary.py)."""
+    return TEMP_PREFIX + os.urandom(8).hex()
+
+
 def _temp_files(root: str) -> set[str]:
     return {f for f in _all_files(root) if os.path.basename(f).startswith(TEMP_PREFIX)}
 
@@ -800,9 +805,9 @@ def test_random_key_repeats_after_seeding_and_covers_every_key(d, base):
 def test_leftover_temporary_files_are_collected(base):
     d = FileDirDict(base_dir=base, fsync=False)
     d["a", "b"] = 1
-    old = [os.path.join(base, f"{TEMP_PREFIX}old{i}") for i in range(3)]
-    old.append(os.path.join(base, "a_btax", f"{TEMP_PREFIX}nested"))
-    fresh = os.path.join(base, f"{TEMP_PREFIX}fresh")
+    old = [os.path.join(base, _temp_name()) for i in range(3)]
+    old.append(os.path.join(base, "a_btax", _temp_name()))
+    fresh = os.path.join(base, _temp_name())
     for path in old + [fresh]:
         with open(path, "wb") as f:
             f.write(b"x" * 10)
@@ -817,7 +822,7 @@ def test_leftover_temporary_files_are_collected(base):
 def test_clear_removes_leftover_temporary_files_but_not_live_ones(base):
     d = FileDirDict(base_dir=base, fsync=False)
     d["k"] = 1
-    leftover, live = os.path.join(base, f"{TEMP_PREFIX}leftover"), os.path.join(base, f"{TEMP_PREFIX}live")
+    leftover, live = os.path.join(base, _temp_name()), os.path.join(base, _temp_name())
     for path in (leftover, live):
         with open(path, "wb") as f:
             f.write(b"x")

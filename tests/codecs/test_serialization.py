@@ -121,10 +121,17 @@ def test_get_codec_rejects_non_str_and_empty_names() -> None:
         get_codec("")
 
 
-def test_get_codec_picks_safe_json_only_for_json() -> None:
+def test_get_codec_picks_safe_json_for_json_and_keeps_text_formats() -> None:
     assert type(get_codec("json", safe_json=True)) is SafeJsonCodec
-    assert type(get_codec("pkl", safe_json=True)) is PickleCodec
-    assert type(get_codec("txt", safe_json=True)) is TextCodec
+    assert type(get_codec("txt", safe_json=True)) is TextCodec  # text never runs code: nothing to refuse
+    assert type(get_codec("pkl", safe_json=False)) is PickleCodec
+
+
+@pytest.mark.parametrize("fmt", ["pkl", "dill"])
+def test_safe_json_refuses_the_formats_that_run_code(fmt: str) -> None:
+    # safe_json=True promises a store that is safe to read; a pickle store cannot keep that promise.
+    with pytest.raises(ValueError, match=f"safe_json=True.*{fmt!r} runs the code"):
+        get_codec(fmt, safe_json=True)
 
 
 @pytest.mark.parametrize(("fmt", "module"), [("dill", "dill"), ("json", "jsonpickle")])

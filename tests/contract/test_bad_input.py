@@ -177,6 +177,14 @@ def test_non_str_serialization_format(make_dict, bad_format):
         make_dict(serialization_format=bad_format)
 
 
+@pytest.mark.parametrize("code_running_format", ["pkl", "dill"])
+@pytest.mark.insert_only
+def test_safe_json_with_a_format_that_runs_code_is_refused(make_dict, code_running_format):
+    # safe_json=True promises that reading never runs code: a pickle store cannot keep it (docs/security.md).
+    with pytest.raises(ValueError, match="safe_json"):
+        make_dict(serialization_format=code_running_format, safe_json=True)
+
+
 @pytest.mark.parametrize("bad_base", [5, "int", 0, object()], ids=["int", "str", "zero", "obj"])
 @pytest.mark.insert_only
 def test_base_class_must_be_a_type(make_dict, bad_base):

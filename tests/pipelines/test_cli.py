@@ -210,12 +210,12 @@ def test_du_of_an_empty_store(tmp_path: Path) -> None:
 
 
 def test_gc_removes_only_old_temporary_files(folder: FileDirDict[Any]) -> None:
-    old = Path(folder.base_dir, "runs_" + "x", ".__tmp__old")  # in a subfolder too
+    old = Path(folder.base_dir, "runs_" + "x", ".__tmp__" + "0123456789abcdef")  # in a subfolder too
     old.parent.mkdir()
     old.write_bytes(b"left by a killed writer")
     two_hours_ago = time.time() - 7200
     os.utime(old, (two_hours_ago, two_hours_ago))
-    fresh = Path(folder.base_dir, ".__tmp__fresh")
+    fresh = Path(folder.base_dir, ".__tmp__" + "fedcba9876543210")
     fresh.write_bytes(b"maybe a write in progress")
     assert json.loads(ok("gc", folder.base_dir, "--older-than", "3600", "--json")) == {"removed": 1}
     assert not old.exists() and fresh.exists()
