@@ -109,15 +109,20 @@ def resolve_layout(
     naming = formats.get(fmt)
     if naming is None:
         return fmt, Naming(default_digest if digest_len is None else digest_len, bool(safe_json))
-    for name, given, kept in (("digest_len", digest_len, naming.digest_len), ("safe_json", safe_json,
-                                                                              naming.safe_json)):
-        if given is not None and given != kept:
-            raise ValueError(
-                f"this store's {fmt} files were written with {name}={kept} (recorded in {LAYOUT_NAME}), so "
-                f"{name}={given} would show other keys or values: open it with {opener}(..., {name}={kept}), "
-                f"or leave {name} out"
-            )
-    return fmt, naming
+    if digest_len is not None and digest_len != naming.digest_len:
+        raise _contradiction(fmt, "digest_len", naming.digest_len, digest_len, opener)
+    if safe_json is False and naming.safe_json:  # safe JSON read as jsonpickle's: other values, silently
+        raise _contradiction(fmt, "safe_json", True, False, opener)
+    # safe_json=True opens any json store: it only restricts what reading may build (no code runs).
+    return fmt, Naming(naming.digest_len, naming.safe_json or bool(safe_json))
+
+
+def _contradiction(fmt: str, name: str, kept: object, given: object, opener: str) -> ValueError:
+    return ValueError(
+        f"this store's {fmt} files were written with {name}={kept} (recorded in {LAYOUT_NAME}), so "
+        f"{name}={given} would show other keys or values: open it with {opener}(..., {name}={kept}), "
+        f"or leave {name} out"
+    )
 
 
 class LayoutRecorder:

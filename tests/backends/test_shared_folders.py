@@ -34,6 +34,7 @@ from persidict import (
     FsspecDict,
     OverlappingMultiDict,
 )
+from persidict.core.layout import LAYOUT_NAME
 
 TEMP_PREFIX = ".__tmp__"
 TWO_HOURS_AGO = time.time() - 7200
@@ -85,7 +86,9 @@ def local_kind(request: pytest.FixtureRequest) -> Kind:
 
 
 def all_files(folder: Path) -> set[str]:
-    return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file() or path.is_symlink()}
+    """Every file and link below ``folder`` but the stores' layout records."""
+    return {str(path.relative_to(folder)) for path in folder.rglob("*")
+            if (path.is_file() or path.is_symlink()) and path.name != LAYOUT_NAME}
 
 
 # --- 1. keys that look like temporary files are values like any other ----------------------------------

@@ -101,3 +101,11 @@ def test_memory_stores_record_nothing() -> None:
     store = LocalDict()
     store["k"] = 1
     assert [path for path in store.fs.store if LAYOUT_NAME in path] == []
+
+
+def test_safe_json_opens_any_json_store_and_refuses_what_would_run_code(tmp_path: Path) -> None:
+    # safe_json=True only restricts what reading may build, so it opens a folder of 0.x's json as well.
+    FileDirDict(tmp_path, serialization_format="json")["k"] = ValueError("disk full")
+    safe = FileDirDict(tmp_path, serialization_format="json", safe_json=True)
+    with pytest.raises(Exception, match="py/object"):
+        safe["k"]

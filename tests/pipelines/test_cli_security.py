@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from persidict import FileDirDict, FsspecDict
+from persidict.core.layout import LAYOUT_NAME
 from persidict.pipelines.cli import escape_controls
 
 from ..servers.moto_s3 import CREDENTIALS
@@ -51,7 +52,9 @@ def shared(tmp_path: Path) -> dict[str, Path]:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+    """The content of every file below ``folder`` but the stores' layout records."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*"))
+            if path.is_file() and path.name != LAYOUT_NAME}
 
 
 def _cp(paths: dict[str, Path]) -> None:
