@@ -70,7 +70,7 @@ def s3_specs() -> list[tuple[str, Spec]]:
 def write_and_check(spec: Spec, **location: Any) -> list[str]:
     """Write the corpus with 0.309.0, read it back with 0.309.0; returns the keys, ``/``-joined."""
     keys = write_corpus(open_store(spec, **location), spec["format"])
-    found = problems(compare_with_corpus(open_store(spec, **location), spec["format"]))
+    found = problems(compare_with_corpus(open_store(spec, **location), spec["format"], ours=False))
     if found:
         raise SystemExit(f"0.309.0 does not read back its own {spec['format']} store:\n" + "\n".join(found))
     return sorted("/".join(k) for k in keys)
