@@ -294,6 +294,12 @@ STORE_KINDS: dict[str, StoreKind] = _kinds(
               cross_process=True),
     StoreKind("write-once-local-pkl", "pkl", _file_dir_location, _open_write_once, local_files=True,
               mutable=False),
+    # Formats that hold only some types: the contract tests store the kind's own values in them
+    # (tests/contract/contract_helpers.py, FAMILIES): tables, arrays, text.
+    StoreKind("local-parquet", "parquet", _file_dir_location, _open_file_dir, local_files=True,
+              cross_process=True),
+    StoreKind("memory-npy", "npy", _local_dict_location, _open_local_dict),
+    StoreKind("memory-txt", "txt", _local_dict_location, _open_local_dict, options={"base_class_for_values": str}),
 )
 
 

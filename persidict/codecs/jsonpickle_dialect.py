@@ -26,6 +26,7 @@ import json
 from typing import Any
 
 from .jsonpickle_scientific import register_for_decoding, register_for_encoding
+from .names import ANY_VALUE, type_name
 
 __all__ = ["JsonPickleCodec"]
 
@@ -54,15 +55,13 @@ def _strict_pickler_class() -> Any:
     return StrictPickler
 
 
-def _type_name(kind: type) -> str:
-    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-
 
 class JsonPickleCodec:
     """The ``json`` format: jsonpickle, indented by 4, as persidict 0.x writes it."""
 
     format_name = "json"
     content_type = "application/json"
+    holds = ANY_VALUE
 
     def dumps(self, value: object, /) -> bytes:
         """Encode ``value``; ``TypeError`` if jsonpickle cannot, or would lose part of it."""
@@ -77,7 +76,7 @@ class JsonPickleCodec:
         except TypeError:
             raise
         except Exception as exc:  # jsonpickle raises whatever the object's own hooks raise
-            raise TypeError(f"json cannot store a value of type {_type_name(type(value))}: {exc}") from exc
+            raise TypeError(f"json cannot store a value of type {type_name(type(value))}: {exc}") from exc
         if _EMPTIED_BYTEARRAY in text:
             raise TypeError("json (jsonpickle) would store a bytearray empty: store bytes, or use pkl")
         # jsonpickle's JSON is ASCII unless its encoder options were changed globally;

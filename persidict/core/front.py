@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequenc
 from itertools import zip_longest
 from typing import Any, Generic, Self, TypeAlias, TypeVar, overload
 
+from ..codecs.registry import formats_for_any_value, values_held
 from ..keys.chars import contains_unsafe_chars
 from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
 from ..protocol.conditions import (
@@ -69,7 +70,6 @@ NonEmptyPersiDictKey: TypeAlias = NonEmptySafeStrTuple | Sequence[str] | str
 
 _Default = TypeVar("_Default")
 
-FORMATS_FOR_ANY_VALUE = ("pkl", "json", "dill")
 _ITER_LABELS = frozenset({"keys", "values", "timestamps"})
 _GET_VALUE_ATTEMPTS = 3
 APPEND_ONLY = "append-only"
@@ -117,10 +117,10 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         if base_class_for_values is not None and not isinstance(base_class_for_values, type):
             raise TypeError(f"base_class_for_values must be a type or None, got {base_class_for_values!r}")
         holds_text = base_class_for_values is not None and issubclass(base_class_for_values, str)
-        if not holds_text and serialization_format not in FORMATS_FOR_ANY_VALUE:
+        if not holds_text and values_held(serialization_format) == "str":
             raise ValueError(
                 f"serialization_format {serialization_format!r} needs a str base_class_for_values; "
-                f"without one use one of {FORMATS_FOR_ANY_VALUE}"
+                f"without one use one of {formats_for_any_value()}"
             )
         self.base_class_for_values = base_class_for_values
         self.serialization_format = serialization_format

@@ -187,6 +187,10 @@ class S3Dict_FileDirCached(PassThroughDict[ValueType]):
         """The S3 path (``bucket/prefix/...``) where the value of ``key`` is stored."""
         return self._main.key_to_path(key)
 
+    def key_to_url(self, key: NonEmptyPersiDictKey) -> str:
+        """The S3 URL of the value of ``key`` (``s3://bucket/...``), for other tools."""
+        return self._main.key_to_url(key)
+
     @property
     def base_dir(self) -> str:
         """The local cache folder (of this subdict)."""
