@@ -17,7 +17,6 @@ from persidict import (
     ITEM_NOT_AVAILABLE,
     VALUE_NOT_RETRIEVED,
 )
-
 from persidict.codecs.names import ANY_VALUE
 from persidict.codecs.parquet import ParquetCodec
 from persidict.codecs.registry import get_codec, values_held
