@@ -64,6 +64,18 @@ class StoreKind:
     known_failures: tuple[tuple[str, str], ...] = ()
     """``(node id regex, reason)``: tests this kind cannot pass, each a strict xfail with its reason."""
 
+    @property
+    def holds_any_value(self) -> bool:
+        """Its format holds any value (pkl, json, dill), not only text, arrays or tables.
+
+        Tests of what only such formats do (a dict that looks like a tagged value, a
+        ``base_class_for_values`` of ``int``) are marked ``store_kinds_with("holds_any_value")``.
+        """
+        from persidict.codecs.names import ANY_VALUE
+        from persidict.codecs.registry import values_held
+
+        return values_held(self.format) == ANY_VALUE
+
 
 def _deep_store_dir(tmp_path: Path) -> Path:
     # The store sits two levels below tmp_path, so a key that escaped the

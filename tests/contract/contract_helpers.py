@@ -134,6 +134,20 @@ def number_of(value: Any) -> int:
     return _family.number(value)
 
 
+def large_value() -> Any:
+    """A value of the kind's type whose stored form takes more than 2 MB (random numbers do not compress)."""
+    if _family is FAMILIES["numpy.ndarray"]:
+        import numpy as np
+
+        return np.random.default_rng(0).random(300_000)
+    if _family is FAMILIES[ParquetCodec.holds]:
+        import numpy as np
+        import pyarrow as pa
+
+        return pa.table({"x": np.random.default_rng(0).random(300_000)})
+    return "x" * 2_000_000 + "end"
+
+
 def holds_none(store: Any) -> bool:
     """Whether the store's format holds any value (``None`` too), not only arrays, tables or text."""
     return values_held(storage_of(store).serialization_format) == ANY_VALUE

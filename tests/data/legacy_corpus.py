@@ -122,8 +122,10 @@ def _pkl_values() -> dict[Key, Any]:
         ("errors", "runtime_error_two_args"): RuntimeError("failed", 3),
         ("numpy", "int_matrix"): np.arange(12, dtype=np.int64).reshape(3, 4),
         ("numpy", "float_matrix"): np.array([[0.5, -1.25], [np.inf, 1e-300]], dtype=np.float32),
+        # An object column, not pandas' str dtype: that pickles as pyarrow's array where pyarrow is
+        # installed (here, for the parquet format), which an interpreter without it cannot load.
         ("pandas", "frame"): pd.DataFrame(
-            {"step": [1, 2, 3], "loss": [0.9, 0.5, 0.25], "tag": ["a", "b", "c"]}),
+            {"step": [1, 2, 3], "loss": [0.9, 0.5, 0.25], "tag": pd.Series(["a", "b", "c"], dtype=object)}),
         ("records", "payload"): Payload("run-1", [1.0, 2.5]),
     }
 
