@@ -288,7 +288,8 @@ def test_import_and_plain_values_do_not_load_numpy_or_pandas(tmp_path):
         "import sys, json, persidict\n"
         f"d = persidict.FileDirDict(base_dir={str(tmp_path / 'x')!r}, serialization_format='json')\n"
         "d['k'] = {'a': (1, 2.5), 'numpy.': 'pandas.', 'e': ValueError('x')}; d['k']\n"
-        f"p = persidict.FileDirDict(base_dir={str(tmp_path / 'x')!r}, serialization_format='pkl'); p['k'] = [1]; p['k']\n"
+        f"p = persidict.FileDirDict(base_dir={str(tmp_path / 'x')!r}, serialization_format='pkl')\n"
+        "p['k'] = [1]; p['k']\n"
         f"heavy = {SCIENTIFIC!r}\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
     )
