@@ -112,6 +112,18 @@ def _common_values() -> dict[Key, Any]:
     }
 
 
+def _frame_of_objects(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """A DataFrame whose strings (labels and values) are Python objects, not pandas' str dtype.
+
+    Where pyarrow is installed (here, for the parquet format), pandas stores its str dtype in
+    pyarrow arrays, and their pickles cannot be loaded by an interpreter without pyarrow.
+    """
+    frame = pd.DataFrame({name: pd.Series(values, dtype=object if isinstance(values[0], str) else None)
+                          for name, values in columns.items()})
+    frame.columns = pd.Index(list(frame.columns), dtype=object)
+    return frame
+
+
 def _pkl_values() -> dict[Key, Any]:
     return {
         **_common_values(),
@@ -122,10 +134,7 @@ def _pkl_values() -> dict[Key, Any]:
         ("errors", "runtime_error_two_args"): RuntimeError("failed", 3),
         ("numpy", "int_matrix"): np.arange(12, dtype=np.int64).reshape(3, 4),
         ("numpy", "float_matrix"): np.array([[0.5, -1.25], [np.inf, 1e-300]], dtype=np.float32),
-        # An object column, not pandas' str dtype: that pickles as pyarrow's array where pyarrow is
-        # installed (here, for the parquet format), which an interpreter without it cannot load.
-        ("pandas", "frame"): pd.DataFrame(
-            {"step": [1, 2, 3], "loss": [0.9, 0.5, 0.25], "tag": pd.Series(["a", "b", "c"], dtype=object)}),
+        ("pandas", "frame"): _frame_of_objects({"step": [1, 2, 3], "loss": [0.9, 0.5, 0.25], "tag": ["a", "b", "c"]}),
         ("records", "payload"): Payload("run-1", [1.0, 2.5]),
     }
 
