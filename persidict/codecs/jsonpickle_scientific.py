@@ -56,6 +56,8 @@ def register_for_encoding() -> None:
 
 def register_for_decoding(data: bytes) -> None:
     """Register the handlers a payload needs: pandas' (with numpy's) if it names pandas, else numpy's."""
+    if "pandas" in _registered:  # numpy's too: nothing left to look for in the payload
+        return
     for library, tag in _NAMED_BY_A_TAG.items():
         if tag.search(data):
             _register(library)
@@ -63,16 +65,20 @@ def register_for_decoding(data: bytes) -> None:
 
 
 def _register(library: str) -> None:
-    """Register once per process (double-checked under a lock: encodes run on many threads)."""
+    """Register once per process (double-checked under a lock: encodes run on many threads).
+
+    Each handler is registered once, never replaced: a thread encoding or decoding meanwhile
+    sees either no handler for a type yet (it waits on the lock first) or the final one.
+    """
     if library in _registered:
         return
     with _lock:
-        if library not in _registered:
-            if library == "pandas":
-                _install_pandas()
-            else:
-                _install_numpy()
-            _registered.update(("numpy", library))
+        if "numpy" not in _registered:
+            _install_numpy()
+            _registered.add("numpy")
+        if library == "pandas" and "pandas" not in _registered:
+            _install_pandas()
+            _registered.add("pandas")
 
 
 def _install_numpy() -> None:
@@ -81,24 +87,30 @@ def _install_numpy() -> None:
     from jsonpickle import handlers
 
     stock.register_handlers()  # ndarray, dtype, numpy scalars, datetime64: as persidict 0.x
-    handlers.register(np.ndarray, _ndarray_handler_class(), base=True)
+    handlers.register(np.ndarray, _ndarray_handler(), base=True)
 
 
 def _install_pandas() -> None:
+    """The handlers ``jsonpickle.ext.pandas.register_handlers()`` registers (but numpy's, already
+    there), with ours for DataFrame and the Index classes."""
     import jsonpickle.ext.pandas as stock
     import pandas as pd
     from jsonpickle import handlers
 
-    stock.register_handlers()  # registers numpy's stock handlers too: ours go on top of both
-    _install_numpy()
-    handlers.register(pd.DataFrame, _frame_handler_class(), base=True)
-    for index_class, stock_handler in ((pd.Index, stock.PandasIndexHandler),
-                                       (pd.PeriodIndex, stock.PandasPeriodIndexHandler),
-                                       (pd.MultiIndex, stock.PandasMultiIndexHandler)):
-        handlers.register(index_class, _index_handler_class(stock_handler), base=True)
+    for value_class, handler in (
+        (pd.DataFrame, _frame_handler_class()),
+        (pd.Series, stock.PandasSeriesHandler),
+        (pd.Index, _index_handler_class(stock.PandasIndexHandler)),
+        (pd.PeriodIndex, _index_handler_class(stock.PandasPeriodIndexHandler)),
+        (pd.MultiIndex, _index_handler_class(stock.PandasMultiIndexHandler)),
+        (pd.Timestamp, stock.PandasTimestampHandler),
+        (pd.Period, stock.PandasPeriodHandler),
+        (pd.Interval, stock.PandasIntervalHandler),
+    ):
+        handlers.register(value_class, handler, base=True)
 
 
-def _ndarray_handler_class() -> Any:
+def _ndarray_handler() -> Any:
     import jsonpickle.ext.numpy as stock
     import numpy as np
 
