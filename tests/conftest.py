@@ -66,6 +66,18 @@ class StoreKind:
     cached: CachedParts | None = None
     """For a read-through cache kind: its main store and its caches, which tests/presets reach separately."""
 
+    @property
+    def holds_any_value(self) -> bool:
+        """Its format holds any value (pkl, json, dill), not only text, arrays or tables.
+
+        Tests of what only such formats do (a dict that looks like a tagged value, a
+        ``base_class_for_values`` of ``int``) are marked ``store_kinds_with("holds_any_value")``.
+        """
+        from persidict.codecs.names import ANY_VALUE
+        from persidict.codecs.registry import values_held
+
+        return values_held(self.format) == ANY_VALUE
+
 
 @dataclass(frozen=True)
 class CachedParts:
@@ -222,8 +234,10 @@ def open_cached_main(parts: CachedParts, state: State, overrides: dict[str, Any]
     return _open_local_dict(state, overrides)
 
 
-def open_cached_caches(parts: CachedParts, state: State, fmt: str, append_only: bool, name: str) -> tuple[Any, Any]:
-    """The ``(data_cache, etag_cache)`` pair called ``name`` (the same storage every time it is asked for)."""
+def open_cached_caches(parts: CachedParts, state: State, fmt: str, append_only: bool, name: str,
+                       base_class: type | None = None) -> tuple[Any, Any]:
+    """The ``(data_cache, etag_cache)`` pair called ``name`` (the same storage every time it is asked for);
+    the data cache holds values of ``base_class``, as its main store does."""
     from persidict import FileDirDict, LocalDict, OverlappingMultiDict
 
     if parts.caches == "files":
@@ -231,11 +245,13 @@ def open_cached_caches(parts: CachedParts, state: State, fmt: str, append_only: 
         shared = {"base_dir": os.path.join(state["folder"], name), "digest_len": 8, "fsync": False,
                   "append_only": append_only}
         family = OverlappingMultiDict(dict_type=FileDirDict, shared_subdicts_params=shared,
-                                      **{fmt: {}, f"{fmt}_etag": {"base_class_for_values": str}})
+                                      **{fmt: {"base_class_for_values": base_class},
+                                         f"{fmt}_etag": {"base_class_for_values": str}})
         return getattr(family, fmt), getattr(family, f"{fmt}_etag")
     backends = state.setdefault("caches", {}).setdefault((name, fmt, append_only), (LocalDict().backend,
                                                                                     LocalDict().backend))
-    return (LocalDict(backend=backends[0], serialization_format=fmt, append_only=append_only),
+    return (LocalDict(backend=backends[0], serialization_format=fmt, append_only=append_only,
+                      base_class_for_values=base_class),
             LocalDict(backend=backends[1], serialization_format="etag", base_class_for_values=str,
                       append_only=append_only))
 
@@ -248,7 +264,7 @@ def _cached_opener(parts: CachedParts) -> Callable[[State, dict[str, Any]], Any]
 
         main = open_cached_main(parts, state, overrides)
         data_cache, etag_cache = open_cached_caches(parts, state, main.serialization_format, main.append_only,
-                                                    "cache")
+                                                    "cache", main.base_class_for_values)
         if main.append_only:
             return AppendOnlyDictCached(main_dict=main, data_cache=data_cache)
         return MutableDictCached(main_dict=main, data_cache=data_cache, etag_cache=etag_cache)
@@ -316,6 +332,12 @@ STORE_KINDS: dict[str, StoreKind] = _kinds(
               cross_process=True),
     StoreKind("write-once-local-pkl", "pkl", _file_dir_location, _open_write_once, local_files=True,
               mutable=False),
+    # Formats that hold only some types: the contract tests store the kind's own values in them
+    # (tests/contract/contract_helpers.py, FAMILIES): tables, arrays, text.
+    StoreKind("local-parquet", "parquet", _file_dir_location, _open_file_dir, local_files=True,
+              cross_process=True),
+    StoreKind("memory-npy", "npy", _local_dict_location, _open_local_dict),
+    StoreKind("memory-txt", "txt", _local_dict_location, _open_local_dict, options={"base_class_for_values": str}),
 )
 
 

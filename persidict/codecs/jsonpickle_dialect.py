@@ -12,6 +12,11 @@ raises ``TypeError`` instead (persidict 0.x lost the data): a ``bytearray``
 (written without its content), a dict key in jsonpickle's own namespace such as
 ``"py/tuple"`` (dropped, or read back as a tag), and a lambda or nested function
 as a dict value or attribute (dropped).  jsonpickle is imported on first use.
+
+numpy arrays, dtypes and scalars and pandas DataFrames, Series, Index, Timestamp, Period
+and Interval are written in the tagged form of jsonpickle's numpy and pandas extensions,
+as persidict 0.x writes them; the handlers are registered when a value or a payload needs
+them (``jsonpickle_scientific``), so that importing persidict imports neither library.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from __future__ import annotations
 import functools
 import json
 from typing import Any
+
+from .jsonpickle_scientific import register_for_decoding, register_for_encoding
+from .names import ANY_VALUE, type_name
 
 __all__ = ["JsonPickleCodec"]
 
@@ -47,20 +55,19 @@ def _strict_pickler_class() -> Any:
     return StrictPickler
 
 
-def _type_name(kind: type) -> str:
-    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-
 
 class JsonPickleCodec:
     """The ``json`` format: jsonpickle, indented by 4, as persidict 0.x writes it."""
 
     format_name = "json"
     content_type = "application/json"
+    holds = ANY_VALUE
 
     def dumps(self, value: object, /) -> bytes:
         """Encode ``value``; ``TypeError`` if jsonpickle cannot, or would lose part of it."""
         import jsonpickle
 
+        register_for_encoding()
         # A fresh Pickler per call (it keeps per-call state); keys=False is 0.x's dialect,
         # set explicitly so that jsonpickle does not warn that its default will change.
         pickler = _strict_pickler_class()(keys=False)
@@ -69,7 +76,7 @@ class JsonPickleCodec:
         except TypeError:
             raise
         except Exception as exc:  # jsonpickle raises whatever the object's own hooks raise
-            raise TypeError(f"json cannot store a value of type {_type_name(type(value))}: {exc}") from exc
+            raise TypeError(f"json cannot store a value of type {type_name(type(value))}: {exc}") from exc
         if _EMPTIED_BYTEARRAY in text:
             raise TypeError("json (jsonpickle) would store a bytearray empty: store bytes, or use pkl")
         # jsonpickle's JSON is ASCII unless its encoder options were changed globally;
@@ -81,6 +88,7 @@ class JsonPickleCodec:
         """Rebuild a value from jsonpickle JSON (written by this codec or by persidict 0.x)."""
         import jsonpickle
 
+        register_for_decoding(data)
         # Parsed by the stdlib, not jsonpickle's backend chain: that falls back to YAML
         # (if installed) on text that is not JSON, and warns that it will stop doing so.
         return jsonpickle.Unpickler(keys=False).restore(json.loads(str(data, "utf-8")), reset=True)

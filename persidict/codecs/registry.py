@@ -11,32 +11,45 @@
   pkl), or, with ``safe_json=True``, *safe typed JSON* (``safe_json``), which loading never
   turns into objects of arbitrary classes: for stores from untrusted sources.  ``safe_json=True``
   with pkl or dill is refused (``ValueError``): they cannot be read without running code.
+- ``"parquet"``: pandas (and polars) DataFrames and pyarrow Tables as Parquet files, which
+  other tools read directly; ``"npy"``: numpy arrays as ``.npy`` files. Loading runs no code.
+  Their libraries (the ``frames`` and ``numpy`` extras) are imported when a store opens.
 - anything else (``"txt"``, ``"py"``, ``"md"``, ...): plain text. Accepts ``str`` values only,
   written as UTF-8 (never the locale encoding) with ``\\n`` unchanged; reads return a plain ``str``.
 
 Every codec raises ``TypeError`` from ``dumps`` when its format cannot hold the value, so a
-store can reject the value before it writes anything.
+store can reject the value before it writes anything, and says what it holds (``holds``):
+``ANY_VALUE``, ``"str"``, or the types it takes.
 """
 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from typing import Protocol
 
 from .jsonpickle_dialect import JsonPickleCodec
 from .legacy_pickles import is_legacy_pickle, load_legacy_pickle
+from .names import ANY_VALUE, type_name
+from .npy import NpyCodec
+from .parquet import ParquetCodec
 from .safe_json import SafeJsonCodec
 
 __all__ = [
+    "ANY_VALUE",
     "CODE_RUNNING_FORMATS",
     "Codec",
     "DillCodec",
     "JsonPickleCodec",
+    "NpyCodec",
+    "ParquetCodec",
     "PickleCodec",
     "SafeJsonCodec",
     "TextCodec",
+    "formats_for_any_value",
     "get_codec",
     "is_text_format",
+    "values_held",
 ]
 
 _BINARY = "application/octet-stream"
@@ -52,6 +65,8 @@ class Codec(Protocol):
 
     format_name: str
     content_type: str
+    holds: str
+    """What the format holds: ``ANY_VALUE``, ``"str"``, or the types it takes (``"numpy.ndarray"``)."""
 
     def dumps(self, value: object, /) -> bytes:
         """Serialize ``value``; ``TypeError`` if the format cannot hold it."""
@@ -62,17 +77,12 @@ class Codec(Protocol):
         ...
 
 
-def _type_name(kind: type) -> str:
-    if kind.__module__ == "builtins":
-        return kind.__qualname__
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
 class PickleCodec:
     """The ``pkl`` format: standard ``pickle``, highest protocol, uncompressed."""
 
     format_name = "pkl"
     content_type = _BINARY
+    holds = ANY_VALUE
 
     @staticmethod
     def loads(data: bytes, /) -> object:
@@ -86,7 +96,7 @@ class PickleCodec:
         try:
             return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except _PICKLING_ERRORS as exc:
-            raise TypeError(f"pkl cannot store a value of type {_type_name(type(value))}: {exc}") from exc
+            raise TypeError(f"pkl cannot store a value of type {type_name(type(value))}: {exc}") from exc
 
 
 class DillCodec:
@@ -94,6 +104,7 @@ class DillCodec:
 
     format_name = "dill"
     content_type = _BINARY
+    holds = ANY_VALUE
 
     def dumps(self, value: object, /) -> bytes:
         """Serialize ``value`` with dill; ``TypeError`` (chained) if dill cannot."""
@@ -102,7 +113,7 @@ class DillCodec:
         try:
             data: bytes = dill.dumps(value)
         except _PICKLING_ERRORS as exc:
-            raise TypeError(f"dill cannot store a value of type {_type_name(type(value))}: {exc}") from exc
+            raise TypeError(f"dill cannot store a value of type {type_name(type(value))}: {exc}") from exc
         return data
 
     def loads(self, data: bytes, /) -> object:
@@ -117,6 +128,7 @@ class TextCodec:
     """A plain-text format (``txt``, ``py``, ...): ``str`` values as UTF-8 bytes."""
 
     content_type = "text/plain; charset=utf-8"
+    holds = "str"
 
     def __init__(self, format_name: str) -> None:
         self.format_name = format_name
@@ -129,7 +141,7 @@ class TextCodec:
         if not isinstance(value, str):
             raise TypeError(
                 f"the {self.format_name!r} text format stores only str values, "
-                f"not {_type_name(type(value))}"
+                f"not {type_name(type(value))}"
             )
         try:
             return str(value).encode("utf-8")
@@ -141,21 +153,33 @@ class TextCodec:
         return str(data, "utf-8")
 
 
-_BUILTIN_CODECS: dict[str, Codec] = {
-    "pkl": PickleCodec(),
-    "json": JsonPickleCodec(),
-    "dill": DillCodec(),
+_BUILTIN_CODECS: dict[str, Callable[[], Codec]] = {
+    "pkl": PickleCodec,
+    "json": JsonPickleCodec,
+    "dill": DillCodec,
+    "parquet": ParquetCodec,  # imports pandas and pyarrow when made: when a store opens
+    "npy": NpyCodec,
 }
-_SAFE_JSON = SafeJsonCodec()
 
 
 def is_text_format(serialization_format: str) -> bool:
-    """True for the plain-text formats: every format name except pkl, json and dill."""
+    """True for the plain-text formats: every format name except those of the codecs above."""
     return serialization_format not in _BUILTIN_CODECS
 
 
 CODE_RUNNING_FORMATS = frozenset({"pkl", "dill"})
 """Formats whose loading runs code whatever the options (json does too, unless ``safe_json``)."""
+
+
+def values_held(serialization_format: str) -> str:
+    """What a format holds (``Codec.holds``), without opening its codec (so without importing its library)."""
+    codec = _BUILTIN_CODECS.get(serialization_format)
+    return TextCodec.holds if codec is None else str(codec.holds)  # type: ignore[attr-defined]
+
+
+def formats_for_any_value() -> tuple[str, ...]:
+    """The format names whose codec holds any value it can serialize: ``("pkl", "json", "dill")``."""
+    return tuple(name for name in _BUILTIN_CODECS if values_held(name) == ANY_VALUE)
 
 
 def get_codec(serialization_format: str, *, safe_json: bool = False) -> Codec:
@@ -165,6 +189,7 @@ def get_codec(serialization_format: str, *, safe_json: bool = False) -> Codec:
     JSON for ``"json"``, keeps the text formats (which never run code), and
     refuses ``"pkl"`` and ``"dill"`` with ``ValueError``, which cannot keep that
     promise (a store reporting ``safe_json=True`` must be safe to read).
+    ``ImportError`` (naming the extra to install) if the format's library is missing.
 
     >>> get_codec("json").dumps((1, 2))
     b'{\\n    "py/tuple": [\\n        1,\\n        2\\n    ]\\n}'
@@ -172,16 +197,16 @@ def get_codec(serialization_format: str, *, safe_json: bool = False) -> Codec:
     b'{"$py": "tuple", "v": [1, 2]}\\n'
     """
     if not isinstance(serialization_format, str):
-        raise TypeError(f"serialization_format must be a str, not {_type_name(type(serialization_format))}")
+        raise TypeError(f"serialization_format must be a str, not {type_name(type(serialization_format))}")
     if not serialization_format:
         raise ValueError("serialization_format must not be empty")
     if safe_json and serialization_format == "json":
-        return _SAFE_JSON
+        return SafeJsonCodec()
     if safe_json and serialization_format in CODE_RUNNING_FORMATS:
         raise ValueError(
             f"safe_json=True promises that reading never runs code, but loading {serialization_format!r} runs "
             "the code stored in it: use serialization_format='json' (safe typed JSON) or a text format, "
             "or drop safe_json for a store whose writers you trust"
         )
-    codec = _BUILTIN_CODECS.get(serialization_format)
-    return codec if codec is not None else TextCodec(serialization_format)
+    make = _BUILTIN_CODECS.get(serialization_format)
+    return make() if make is not None else TextCodec(serialization_format)

@@ -61,11 +61,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from .names import ANY_VALUE, type_name
+
 __all__ = ["SafeJsonCodec"]
 
-
-def _type_name(kind: type) -> str:
-    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 # --- encoding ---------------------------------------------------------------
@@ -89,7 +88,7 @@ def _encode(value: Any) -> Any:
     encoder = _ENCODERS.get(kind)
     if encoder is None:
         raise TypeError(
-            f"json cannot store a value of type {_type_name(kind)}; "
+            f"json cannot store a value of type {type_name(kind)}; "
             "use serialization_format='pkl' for arbitrary objects"
         )
     return encoder(value)
@@ -109,7 +108,7 @@ def _encode_dict(value: dict[Any, Any]) -> Any:
     encoded: dict[str, Any] = {}
     for key, item in value.items():
         if type(key) is not str:
-            raise TypeError(f"json dict keys must be str, not {_type_name(type(key))}")
+            raise TypeError(f"json dict keys must be str, not {type_name(type(key))}")
         encoded[key] = _encode(item)
     if _TAG in encoded or any(key.startswith(_JSONPICKLE_PREFIX) for key in encoded):
         # A user dict that could be mistaken for a tag (ours or jsonpickle's) is escaped
@@ -332,6 +331,7 @@ class SafeJsonCodec:
 
     format_name = "json"
     content_type = "application/json"
+    holds = ANY_VALUE
 
     def dumps(self, value: object, /) -> bytes:
         """Encode ``value`` as UTF-8 JSON plus a newline; ``TypeError`` if json cannot hold it."""

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequenc
 from itertools import zip_longest
 from typing import Any, Generic, Self, TypeAlias, TypeVar, overload
 
+from ..codecs.registry import formats_for_any_value, values_held
 from ..keys.chars import contains_unsafe_chars
 from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
 from ..protocol import engine
@@ -63,7 +64,6 @@ NonEmptyPersiDictKey: TypeAlias = NonEmptySafeStrTuple | Sequence[str] | str
 
 _Default = TypeVar("_Default")
 
-FORMATS_FOR_ANY_VALUE = ("pkl", "json", "dill")
 _ITER_LABELS = frozenset({"keys", "values", "timestamps"})
 _DEFAULT_RETRIES: Any = object()
 """``transform_item``'s default ``n_retries``: the store's ``RetryConfig`` decides (a time budget)."""
@@ -94,10 +94,10 @@ def check_format(serialization_format: Any, base_class_for_values: type | None) 
     if base_class_for_values is not None and not isinstance(base_class_for_values, type):
         raise TypeError(f"base_class_for_values must be a type or None, got {base_class_for_values!r}")
     holds_text = base_class_for_values is not None and issubclass(base_class_for_values, str)
-    if not holds_text and serialization_format not in FORMATS_FOR_ANY_VALUE:
+    if not holds_text and values_held(serialization_format) == "str":
         raise ValueError(
             f"serialization_format {serialization_format!r} needs a str base_class_for_values; "
-            f"without one use one of {FORMATS_FOR_ANY_VALUE}"
+            f"without one use one of {formats_for_any_value()}"
         )
 
 

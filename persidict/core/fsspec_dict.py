@@ -150,6 +150,15 @@ class FsspecDict(StoreDict[ValueType]):
         """The path in ``self.fs`` where the value of ``key`` is stored."""
         return self._files.path(to_nonempty_key(key))
 
+    def key_to_url(self, key: NonEmptyPersiDictKey) -> str:
+        """The protocol-qualified URL of the value of ``key`` (``file:///...``, ``s3://...``), for other tools.
+
+        ``pd.read_parquet(d.key_to_url(k), storage_options=...)`` or DuckDB's
+        ``read_parquet`` open the stored file itself (the ``parquet`` and ``npy``
+        formats write files that need no persidict to read).
+        """
+        return str(self.fs.unstrip_protocol(self.key_to_path(key)))
+
     def get_subdict(self, prefix_key: Any) -> Self:
         """The items whose keys start with ``prefix_key``, as a dict of the same class (derived, not reopened)."""
         try:

@@ -34,6 +34,9 @@ from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Versi
 
 __all__ = ["CachingStore"]
 
+_BINDING = "\n"
+"""Between main's ETag and the cached copy's own version in an ETag cache entry (no ETag holds one)."""
+
 Key = NonEmptySafeStrTuple
 
 
@@ -55,11 +58,19 @@ class CachingStore(WrapperStore):
         return CachingStore(self.inner.child(prefix), self.values.child(prefix), etags)
 
     # --- the copies ----------------------------------------------------------------------
-    def _cached_etag(self, key: Key) -> str | None:
+    # A validated copy is a pair: the value in ``values``, and in ``etags`` main's ETag of it
+    # *bound to the version of that value file* ("<main etag>\n<copy etag>").  Two writers
+    # refreshing one key's copies can interleave (one's value, the other's ETag); the binding
+    # makes such a pair inconsistent, so it is never served: the next read fetches in full.
+    def _validated_copy(self, key: Key) -> tuple[str, Any] | None:
+        """Main's ETag of the cached copy and the copy itself, if both are there and belong together."""
+        assert self.etags is not None
         try:
-            return str(self.etags.get(key)) if self.etags is not None else None
+            main_etag, _, copy_etag = str(self.etags.get(key)).partition(_BINDING)
+            copy, copy_version = self.values.read(key)
         except KeyError:
             return None
+        return (main_etag, copy) if copy_version.etag == copy_etag else None
 
     def _remember(self, key: Key, value: Any, etag: str) -> None:
         """Keep a copy of main's ``value`` at ``etag`` (a trusted cache keeps the first copy it gets).
@@ -72,8 +83,8 @@ class CachingStore(WrapperStore):
                 with contextlib.suppress(PreconditionFailed):  # cached already: main never changes it
                     self.values.write(key, value, ABSENT)
                 return
-            self.values.write(key, value)  # value first: see the module docstring
-            self.etags.write(key, etag)
+            copy_etag = self.values.write(key, value)  # value first: see the module docstring
+            self.etags.write(key, f"{etag}{_BINDING}{copy_etag}")
         except TypeError:
             self._forget(key)
 
@@ -100,22 +111,14 @@ class CachingStore(WrapperStore):
     def read(self, key: Key, *, unless_etag: str | None = None) -> tuple[Any, Version]:
         """Main's value and version.  With no ``unless_etag`` of the caller's, a validated cache asks
         main whether its copy is still current, and an unchanged value comes from the copy."""
-        copy: Any = VALUE_NOT_RETRIEVED
-        ask = unless_etag
-        if unless_etag is None and self.etags is not None:
-            ask = self._cached_etag(key)
-            if ask is not None:
-                try:
-                    copy = self.values.get(key)  # read first: an evicted copy means asking for the value
-                except KeyError:
-                    ask = None
+        cached = self._validated_copy(key) if unless_etag is None and self.etags is not None else None
         try:
-            value, version = self.inner.read(key, unless_etag=ask)
+            value, version = self.inner.read(key, unless_etag=unless_etag if cached is None else cached[0])
         except KeyError:
             self._forget(key)
             raise
         if value is VALUE_NOT_RETRIEVED:
-            return (value if unless_etag is not None else copy), version
+            return (value if cached is None else cached[1]), version
         self._remember(key, value, version.etag)
         return value, version
 

@@ -202,6 +202,10 @@ class S3Dict_FileDirCached(StoreDict[ValueType]):
         """The S3 path (``bucket/prefix/...``) where the value of ``key`` is stored."""
         return self.main_dict.key_to_path(key)
 
+    def key_to_url(self, key: Any) -> str:
+        """The S3 URL of the value of ``key`` (``s3://bucket/...``), for other tools."""
+        return self.main_dict.key_to_url(key)
+
     @property
     def base_dir(self) -> str:
         """The local folder holding this store's cached copies."""

@@ -704,7 +704,10 @@ PointRecord = collections.namedtuple("PointRecord", "x y")
 @pytest.mark.parametrize(("value", "tag"), [
     (dt.date(2024, 1, 2), "py/"), (ValueError("boom"), "py/"), (KeyError, "py/type"),
     (PointRecord(1, 2), "py/object"), ({"nested": [decimal.Decimal("1.5")]}, "py/"),
-], ids=["date", "exception", "exception-type", "namedtuple", "nested-decimal"])
+    (np.arange(3), "py/object"), (np.float64(1.5), "py/object"), ([np.dtype("int8")], "py/object"),
+    (pd.DataFrame({"a": [1]}), "py/object"), (pd.Series([1.5]), "py/object"), (pd.Timedelta(1), "py/"),
+], ids=["date", "exception", "exception-type", "namedtuple", "nested-decimal",
+        "ndarray", "numpy-scalar", "dtype-in-list", "dataframe", "series", "timedelta"])
 def test_safe_json_refuses_object_tags_with_an_error_naming_them(value: object, tag: str) -> None:
     with pytest.raises(ValueError, match=f"jsonpickle tag '{tag}.*safe_json=False"):
         json_codec().loads(_jsonpickle_dialect(value))

@@ -7,6 +7,7 @@ import decimal
 import json
 import pickle
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from persidict import (
@@ -16,6 +17,9 @@ from persidict import (
     ITEM_NOT_AVAILABLE,
     VALUE_NOT_RETRIEVED,
 )
+from persidict.codecs.names import ANY_VALUE
+from persidict.codecs.parquet import ParquetCodec
+from persidict.codecs.registry import get_codec, values_held
 
 from ..conftest import storage_of
 
@@ -44,10 +48,12 @@ def store_root(store: Any) -> str:
 
 
 def stored_plain_value(store: Any, key: Any) -> Any:
-    """Decode, straight from ``store.fs``, a JSON-native value; INA if nothing is stored.
+    """Decode, straight from ``store.fs``, the value stored for ``key``; INA if nothing is stored.
 
     Reads the bytes at ``store.key_to_path(key)`` without going through the
-    store's own read path, so results can be checked against the real data.
+    store's own read path, so results can be checked against the real data:
+    json as plain JSON, pkl with ``pickle``, the other formats with a codec
+    of their own (a text format as UTF-8).
     """
     store = storage_of(store)
     path = store.key_to_path(key)
@@ -58,7 +64,7 @@ def stored_plain_value(store: Any, key: Any) -> Any:
         return json.loads(raw.decode("utf-8"))
     if store.serialization_format == "pkl":
         return pickle.loads(raw)
-    return raw.decode("utf-8")
+    return get_codec(store.serialization_format).loads(raw)
 
 
 def store_options(store: Any) -> dict[str, Any]:
@@ -68,9 +74,88 @@ def store_options(store: Any) -> dict[str, Any]:
     return params["main_dict"].get_params() if "main_dict" in params else params
 
 
-def plain_value(n: int) -> dict[str, Any]:
-    """A distinct value every format with a dict-capable codec can hold."""
+class ValueFamily:
+    """The values one kind of store holds, numbered: ``make(n)`` is the n-th, ``number(v)`` its n.
+
+    Stores of any value hold dicts; a store of a format that holds only some
+    types (``Codec.holds``: text, arrays, tables) holds values of those, so
+    every contract test runs on it with values it can hold. Values of every
+    family compare with ``==`` to a plain bool, so tests assert on them alike.
+    """
+
+    def __init__(self, make: Callable[[int], Any], number: Callable[[Any], int]) -> None:
+        self.make = make
+        self.number = number
+
+
+def _plain_dict(n: int) -> dict[str, Any]:
     return {"n": n, "label": f"value-{n}", "items": [n, n + 1]}
+
+
+def _array(n: int) -> Any:
+    import numpy as np
+
+    return np.array(n)  # 0-d: == gives one bool, as assertions need
+
+
+def _table(n: int) -> Any:
+    import pyarrow as pa
+
+    return pa.table({"n": [n], "label": [f"value-{n}"]})  # Table == Table is Table.equals: one bool
+
+
+FAMILIES: dict[str, ValueFamily] = {
+    ANY_VALUE: ValueFamily(_plain_dict, lambda value: int(value["n"])),
+    "str": ValueFamily(lambda n: f"value-{n}", lambda value: int(value.removeprefix("value-"))),
+    "numpy.ndarray": ValueFamily(_array, int),
+    ParquetCodec.holds: ValueFamily(_table, lambda value: int(value.column("n")[0].as_py())),
+}
+_family = FAMILIES[ANY_VALUE]
+
+
+def use_values_of(serialization_format: str) -> None:
+    """Make ``plain_value`` give the values a store of this format holds (set per test by a fixture)."""
+    global _family
+    _family = FAMILIES[values_held(serialization_format)]
+
+
+def plain_value(n: int) -> Any:
+    """The n-th of the distinct values the store kind under test holds (a dict, in most kinds)."""
+    return _family.make(n)
+
+
+def next_value(value: Any) -> Any:
+    """The value after ``value`` in its kind's numbering: what a "+1" transformer returns."""
+    return plain_value(_family.number(value) + 1)
+
+
+def number_of(value: Any) -> int:
+    """The n of a value made by ``plain_value(n)``."""
+    return _family.number(value)
+
+
+def large_value() -> Any:
+    """A value of the kind's type whose stored form takes more than 2 MB (random numbers do not compress)."""
+    if _family is FAMILIES["numpy.ndarray"]:
+        import numpy as np
+
+        return np.random.default_rng(0).random(300_000)
+    if _family is FAMILIES[ParquetCodec.holds]:
+        import numpy as np
+        import pyarrow as pa
+
+        return pa.table({"x": np.random.default_rng(0).random(300_000)})
+    return "x" * 2_000_000 + "end"
+
+
+def holds_none(store: Any) -> bool:
+    """Whether the store's format holds any value (``None`` too), not only arrays, tables or text."""
+    return values_held(storage_of(store).serialization_format) == ANY_VALUE
+
+
+def foreign_value() -> Any:
+    """A value not of the type of ``plain_value``'s values (a str, or an int where values are str)."""
+    return 12345 if isinstance(plain_value(0), str) else "not of the values' type"
 
 
 _JSON_NATIVE: list[tuple[str, Any]] = [

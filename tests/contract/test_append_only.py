@@ -14,7 +14,7 @@ from persidict import (
     MutationPolicyError,
 )
 
-from .contract_helpers import INA, VNR, plain_value, store_options
+from .contract_helpers import INA, VNR, next_value, plain_value, store_options
 
 
 @pytest.fixture
@@ -41,8 +41,8 @@ def test_flag(make_dict):
 
 
 def test_insert_works_and_overwrite_is_refused(ao, raw_bytes, before):
-    ao["new"] = 2
-    assert ao["new"] == 2
+    ao["new"] = plain_value(2)
+    assert ao["new"] == plain_value(2)
     with pytest.raises(MutationPolicyError) as info:
         ao["k"] = plain_value(2)
     assert info.value.policy == "append-only"
@@ -57,7 +57,7 @@ def test_insert_works_and_overwrite_is_refused(ao, raw_bytes, before):
 def test_overwrite_is_refused_through_a_second_object(make_dict, ao, raw_bytes, before):
     other = make_dict(append_only=True)
     with pytest.raises(MutationPolicyError):
-        other["k"] = 5
+        other["k"] = plain_value(5)
     _assert_intact(ao, raw_bytes, before)
 
 
@@ -75,8 +75,8 @@ def test_mutations_are_refused(ao, raw_bytes, before, operation):
         "pop_default": lambda: ao.pop("k", None),
         "popitem": ao.popitem,
         "delete_current": lambda: ao.__setitem__("k", DELETE_CURRENT),
-        "update": lambda: ao.update({"k": 9}),
-        "ior": lambda: ao.__ior__({"k": 9}),
+        "update": lambda: ao.update({"k": plain_value(9)}),
+        "ior": lambda: ao.__ior__({"k": plain_value(9)}),
     }
     with pytest.raises(MutationPolicyError) as info:
         actions[operation]()
@@ -116,10 +116,10 @@ def test_keep_current_is_allowed(ao, raw_bytes, before):
 
 @pytest.mark.insert_only
 def test_setdefault_and_update_with_new_keys(ao):
-    assert ao.setdefault("k", 5) == plain_value(1)
-    assert ao.setdefault("n1", 5) == 5
-    ao.update({"n2": 6})
-    ao |= {"n3": 7}
+    assert ao.setdefault("k", plain_value(5)) == plain_value(1)
+    assert ao.setdefault("n1", plain_value(5)) == plain_value(5)
+    ao.update({"n2": plain_value(6)})
+    ao |= {"n3": plain_value(7)}
     assert {tuple(k) for k in ao.keys()} == {("k",), ("n1",), ("n2",), ("n3",)}
 
 
@@ -142,10 +142,10 @@ def test_satisfied_insert_through_set_item_if(make_dict, cond):
     d = make_dict(append_only=True)
     condition, expected = {"ANY_ETAG": (ANY_ETAG, INA), "ETAG_IS_THE_SAME": (ETAG_IS_THE_SAME, INA),
                            "ETAG_HAS_CHANGED_REAL": (ETAG_HAS_CHANGED, "some-etag")}[cond]
-    r = d.set_item_if("k", value=1, condition=condition, expected_etag=expected)
+    r = d.set_item_if("k", value=plain_value(1), condition=condition, expected_etag=expected)
     assert r.condition_was_satisfied and r.value_was_mutated
     assert r.resulting_etag == d.etag("k")
-    assert d["k"] == 1
+    assert d["k"] == plain_value(1)
 
 
 def test_insert_if_absent_on_existing_key_is_unsatisfied(ao, raw_bytes, before):
@@ -198,19 +198,19 @@ def test_discard_if_on_absent_key_is_a_normal_result(make_dict):
 
 @pytest.mark.insert_only
 def test_setdefault_if(ao, raw_bytes, before):
-    r = ao.setdefault_if("k", default_value=5, condition=ANY_ETAG, expected_etag=INA)
+    r = ao.setdefault_if("k", default_value=plain_value(5), condition=ANY_ETAG, expected_etag=INA)
     assert not r.value_was_mutated and r.new_value == plain_value(1)
-    r = ao.setdefault_if("new", default_value=5, condition=ETAG_IS_THE_SAME, expected_etag=INA)
-    assert r.value_was_mutated and ao["new"] == 5
+    r = ao.setdefault_if("new", default_value=plain_value(5), condition=ETAG_IS_THE_SAME, expected_etag=INA)
+    assert r.value_was_mutated and ao["new"] == plain_value(5)
     _assert_intact(ao, raw_bytes, before)
 
 
 def test_transform_item(ao, raw_bytes, before):
-    r = ao.transform_item("new", transformer=lambda v: 1 if v is INA else v + 1)
-    assert r.new_value == 1 and ao["new"] == 1
+    r = ao.transform_item("new", transformer=lambda v: plain_value(1) if v is INA else next_value(v))
+    assert r.new_value == plain_value(1) and ao["new"] == plain_value(1)
     with pytest.raises(MutationPolicyError):
-        ao.transform_item("new", transformer=lambda v: v + 1)
-    assert ao["new"] == 1
+        ao.transform_item("new", transformer=next_value)
+    assert ao["new"] == plain_value(1)
     with pytest.raises(MutationPolicyError):
         ao.transform_item("k", transformer=lambda v: DELETE_CURRENT)
     r = ao.transform_item("k", transformer=lambda v: KEEP_CURRENT)
@@ -225,4 +225,4 @@ def test_append_only_in_params_and_copy(make_dict, ao):
     clone = copy.copy(ao)
     assert clone.append_only is True
     with pytest.raises(MutationPolicyError):
-        clone["k"] = 0
+        clone["k"] = plain_value(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import pickle
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from persidict import ALWAYS_RETRIEVE, ETAG_IS_THE_SAME
 
-from .contract_helpers import INA
+from .contract_helpers import INA, next_value, plain_value
 
 
 @pytest.fixture
@@ -47,11 +48,11 @@ def test_threads_incrementing_lose_no_update(make_dict, fast_backoff):
     def worker():
         d = make_dict()
         for _ in range(n_increments):
-            d.transform_item("counter", transformer=lambda v: 1 if v is INA else v + 1,
+            d.transform_item("counter", transformer=lambda v: plain_value(1) if v is INA else next_value(v),
                              n_retries=None)
 
     _run_threads([worker] * n_threads)
-    assert make_dict()["counter"] == n_threads * n_increments
+    assert make_dict()["counter"] == plain_value(n_threads * n_increments)
 
 
 @pytest.mark.insert_only
@@ -63,10 +64,10 @@ def test_insert_if_absent_has_one_winner(make_dict):
         def run():
             d = make_dict()
             barrier.wait()
-            r = d.setdefault_if("token", default_value=f"w{i}", condition=ETAG_IS_THE_SAME,
+            r = d.setdefault_if("token", default_value=plain_value(i), condition=ETAG_IS_THE_SAME,
                                 expected_etag=INA)
             if r.value_was_mutated:
-                winners.append(f"w{i}")
+                winners.append(plain_value(i))
 
         return run
 
@@ -82,7 +83,7 @@ def test_failed_write_racing_a_delete_reports_a_result(make_dict):
 
     def churn():
         while not stop.is_set():
-            other["k"] = 1
+            other["k"] = plain_value(1)
             other.discard("k")
 
     results = []
@@ -90,7 +91,7 @@ def test_failed_write_racing_a_delete_reports_a_result(make_dict):
     def probe():
         try:
             for _ in range(80):
-                results.append(d.set_item_if("k", value=2, condition=ETAG_IS_THE_SAME,
+                results.append(d.set_item_if("k", value=plain_value(2), condition=ETAG_IS_THE_SAME,
                                              expected_etag="stale", retrieve_value=ALWAYS_RETRIEVE))
         finally:
             stop.set()
@@ -102,8 +103,8 @@ def test_failed_write_racing_a_delete_reports_a_result(make_dict):
         if r.actual_etag is INA:
             assert r.resulting_etag is INA and r.new_value is INA
         else:
-            assert r.new_value == 1 and r.resulting_etag == r.actual_etag
-    assert "k" not in d or d["k"] == 1
+            assert r.new_value == plain_value(1) and r.resulting_etag == r.actual_etag
+    assert "k" not in d or d["k"] == plain_value(1)
 
 
 def test_listing_while_others_write_and_delete(make_dict):
@@ -115,7 +116,7 @@ def test_listing_while_others_write_and_delete(make_dict):
         try:
             for _ in range(15):
                 for i in range(5):
-                    writer[("g", f"k{i}")] = i
+                    writer[("g", f"k{i}")] = plain_value(i)
                 for i in range(5):
                     writer.discard(("g", f"k{i}"))
         finally:
@@ -124,7 +125,7 @@ def test_listing_while_others_write_and_delete(make_dict):
     def read():
         while not stop.is_set():
             for key, value in reader.items():
-                assert value == int(key[-1][1:])
+                assert value == plain_value(int(key[-1][1:]))
             assert 0 <= len(reader) <= 5
             for key in reader.keys():
                 assert key[0] == "g"
@@ -137,11 +138,13 @@ def test_listing_while_others_write_and_delete(make_dict):
 _WORKER = textwrap.dedent("""
     import pickle, sys
     import persidict
+    from tests.contract.contract_helpers import next_value, plain_value, use_values_of
     cls_name, params, n = pickle.loads(bytes.fromhex(sys.argv[1]))
     d = getattr(persidict, cls_name)(**params)
+    use_values_of(d.serialization_format)
     for _ in range(n):
-        d.transform_item("counter", transformer=lambda v: 1 if v is persidict.ITEM_NOT_AVAILABLE else v + 1,
-                         n_retries=None)
+        d.transform_item("counter", n_retries=None,
+                         transformer=lambda v: plain_value(1) if v is persidict.ITEM_NOT_AVAILABLE else next_value(v))
 """)
 
 
@@ -151,7 +154,8 @@ def test_processes_incrementing_lose_no_update(make_dict):
     d = make_dict()
     n_procs, n_increments = 3, 8
     arg = pickle.dumps((type(d).__name__, d.get_params(), n_increments)).hex()
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, arg]) for _ in range(n_procs)]
+    repo = pathlib.Path(__file__).resolve().parents[2]  # the workers import the value families from tests/
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, arg], cwd=repo) for _ in range(n_procs)]
     for p in procs:
         assert p.wait(timeout=120) == 0
-    assert d["counter"] == n_procs * n_increments
+    assert d["counter"] == plain_value(n_procs * n_increments)

@@ -27,6 +27,7 @@ from .contract_helpers import (
     VNR,
     assert_ina_result,
     assert_same_value,
+    next_value,
     plain_value,
     prepare_case,
     retrieved,
@@ -41,7 +42,6 @@ case_param = pytest.mark.parametrize("case", CASES)
 mode_param = pytest.mark.parametrize("mode", sorted(MODES))
 
 KEY = ("dir", "key")
-OLDER, CURRENT, NEW = plain_value(0), plain_value(1), plain_value(2)
 
 
 def _assert_untouched(d, e0, stored):
@@ -68,7 +68,7 @@ def _assert_stored(d, value):
 @mode_param
 def test_get_item_if(make_dict, cond, case, mode):
     d = make_dict()
-    expected, e0 = prepare_case(d, KEY, case, CURRENT, OLDER)
+    expected, e0 = prepare_case(d, KEY, case, plain_value(1), plain_value(0))
     r = make_dict().get_item_if(KEY, condition=CONDITIONS[cond], expected_etag=expected,
                                 retrieve_value=MODES[mode])
     assert isinstance(r, ConditionalOperationResult)
@@ -79,20 +79,20 @@ def test_get_item_if(make_dict, cond, case, mode):
         assert r.condition_was_satisfied is satisfied
         assert r.actual_etag == e0
         assert r.resulting_etag == e0
-        assert_same_value(r.new_value, retrieved(mode, expected, e0, CURRENT))
+        assert_same_value(r.new_value, retrieved(mode, expected, e0, plain_value(1)))
         assert r.value_was_mutated is False
-    _assert_untouched(d, e0, CURRENT)
+    _assert_untouched(d, e0, plain_value(1))
 
 
 @cond_param
 @case_param
 def test_get_item_if_default_mode_is_if_etag_changed(d, cond, case):
-    expected, e0 = prepare_case(d, KEY, case, CURRENT, OLDER)
+    expected, e0 = prepare_case(d, KEY, case, plain_value(1), plain_value(0))
     r = d.get_item_if(KEY, condition=CONDITIONS[cond], expected_etag=expected)
     if case in ABSENT_CASES:
         assert_ina_result(r, SATISFIED[(cond, case)])
     else:
-        assert_same_value(r.new_value, retrieved("IF_ETAG_CHANGED", expected, e0, CURRENT))
+        assert_same_value(r.new_value, retrieved("IF_ETAG_CHANGED", expected, e0, plain_value(1)))
 
 
 @cond_param
@@ -100,7 +100,7 @@ def test_get_item_if_default_mode_is_if_etag_changed(d, cond, case):
 @mode_param
 def test_set_item_if_real_value(make_dict, cond, case, mode):
     d = make_dict()
-    expected, e0 = prepare_case(d, KEY, case, CURRENT, OLDER)
+    expected, e0 = prepare_case(d, KEY, case, plain_value(1), plain_value(0))
     new = plain_value(2)
     r = d.set_item_if(KEY, value=new, condition=CONDITIONS[cond], expected_etag=expected,
                       retrieve_value=MODES[mode])
@@ -113,16 +113,16 @@ def test_set_item_if_real_value(make_dict, cond, case, mode):
         assert r.resulting_etag != e0
         assert r.resulting_etag == make_dict().etag(KEY)
         assert r.value_was_mutated is True
-        _assert_stored(make_dict(), NEW)
+        _assert_stored(make_dict(), plain_value(2))
     elif case in ABSENT_CASES:
         assert_ina_result(r, False)
         _assert_stored(d, INA)
     else:
         assert r.actual_etag == e0
         assert r.resulting_etag == e0
-        assert_same_value(r.new_value, retrieved(mode, expected, e0, CURRENT))
+        assert_same_value(r.new_value, retrieved(mode, expected, e0, plain_value(1)))
         assert r.value_was_mutated is False
-        _assert_untouched(d, e0, CURRENT)
+        _assert_untouched(d, e0, plain_value(1))
 
 
 @cond_param
@@ -130,7 +130,7 @@ def test_set_item_if_real_value(make_dict, cond, case, mode):
 @mode_param
 def test_set_item_if_keep_current(make_dict, cond, case, mode):
     d = make_dict()
-    expected, e0 = prepare_case(d, KEY, case, CURRENT, OLDER)
+    expected, e0 = prepare_case(d, KEY, case, plain_value(1), plain_value(0))
     r = d.set_item_if(KEY, value=KEEP_CURRENT, condition=CONDITIONS[cond], expected_etag=expected,
                       retrieve_value=MODES[mode])
     satisfied = SATISFIED[(cond, case)]
@@ -140,9 +140,9 @@ def test_set_item_if_keep_current(make_dict, cond, case, mode):
         assert r.condition_was_satisfied is satisfied
         assert r.actual_etag == e0
         assert r.resulting_etag == e0
-        assert_same_value(r.new_value, retrieved(mode, expected, e0, CURRENT))
+        assert_same_value(r.new_value, retrieved(mode, expected, e0, plain_value(1)))
         assert r.value_was_mutated is False
-    _assert_untouched(make_dict(), e0, CURRENT)
+    _assert_untouched(make_dict(), e0, plain_value(1))
 
 
 @cond_param
@@ -150,7 +150,7 @@ def test_set_item_if_keep_current(make_dict, cond, case, mode):
 @mode_param
 def test_set_item_if_delete_current(make_dict, cond, case, mode):
     d = make_dict()
-    expected, e0 = prepare_case(d, KEY, case, CURRENT, OLDER)
+    expected, e0 = prepare_case(d, KEY, case, plain_value(1), plain_value(0))
     r = d.set_item_if(KEY, value=DELETE_CURRENT, condition=CONDITIONS[cond], expected_etag=expected,
                       retrieve_value=MODES[mode])
     satisfied = SATISFIED[(cond, case)]
@@ -168,9 +168,9 @@ def test_set_item_if_delete_current(make_dict, cond, case, mode):
         assert r.condition_was_satisfied is False
         assert r.actual_etag == e0
         assert r.resulting_etag == e0
-        assert_same_value(r.new_value, retrieved(mode, expected, e0, CURRENT))
+        assert_same_value(r.new_value, retrieved(mode, expected, e0, plain_value(1)))
         assert r.value_was_mutated is False
-        _assert_untouched(d, e0, CURRENT)
+        _assert_untouched(d, e0, plain_value(1))
 
 
 @cond_param
@@ -178,7 +178,7 @@ def test_set_item_if_delete_current(make_dict, cond, case, mode):
 @mode_param
 def test_setdefault_if(make_dict, cond, case, mode):
     d = make_dict()
-    expected, e0 = prepare_case(d, KEY, case, CURRENT, OLDER)
+    expected, e0 = prepare_case(d, KEY, case, plain_value(1), plain_value(0))
     default = plain_value(3)
     r = d.setdefault_if(KEY, default_value=default, condition=CONDITIONS[cond],
                         expected_etag=expected, retrieve_value=MODES[mode])
@@ -187,9 +187,9 @@ def test_setdefault_if(make_dict, cond, case, mode):
     if case in PRESENT_CASES:  # never writes, even when satisfied
         assert r.actual_etag == e0
         assert r.resulting_etag == e0
-        assert_same_value(r.new_value, retrieved(mode, expected, e0, CURRENT))
+        assert_same_value(r.new_value, retrieved(mode, expected, e0, plain_value(1)))
         assert r.value_was_mutated is False
-        _assert_untouched(d, e0, CURRENT)
+        _assert_untouched(d, e0, plain_value(1))
     elif satisfied:
         assert r.actual_etag is INA
         assert r.new_value is default
@@ -206,7 +206,7 @@ def test_setdefault_if(make_dict, cond, case, mode):
 @case_param
 def test_discard_if(make_dict, cond, case):
     d = make_dict()
-    expected, e0 = prepare_case(d, KEY, case, CURRENT, OLDER)
+    expected, e0 = prepare_case(d, KEY, case, plain_value(1), plain_value(0))
     r = d.discard_if(KEY, condition=CONDITIONS[cond], expected_etag=expected)
     satisfied = SATISFIED[(cond, case)]
     if case in ABSENT_CASES:
@@ -224,19 +224,19 @@ def test_discard_if(make_dict, cond, case):
         assert r.resulting_etag == e0
         assert r.new_value is VNR  # always VNR, there is no retrieve mode
         assert r.value_was_mutated is False
-        _assert_untouched(d, e0, CURRENT)
+        _assert_untouched(d, e0, plain_value(1))
 
 
 @pytest.mark.insert_only
 def test_discard_if_has_no_retrieve_value_parameter(d):
-    d["k"] = 1
+    d["k"] = plain_value(1)
     with pytest.raises(TypeError):
         d.discard_if("k", condition=ANY_ETAG, expected_etag=INA, retrieve_value=ALWAYS_RETRIEVE)
-    assert d["k"] == 1
+    assert d["k"] == plain_value(1)
 
 
 def test_discard_if_does_not_call_contains(d, monkeypatch):
-    d["k"] = 1
+    d["k"] = plain_value(1)
     e = d.etag("k")
 
     def forbidden(*args, **kwargs):
@@ -254,10 +254,10 @@ def test_discard_if_does_not_call_contains(d, monkeypatch):
 @pytest.mark.insert_only
 def test_get_with_etag_present(make_dict):
     d = make_dict()
-    d[KEY] = CURRENT
+    d[KEY] = plain_value(1)
     r = make_dict().get_with_etag(KEY)
     assert r.condition_was_satisfied is True
-    assert r.new_value == CURRENT
+    assert r.new_value == plain_value(1)
     assert r.actual_etag == d.etag(KEY)
     assert r.resulting_etag == d.etag(KEY)
     assert r.value_was_mutated is False
@@ -270,18 +270,18 @@ def test_get_with_etag_missing(d):
 
 def test_get_with_etag_drives_a_cas(make_dict):
     d, other = make_dict(), make_dict()
-    d["count"] = 1
+    d["count"] = plain_value(1)
     r = d.get_with_etag("count")
-    w = d.set_item_if("count", value=r.new_value + 1, condition=ETAG_IS_THE_SAME,
+    w = d.set_item_if("count", value=next_value(r.new_value), condition=ETAG_IS_THE_SAME,
                       expected_etag=r.actual_etag)
     assert w.condition_was_satisfied
-    assert other["count"] == 2
-    stale = d.set_item_if("count", value=100, condition=ETAG_IS_THE_SAME, expected_etag=r.actual_etag,
+    assert other["count"] == plain_value(2)
+    stale = d.set_item_if("count", value=plain_value(100), condition=ETAG_IS_THE_SAME, expected_etag=r.actual_etag,
                           retrieve_value=ALWAYS_RETRIEVE)
     assert not stale.condition_was_satisfied
-    assert stale.new_value == 2
+    assert stale.new_value == plain_value(2)
     assert stale.actual_etag == w.resulting_etag
-    assert other["count"] == 2
+    assert other["count"] == plain_value(2)
 
 
 # --- idioms from the product description ------------------------------------
@@ -289,72 +289,72 @@ def test_get_with_etag_drives_a_cas(make_dict):
 
 def test_insert_if_absent_idiom(make_dict):
     d = make_dict()
-    r = d.setdefault_if("token", default_value="v1", condition=ETAG_IS_THE_SAME,
+    r = d.setdefault_if("token", default_value=plain_value(1), condition=ETAG_IS_THE_SAME,
                         expected_etag=INA)
     assert r.condition_was_satisfied and r.value_was_mutated
-    r2 = make_dict().setdefault_if("token", default_value="v2", condition=ETAG_IS_THE_SAME,
+    r2 = make_dict().setdefault_if("token", default_value=plain_value(2), condition=ETAG_IS_THE_SAME,
                                    expected_etag=INA)
     assert not r2.condition_was_satisfied
-    assert r2.new_value == "v1"
-    assert d["token"] == "v1"
-    r3 = d.set_item_if("token", value="v3", condition=ETAG_IS_THE_SAME, expected_etag=INA)
+    assert r2.new_value == plain_value(1)
+    assert d["token"] == plain_value(1)
+    r3 = d.set_item_if("token", value=plain_value(3), condition=ETAG_IS_THE_SAME, expected_etag=INA)
     assert not r3.condition_was_satisfied
-    assert d["token"] == "v1"
+    assert d["token"] == plain_value(1)
 
 
 def test_compare_and_swap_loop_from_the_description(d):
     for _ in range(3):
         while True:
             r = d.get_item_if("count", condition=ANY_ETAG, expected_etag=INA)
-            new_value = 1 if r.new_value is INA else r.new_value + 1
+            new_value = plain_value(1) if r.new_value is INA else next_value(r.new_value)
             r2 = d.set_item_if("count", value=new_value, condition=ETAG_IS_THE_SAME,
                                expected_etag=r.actual_etag)
             if r2.condition_was_satisfied:
                 break
-    assert d["count"] == 3
+    assert d["count"] == plain_value(3)
 
 
 def test_cache_refresh_idiom(make_dict):
     d, writer = make_dict(), make_dict()
-    writer["cfg"] = CURRENT
+    writer["cfg"] = plain_value(1)
     first = d.get_item_if("cfg", condition=ETAG_HAS_CHANGED, expected_etag=INA)
-    assert first.condition_was_satisfied and first.new_value == CURRENT
+    assert first.condition_was_satisfied and first.new_value == plain_value(1)
     same = d.get_item_if("cfg", condition=ETAG_HAS_CHANGED, expected_etag=first.actual_etag)
     assert not same.condition_was_satisfied and same.new_value is VNR
-    writer["cfg"] = NEW
+    writer["cfg"] = plain_value(2)
     changed = d.get_item_if("cfg", condition=ETAG_HAS_CHANGED, expected_etag=first.actual_etag)
-    assert changed.condition_was_satisfied and changed.new_value == NEW
+    assert changed.condition_was_satisfied and changed.new_value == plain_value(2)
     assert changed.actual_etag == writer.etag("cfg")
 
 
 @pytest.mark.insert_only
 def test_any_etag_with_matching_etag_still_gives_vnr(d):
-    d["k"] = CURRENT
+    d["k"] = plain_value(1)
     e = d.etag("k")
     r = d.get_item_if("k", condition=ANY_ETAG, expected_etag=e)
     assert r.condition_was_satisfied and r.new_value is VNR
-    assert d.get_item_if("k", condition=ANY_ETAG, expected_etag=INA).new_value == CURRENT
-    assert d.get_item_if("k", condition=ANY_ETAG, expected_etag="stale").new_value == CURRENT
+    assert d.get_item_if("k", condition=ANY_ETAG, expected_etag=INA).new_value == plain_value(1)
+    assert d.get_item_if("k", condition=ANY_ETAG, expected_etag="stale").new_value == plain_value(1)
 
 
 def test_second_cas_with_the_same_etag_fails(make_dict):
     d = make_dict()
-    d["k"] = 0
+    d["k"] = plain_value(0)
     e = d.etag("k")
-    assert d.set_item_if("k", value=1, condition=ETAG_IS_THE_SAME, expected_etag=e).condition_was_satisfied
-    r = make_dict().set_item_if("k", value=2, condition=ETAG_IS_THE_SAME, expected_etag=e)
+    assert d.set_item_if("k", value=plain_value(1), condition=ETAG_IS_THE_SAME, expected_etag=e).condition_was_satisfied
+    r = make_dict().set_item_if("k", value=plain_value(2), condition=ETAG_IS_THE_SAME, expected_etag=e)
     assert not r.condition_was_satisfied
-    assert d["k"] == 1
+    assert d["k"] == plain_value(1)
 
 
 def test_bogus_etag_strings_match_nothing(d):
-    d["k"] = 1
+    d["k"] = plain_value(1)
     for bogus in ["bogus", "", "0", "None"]:
         assert not d.get_item_if("k", condition=ETAG_IS_THE_SAME, expected_etag=bogus).condition_was_satisfied
         assert d.get_item_if("k", condition=ETAG_HAS_CHANGED, expected_etag=bogus).condition_was_satisfied
-        assert not d.set_item_if("k", value=2, condition=ETAG_IS_THE_SAME,
+        assert not d.set_item_if("k", value=plain_value(2), condition=ETAG_IS_THE_SAME,
                                  expected_etag=bogus).condition_was_satisfied
-    assert d["k"] == 1
+    assert d["k"] == plain_value(1)
 
 
 def test_successful_write_reports_passed_value_for_every_mode(d):
@@ -367,7 +367,7 @@ def test_successful_write_reports_passed_value_for_every_mode(d):
 
 def test_never_retrieve_does_not_deserialize(make_dict):
     d = make_dict()
-    d["k"] = CURRENT
+    d["k"] = plain_value(1)
     storage_of(d).fs.pipe_file(storage_of(d).key_to_path("k"), b"\x00 this is not a valid serialized value \xff")
     d2 = make_dict()
     e = d2.etag("k")
@@ -388,13 +388,14 @@ def test_never_retrieve_does_not_deserialize(make_dict):
 @pytest.mark.parametrize("bad_mode", ["ALWAYS", None, True, object()], ids=["str", "none", "bool", "obj"])
 @pytest.mark.insert_only
 def test_non_flag_retrieve_value_is_a_typeerror(d, method, bad_mode):
-    d["k"] = 1
-    extra = {"set_item_if": {"value": 2}, "setdefault_if": {"default_value": 2}}.get(method, {})
+    d["k"] = plain_value(1)
+    extra = {"set_item_if": {"value": plain_value(2)},
+             "setdefault_if": {"default_value": plain_value(2)}}.get(method, {})
     with pytest.raises(TypeError):
         getattr(d, method)("k", condition=ANY_ETAG, expected_etag=INA, retrieve_value=bad_mode, **extra)
     with pytest.raises(TypeError):
         getattr(d, method)("missing", condition=ANY_ETAG, expected_etag=INA, retrieve_value=bad_mode, **extra)
-    assert d["k"] == 1
+    assert d["k"] == plain_value(1)
     assert "missing" not in d
 
 
@@ -404,13 +405,14 @@ def test_non_flag_retrieve_value_is_a_typeerror(d, method, bad_mode):
 @pytest.mark.parametrize("present", [True, False], ids=["present", "absent"])
 def test_bad_condition_is_a_valueerror(d, method, bad_condition, present):
     if present:
-        d["k"] = 1
-    extra = {"set_item_if": {"value": 2}, "setdefault_if": {"default_value": 2}}.get(method, {})
+        d["k"] = plain_value(1)
+    extra = {"set_item_if": {"value": plain_value(2)},
+             "setdefault_if": {"default_value": plain_value(2)}}.get(method, {})
     with pytest.raises(ValueError):
         getattr(d, method)("k", condition=bad_condition, expected_etag=INA, **extra)
     assert ("k" in d) is present
     if present:
-        assert d["k"] == 1
+        assert d["k"] == plain_value(1)
 
 
 @pytest.mark.parametrize("joker", [KEEP_CURRENT, DELETE_CURRENT], ids=["keep", "delete"])
@@ -418,7 +420,7 @@ def test_bad_condition_is_a_valueerror(d, method, bad_condition, present):
 @pytest.mark.insert_only
 def test_setdefault_if_rejects_jokers(d, joker, present):
     if present:
-        d["k"] = 1
+        d["k"] = plain_value(1)
     with pytest.raises(TypeError):
         d.setdefault_if("k", default_value=joker, condition=ANY_ETAG, expected_etag=INA)
     assert ("k" in d) is present
@@ -434,17 +436,17 @@ def test_conditional_parameters_are_keyword_only(d, method):
 
 @pytest.mark.insert_only
 def test_result_dataclass_is_frozen(d):
-    d["k"] = 1
+    d["k"] = plain_value(1)
     r = d.get_with_etag("k")
     with pytest.raises(AttributeError):
-        r.new_value = 5
-    assert r.new_value == 1
+        r.new_value = plain_value(5)
+    assert r.new_value == plain_value(1)
 
 
 def test_value_was_mutated_cases(d):
-    insert = d.set_item_if("k", value=1, condition=ANY_ETAG, expected_etag=INA)
+    insert = d.set_item_if("k", value=plain_value(1), condition=ANY_ETAG, expected_etag=INA)
     assert insert.actual_etag is INA and insert.value_was_mutated
-    overwrite = d.set_item_if("k", value=2, condition=ANY_ETAG, expected_etag=INA)
+    overwrite = d.set_item_if("k", value=plain_value(2), condition=ANY_ETAG, expected_etag=INA)
     assert overwrite.actual_etag == insert.resulting_etag and overwrite.value_was_mutated
     delete = d.discard_if("k", condition=ANY_ETAG, expected_etag=INA)
     assert delete.actual_etag == overwrite.resulting_etag and delete.value_was_mutated

@@ -11,15 +11,23 @@ import pytest
 from persidict import SafeStrTuple
 
 from ..conftest import storage_of
-from .contract_helpers import plain_value, store_root
+from .contract_helpers import number_of, plain_value, store_root
 
-CONTENT = {("a",): 1, ("b", "c"): 2, ("b", "d", "e"): 3, ("f",): 4}
+NUMBERS = {("a",): 1, ("b", "c"): 2, ("b", "d", "e"): 3, ("f",): 4}
+"""The keys of ``filled`` and the numbers of their values (``plain_value(n)``)."""
+
+
+def _content():
+    return {key: plain_value(n) for key, n in NUMBERS.items()}
+
+
+def _numbers(values):
+    return sorted(map(number_of, values))
 
 
 @pytest.fixture
 def filled(d):
-    for key, value in CONTENT.items():
-        d[key] = value
+    d.update(_content())
     return d
 
 
@@ -37,44 +45,43 @@ def test_iteration_methods_return_generators(filled, method):
 @pytest.mark.insert_only
 def test_keys_values_items(filled):
     keys = list(filled.keys())
-    assert sorted(tuple(k) for k in keys) == sorted(CONTENT)
+    assert sorted(tuple(k) for k in keys) == sorted(NUMBERS)
     assert all(isinstance(k, SafeStrTuple) for k in keys)
-    assert sorted(tuple(k) for k in filled) == sorted(CONTENT)
-    assert sorted(filled.values()) == sorted(CONTENT.values())
-    assert dict(filled.items()) == CONTENT
-    assert len(filled) == len(CONTENT)
+    assert sorted(tuple(k) for k in filled) == sorted(NUMBERS)
+    assert _numbers(filled.values()) == sorted(NUMBERS.values())
+    assert dict(filled.items()) == _content()
+    assert len(filled) == len(NUMBERS)
 
 
 @pytest.mark.insert_only
 def test_timestamped_iterators_agree_with_timestamp(filled):
     kts = dict(filled.keys_and_timestamps())
-    assert {tuple(k) for k in kts} == set(CONTENT)
+    assert {tuple(k) for k in kts} == set(NUMBERS)
     for key, ts in kts.items():
         assert isinstance(ts, float)
         assert ts == pytest.approx(filled.timestamp(key), abs=1e-3)
-    vts = sorted(filled.values_and_timestamps())
-    assert [v for v, _ in vts] == sorted(CONTENT.values())
+    assert _numbers(v for v, _ in filled.values_and_timestamps()) == sorted(NUMBERS.values())
     for key, value, ts in filled.items_and_timestamps():
-        assert CONTENT[tuple(key)] == value
+        assert plain_value(NUMBERS[tuple(key)]) == value
         assert ts == pytest.approx(kts[key], abs=1e-3)
 
 
 @pytest.mark.insert_only
 def test_generic_iter_labels(filled):
-    assert sorted(tuple(k) for k in filled._generic_iter({"keys"})) == sorted(CONTENT)
-    assert sorted(filled._generic_iter({"values"})) == sorted(CONTENT.values())
+    assert sorted(tuple(k) for k in filled._generic_iter({"keys"})) == sorted(NUMBERS)
+    assert _numbers(filled._generic_iter({"values"})) == sorted(NUMBERS.values())
     stamps = list(filled._generic_iter({"timestamps"}))
-    assert len(stamps) == len(CONTENT) and all(isinstance(t, float) for t in stamps)
+    assert len(stamps) == len(NUMBERS) and all(isinstance(t, float) for t in stamps)
     for labels in ({"values", "keys"}, {"keys", "values"}):
         pairs = list(filled._generic_iter(labels))
         assert all(len(p) == 2 for p in pairs)
-        assert {tuple(k): v for k, v in pairs} == CONTENT
+        assert {tuple(k): v for k, v in pairs} == _content()
     for k, ts in filled._generic_iter({"timestamps", "keys"}):
         assert isinstance(k, SafeStrTuple) and isinstance(ts, float)
     for v, ts in filled._generic_iter({"timestamps", "values"}):
-        assert v in CONTENT.values() and isinstance(ts, float)
+        assert number_of(v) in NUMBERS.values() and isinstance(ts, float)
     triples = list(filled._generic_iter({"timestamps", "values", "keys"}))
-    assert {tuple(k): v for k, v, _ in triples} == CONTENT
+    assert {tuple(k): v for k, v, _ in triples} == _content()
     assert all(isinstance(ts, float) for _, _, ts in triples)
 
 
@@ -97,43 +104,44 @@ def test_generic_iter_rejects_bad_labels(filled, bad):
 @pytest.mark.insert_only
 def test_iteration_ignores_foreign_files(make_dict, fmt):
     d = make_dict()
-    d[("sub", "k")] = 1
-    d["top"] = 2
+    d[("sub", "k")] = plain_value(1)
+    d["top"] = plain_value(2)
     folder = storage_of(d).key_to_path(("sub", "k")).rsplit("/", 1)[0]
     root = store_root(d)
-    for path in [f"{folder}/junk.tmp", f"{folder}/.DS_Store", f"{root}/note.txt",
+    note = "note.md" if fmt == "txt" else "note.txt"  # a text file of another format
+    for path in [f"{folder}/junk.tmp", f"{folder}/.DS_Store", f"{root}/{note}",
                  f"{root}/backup.{fmt}.bak", f"{root}/.gitkeep", f"{folder}/noextension"]:
         storage_of(d).fs.pipe_file(path, b"not a value")
     other = make_dict(serialization_format="json" if fmt == "pkl" else "pkl")
-    other["foreign"] = 3
+    other["foreign"] = plain_value(3)
     fresh = make_dict()
     assert len(fresh) == 2
-    assert dict(fresh.items()) == {("sub", "k"): 1, ("top",): 2}
-    assert sorted(fresh.values()) == [1, 2]
+    assert dict(fresh.items()) == {("sub", "k"): plain_value(1), ("top",): plain_value(2)}
+    assert _numbers(fresh.values()) == [1, 2]
     assert {tuple(k) for k, _ in fresh.keys_and_timestamps()} == {("sub", "k"), ("top",)}
 
 
 def test_items_skip_keys_deleted_mid_iteration(make_dict):
     d, other = make_dict(), make_dict()
     for i in range(10):
-        d[f"k{i}"] = i
+        d[f"k{i}"] = plain_value(i)
     it = d.items()
     first_key, first_value = next(it)
     assert d[first_key] == first_value
     other.clear()
     rest = list(it)  # must not raise
     for key, value in rest:
-        assert value == int(key[0][1:])
+        assert value == plain_value(int(key[0][1:]))
 
 
 @pytest.mark.insert_only
 def test_random_key(d):
     assert d.random_key() is None
-    d["only"] = 1
+    d["only"] = plain_value(1)
     assert d.random_key() == ("only",)
     assert isinstance(d.random_key(), SafeStrTuple)
     for key in ["a", ("b", "c"), ("b", "d")]:
-        d[key] = 2
+        d[key] = plain_value(2)
     expected = {("only",), ("a",), ("b", "c"), ("b", "d")}
     counts = collections.Counter(tuple(d.random_key()) for _ in range(400))
     assert set(counts) == expected
@@ -143,7 +151,7 @@ def test_random_key(d):
 @pytest.mark.insert_only
 def test_random_key_repeats_after_seed(d):
     for i in range(6):
-        d[("g", f"k{i}")] = i
+        d[("g", f"k{i}")] = plain_value(i)
     random.seed(42)
     first = [d.random_key() for _ in range(15)]
     random.seed(42)
@@ -191,7 +199,7 @@ def test_oldest_and_newest_values(aged):
 
 def test_rewrite_makes_a_key_newest(aged):
     d, order = aged
-    d[order[0]] = "rewritten"
+    d[order[0]] = plain_value(9)
     assert d.newest_keys(max_n=1) == [order[0]]
     assert d.oldest_keys(max_n=1) == [order[1]]
 

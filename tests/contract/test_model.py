@@ -54,8 +54,10 @@ from persidict import (
     OperationResult,
     SafeStrTuple,
 )
+from persidict.codecs.names import ANY_VALUE
+from persidict.codecs.registry import values_held
 
-from .contract_helpers import INA, VNR, exact_type_equal
+from .contract_helpers import FAMILIES, INA, VNR, exact_type_equal
 
 # --- keys: odd but valid shapes, few enough that rules keep hitting existing keys ----------------------
 
@@ -84,8 +86,12 @@ _TEXT_VALUES = st.sampled_from(_WORDS)
 
 
 def _values_for(fmt: str) -> st.SearchStrategy[Any]:
-    # pkl, json (either codec) and dill hold ints, str and lists; any other format is text: str only.
-    return _VALUES if fmt in ("pkl", "json", "dill") else _TEXT_VALUES
+    # pkl, json (either codec) and dill hold ints, str and lists; a text format str only; parquet and
+    # npy their tables and arrays (the contract suite's own, numbered like the atoms).
+    holds = values_held(fmt)
+    if holds == ANY_VALUE:
+        return _VALUES
+    return _TEXT_VALUES if holds == "str" else st.integers(-1, 3).map(FAMILIES[holds].make)
 
 
 # --- how rules pick their arguments --------------------------------------------------------------------

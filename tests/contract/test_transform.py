@@ -15,7 +15,7 @@ from persidict import (
     RetryConfig,
 )
 
-from .contract_helpers import INA, plain_value
+from .contract_helpers import INA, next_value, number_of, plain_value
 
 
 @pytest.fixture(autouse=True)
@@ -31,14 +31,14 @@ def test_transformer_gets_ina_for_a_missing_key_and_inserts(make_dict):
 
     def init(current):
         seen.append(current)
-        return 1
+        return plain_value(1)
 
     r = d.transform_item("k", transformer=init)
     assert isinstance(r, OperationResult)
     assert seen == [INA]
-    assert r.new_value == 1
+    assert r.new_value == plain_value(1)
     assert r.resulting_etag == make_dict().etag("k")
-    assert make_dict()["k"] == 1
+    assert make_dict()["k"] == plain_value(1)
 
 
 def test_transformer_gets_the_current_value(d):
@@ -47,12 +47,12 @@ def test_transformer_gets_the_current_value(d):
 
     def bump(current):
         seen.append(current)
-        return {**current, "n": current["n"] + 1}
+        return next_value(current)
 
     r = d.transform_item("k", transformer=bump)
     assert seen == [plain_value(1)]
-    assert r.new_value["n"] == 2
-    assert d["k"]["n"] == 2
+    assert r.new_value == plain_value(2)
+    assert d["k"] == plain_value(2)
     assert r.resulting_etag == d.etag("k")
 
 
@@ -84,7 +84,7 @@ def test_keep_current_on_missing_key(d):
 
 
 def test_delete_current(d):
-    d["k"] = 1
+    d["k"] = plain_value(1)
     r = d.transform_item("k", transformer=lambda v: DELETE_CURRENT)
     assert r.resulting_etag is INA and r.new_value is INA
     assert "k" not in d
@@ -100,8 +100,8 @@ def _interfering(make_dict, key, conflicts):
     def transformer(current):
         calls.append(current)
         if len(calls) <= conflicts:
-            other[key] = 1000 + len(calls)
-        return (0 if current is INA else current) + 1
+            other[key] = plain_value(1000 + len(calls))
+        return plain_value(1) if current is INA else next_value(current)
 
     return transformer, calls
 
@@ -109,7 +109,7 @@ def _interfering(make_dict, key, conflicts):
 @pytest.mark.parametrize("n_retries", [0, 1, 2])
 def test_retries_exhausted_raise_conflict(make_dict, n_retries):
     d = make_dict()
-    d["k"] = 0
+    d["k"] = plain_value(0)
     transformer, calls = _interfering(make_dict, "k", conflicts=100)
     with pytest.raises(ConcurrencyConflictError) as info:
         d.transform_item("k", transformer=transformer, n_retries=n_retries)
@@ -119,18 +119,18 @@ def test_retries_exhausted_raise_conflict(make_dict, n_retries):
     assert str(info.value) == (f"operation failed after {n_retries + 1} attempt(s) "
                                f"for key {info.value.key!r}")
     assert isinstance(info.value, RuntimeError)
-    assert d["k"] == 1000 + n_retries + 1  # the other writer's last value stands
+    assert d["k"] == plain_value(1000 + n_retries + 1)  # the other writer's last value stands
 
 
 def test_conflict_resolved_within_budget(make_dict):
     d = make_dict()
-    d["k"] = 0
+    d["k"] = plain_value(0)
     transformer, calls = _interfering(make_dict, "k", conflicts=2)
     r = d.transform_item("k", transformer=transformer, n_retries=2)
     assert len(calls) == 3
-    assert calls[1] == 1001 and calls[2] == 1002  # each retry sees the winner's value
-    assert r.new_value == 1003
-    assert d["k"] == 1003
+    assert calls[1] == plain_value(1001) and calls[2] == plain_value(1002)  # each retry sees the winner's value
+    assert r.new_value == plain_value(1003)
+    assert d["k"] == plain_value(1003)
 
 
 def test_unbounded_retries(make_dict):
@@ -138,21 +138,21 @@ def test_unbounded_retries(make_dict):
     transformer, calls = _interfering(make_dict, "k", conflicts=4)
     r = d.transform_item("k", transformer=transformer, n_retries=None)
     assert len(calls) == 5
-    assert r.new_value == 1005 and d["k"] == 1005
+    assert r.new_value == plain_value(1005) and d["k"] == plain_value(1005)
 
 
 def test_by_default_a_hot_key_outlasts_many_conflicts(make_dict):
     # The default budget is the store's RetryConfig, a time budget: 30 lost races in a row are nothing.
     d = make_dict()
-    d["k"] = 0
+    d["k"] = plain_value(0)
     transformer, calls = _interfering(make_dict, "k", conflicts=30)
     r = d.transform_item("k", transformer=transformer)
-    assert len(calls) == 31 and r.new_value == 1031 and make_dict()["k"] == 1031
+    assert len(calls) == 31 and r.new_value == plain_value(1031) and make_dict()["k"] == plain_value(1031)
 
 
 def test_the_store_retry_policy_sets_the_default_budget(make_dict):
     d = make_dict(retry=RetryConfig(max_conflict_retries=6))
-    d["k"] = 0
+    d["k"] = plain_value(0)
     transformer, calls = _interfering(make_dict, "k", conflicts=100)
     with pytest.raises(ConcurrencyConflictError) as info:
         d.transform_item("k", transformer=transformer)
@@ -160,27 +160,27 @@ def test_the_store_retry_policy_sets_the_default_budget(make_dict):
 
 
 def test_zero_retries_without_conflict_succeeds(d):
-    d["k"] = 1
-    r = d.transform_item("k", transformer=lambda v: v * 10, n_retries=0)
-    assert r.new_value == 10 and d["k"] == 10 and r.resulting_etag == d.etag("k")
+    d["k"] = plain_value(1)
+    r = d.transform_item("k", transformer=lambda v: plain_value(10 * number_of(v)), n_retries=0)
+    assert r.new_value == plain_value(10) and d["k"] == plain_value(10) and r.resulting_etag == d.etag("k")
 
 
 def test_n_retries_validation(d):
-    d["k"] = 1
+    d["k"] = plain_value(1)
     with pytest.raises(ValueError):
-        d.transform_item("k", transformer=lambda v: v + 1, n_retries=-1)
+        d.transform_item("k", transformer=next_value, n_retries=-1)
     with pytest.raises(TypeError):
-        d.transform_item("k", transformer=lambda v: v + 1, n_retries="bad")
+        d.transform_item("k", transformer=next_value, n_retries="bad")
     with pytest.raises(TypeError):
-        d.transform_item("k", transformer=lambda v: v + 1, n_retries=object())
-    assert d["k"] == 1
-    r = d.transform_item("k", transformer=lambda v: v + 1, n_retries=2.7)
-    assert r.new_value == 2 and d["k"] == 2
+        d.transform_item("k", transformer=next_value, n_retries=object())
+    assert d["k"] == plain_value(1)
+    r = d.transform_item("k", transformer=next_value, n_retries=2.7)
+    assert r.new_value == plain_value(2) and d["k"] == plain_value(2)
 
 
 def test_float_n_retries_is_truncated(make_dict):
     d = make_dict()
-    d["k"] = 0
+    d["k"] = plain_value(0)
     transformer, calls = _interfering(make_dict, "k", conflicts=100)
     with pytest.raises(ConcurrencyConflictError) as info:
         d.transform_item("k", transformer=transformer, n_retries=1.9)
@@ -190,24 +190,24 @@ def test_float_n_retries_is_truncated(make_dict):
 @pytest.mark.insert_only
 def test_transformer_is_keyword_only(d):
     with pytest.raises(TypeError):
-        d.transform_item("k", lambda v: 1)
+        d.transform_item("k", lambda v: plain_value(1))
     assert "k" not in d
 
 
 def test_delete_conflict_is_retried(make_dict):
     d = make_dict()
-    d["k"] = 0
+    d["k"] = plain_value(0)
     other = make_dict()
     calls = []
 
     def delete_after_interference(current):
         calls.append(current)
         if len(calls) == 1:
-            other["k"] = 5
+            other["k"] = plain_value(5)
         return DELETE_CURRENT
 
     r = d.transform_item("k", transformer=delete_after_interference, n_retries=3)
-    assert calls == [0, 5]
+    assert calls == [plain_value(0), plain_value(5)]
     assert r.resulting_etag is INA and r.new_value is INA
     assert "k" not in d
 

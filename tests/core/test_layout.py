@@ -107,5 +107,5 @@ def test_safe_json_opens_any_json_store_and_refuses_what_would_run_code(tmp_path
     # safe_json=True only restricts what reading may build, so it opens a folder of 0.x's json as well.
     FileDirDict(tmp_path, serialization_format="json")["k"] = ValueError("disk full")
     safe = FileDirDict(tmp_path, serialization_format="json", safe_json=True)
-    with pytest.raises(BackendError, match="jsonpickle tag .py/type., which safe JSON does not decode"):
+    with pytest.raises(BackendError, match=r"jsonpickle tag .py/type., which safe JSON does not decode"):
         safe["k"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
-from legacy_corpus import Key, corpus, corpus_to_write, values_equal
+from legacy_corpus import Key, corpus, corpus_to_write, ours_only, values_equal
 
 import persidict
 
@@ -71,14 +71,16 @@ def _items_by_key(store: Any) -> tuple[dict[Key, Any], str | None]:
         return {}, "".join(traceback.format_exception_only(exc)).strip()
 
 
-def compare_with_corpus(store: Any, fmt: str) -> Report:
+def compare_with_corpus(store: Any, fmt: str, *, ours: bool) -> Report:
     """What ``store`` holds compared with ``corpus(fmt)``: a JSON-ready report.
 
     Values are read both with ``store[key]`` and through ``items()``. An empty
     ``mismatches``, ``missing`` and ``extra`` and ``len == expected_len`` mean
-    the store holds exactly the corpus.
+    the store holds exactly the corpus. ``ours`` says the reader is our persidict,
+    which must also read ``ours_only(fmt)`` exactly; 0.309.0 must only list those keys.
     """
-    expected = corpus(fmt)
+    stored = corpus_to_write(fmt)
+    expected = {**corpus(fmt), **(ours_only(fmt) if ours else {})}
     seen = sorted(tuple(k) for k in store.keys())
     items, items_error = _items_by_key(store)
     mismatches = []
@@ -89,10 +91,10 @@ def compare_with_corpus(store: Any, fmt: str) -> Report:
     return {
         "keys_seen": [list(k) for k in seen],
         "mismatches": [m for m in mismatches if m is not None],
-        "missing": [list(k) for k in sorted(set(expected) - set(seen))],
-        "extra": [list(k) for k in sorted(set(seen) - set(expected))],
+        "missing": [list(k) for k in sorted(set(stored) - set(seen))],
+        "extra": [list(k) for k in sorted(set(seen) - set(stored))],
         "len": len(store),
-        "expected_len": len(expected),
+        "expected_len": len(stored),
         "items_error": items_error,
     }
 

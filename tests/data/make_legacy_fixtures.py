@@ -22,7 +22,11 @@ It deletes the fixture folder, then writes with 0.309.0 itself:
 Each store is read back with 0.309.0 and checked against the corpus before
 the script ends. Re-running regenerates everything; with the same library
 versions the bytes come out the same (the script pins the string hash seed,
-which orders sets of str), though lz4/joblib upgrades may change them.
+which orders sets of str), though lz4/joblib upgrades may change them, and
+so may the process: jsonpickle's pandas extension names a DataFrame column's
+dtype by a tag that depends on the order in which its process listed pandas'
+dtypes (``pd/f`` or ``pd/f64`` for float64). The committed json frames say
+``pd/f`` for float64, which our reader must read as float64: keep them.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ def s3_specs() -> list[tuple[str, Spec]]:
 def write_and_check(spec: Spec, **location: Any) -> list[str]:
     """Write the corpus with 0.309.0, read it back with 0.309.0; returns the keys, ``/``-joined."""
     keys = write_corpus(open_store(spec, **location), spec["format"])
-    found = problems(compare_with_corpus(open_store(spec, **location), spec["format"]))
+    found = problems(compare_with_corpus(open_store(spec, **location), spec["format"], ours=False))
     if found:
         raise SystemExit(f"0.309.0 does not read back its own {spec['format']} store:\n" + "\n".join(found))
     return sorted("/".join(k) for k in keys)

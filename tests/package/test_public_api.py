@@ -270,11 +270,29 @@ def test_version_falls_back_to_unknown(monkeypatch):
 # --- import cost ---------------------------------------------------------------------------
 
 
+SCIENTIFIC = ["numpy", "pandas", "pyarrow", "polars"]
+
+
 def test_import_does_not_load_cloud_sdks():
-    heavy = ["s3fs", "gcsfs", "adlfs", "aiohttp", "botocore", "boto3", "aiobotocore", "azure"]
+    heavy = ["s3fs", "gcsfs", "adlfs", "aiohttp", "botocore", "boto3", "aiobotocore", "azure", *SCIENTIFIC]
     code = (
         "import sys, json, persidict\n"
         f"heavy = {heavy!r}\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_import_and_plain_values_do_not_load_numpy_or_pandas(tmp_path):
+    """The json codec registers jsonpickle's numpy and pandas handlers only when a value needs them."""
+    code = (
+        "import sys, json, persidict\n"
+        f"d = persidict.FileDirDict(base_dir={str(tmp_path / 'x')!r}, serialization_format='json')\n"
+        "d['k'] = {'a': (1, 2.5), 'numpy.': 'pandas.', 'e': ValueError('x')}; d['k']\n"
+        f"p = persidict.FileDirDict(base_dir={str(tmp_path / 'x')!r}, serialization_format='pkl')\n"
+        "p['k'] = [1]; p['k']\n"
+        f"heavy = {SCIENTIFIC!r}\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -18,6 +18,7 @@ from .wrapper_helpers import (
     OLDER,
     VNR,
     check_after,
+    main_etag_of,
     spy_on,
 )
 
@@ -51,7 +52,7 @@ def test_unchanged_value_costs_one_conditional_read_without_value(world, monkeyp
         assert w[KEY] == CURRENT
     assert log.names() == ["read"] * 3 and getitem_calls == []
     for _args, kwargs, (value, version) in log.of("read"):
-        assert kwargs["unless_etag"] == world.etag_cache[KEY] == version.etag
+        assert kwargs["unless_etag"] == main_etag_of(world.etag_cache, KEY) == version.etag
         assert value is VNR  # nothing was transferred
 
 
@@ -69,7 +70,7 @@ def test_outside_writes_are_healed_on_read(world, outside):
         del other[KEY]
         other[KEY] = CURRENT
     if KEY in other:
-        assert world.etag_cache[KEY] != other.etag(KEY)  # the cached ETag is stale until the next read
+        assert main_etag_of(world.etag_cache, KEY) != other.etag(KEY)  # the cached ETag is stale until the next read
     log = spy_on(w.main_dict._items, *STORE_API)
     if outside == "delete":
         with pytest.raises(KeyError):
@@ -81,7 +82,7 @@ def test_outside_writes_are_healed_on_read(world, outside):
         assert value == CURRENT  # one read: validation and fetch together
     assert log.names() == ["read"]
     if outside != "delete":
-        assert world.data_cache[KEY] == CURRENT and world.etag_cache[KEY] == other.etag(KEY)
+        assert world.data_cache[KEY] == CURRENT and main_etag_of(world.etag_cache, KEY) == other.etag(KEY)
         assert w.etag(KEY) == other.etag(KEY)
     check_after(world)
 
@@ -104,14 +105,14 @@ def test_two_wrappers_on_one_main_stay_coherent(world):
 def test_never_retrieve_failure_leaves_stale_caches_alone(world):
     w = world.mutable()
     w[KEY] = OLDER
-    cached_etag = world.etag_cache[KEY]
+    cached_etag = main_etag_of(world.etag_cache, KEY)
     world.open_main()[KEY] = CURRENT
     r = w.set_item_if(KEY, value=NEW, condition=ETAG_IS_THE_SAME, expected_etag=cached_etag,
                       retrieve_value=NEVER_RETRIEVE)
     assert not r.condition_was_satisfied and r.new_value is VNR
-    assert world.data_cache[KEY] == OLDER and world.etag_cache[KEY] == cached_etag  # untouched, stale
+    assert world.data_cache[KEY] == OLDER and main_etag_of(world.etag_cache, KEY) == cached_etag  # untouched, stale
     assert w[KEY] == CURRENT  # and healed by the next read
-    assert world.etag_cache[KEY] == world.open_main().etag(KEY)
+    assert main_etag_of(world.etag_cache, KEY) == world.open_main().etag(KEY)
 
 
 def test_failed_conditional_write_caches_the_real_value(world):
@@ -123,5 +124,5 @@ def test_failed_conditional_write_caches_the_real_value(world):
     assert not r.condition_was_satisfied and r.new_value == CURRENT
     real = world.open_main().etag(KEY)
     assert r.actual_etag == real
-    assert world.data_cache[KEY] == CURRENT and world.etag_cache[KEY] == real  # never NEW
+    assert world.data_cache[KEY] == CURRENT and main_etag_of(world.etag_cache, KEY) == real  # never NEW
     assert world.open_main()[KEY] == CURRENT

@@ -33,6 +33,7 @@ from .wrapper_helpers import (
     assert_ina_result,
     assert_unchanged,
     check_after,
+    main_etag_of,
     prepare,
     retrieved,
 )
@@ -78,7 +79,7 @@ def test_set_item_if_value(world, prep, cond, case, mode):
         assert r.resulting_etag == main.etag(KEY) != e0
         assert r.new_value is NEW
         assert main[KEY] == NEW
-        assert world.etag_cache[KEY] == r.resulting_etag  # exactly the written version
+        assert main_etag_of(world.etag_cache, KEY) == r.resulting_etag  # exactly the written version
     elif case in ABSENT_CASES:
         assert_ina_result(r, False)
         assert KEY not in main

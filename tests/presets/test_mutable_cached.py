@@ -11,10 +11,11 @@ from persidict import (
     EmptyDict,
     LocalDict,
     MutableDictCached,
+    NonEmptySafeStrTuple,
 )
 from persidict.protocol.versions import ANY
 
-from .wrapper_helpers import VNR, assert_ina_result, spy_on
+from .wrapper_helpers import VNR, assert_ina_result, main_etag_of, spy_on
 
 
 def make(**main_options: Any) -> MutableDictCached:
@@ -55,7 +56,7 @@ def test_setitem_is_one_unconditional_write_and_records_its_etag():
     [(args, _kwargs, etag)] = log.of("write")
     assert args[1:] == (1, ANY)
     assert log.names() == ["write"]
-    assert w.data_cache["k"] == 1 and w.etag_cache["k"] == etag == w.main_dict.etag("k")
+    assert w.data_cache["k"] == 1 and main_etag_of(w.etag_cache, "k") == etag == w.main_dict.etag("k")
 
 
 def test_delete_purges_and_a_missing_key_purges_ghosts():
@@ -99,7 +100,7 @@ def test_etag_cached_without_data_means_a_full_fetch():
     [(_args, kwargs, (value, _version))] = log.of("read")
     assert kwargs["unless_etag"] is None and value == {"v": 1}  # one request, with the value
     assert log.names() == ["read"]
-    assert w.data_cache["k"] == {"v": 1} and w.etag_cache["k"] == w.main_dict.etag("k")
+    assert w.data_cache["k"] == {"v": 1} and main_etag_of(w.etag_cache, "k") == w.main_dict.etag("k")
 
 
 def test_etag_cached_without_data_on_a_deleted_key():
@@ -119,16 +120,16 @@ def test_no_cached_etag_means_a_full_fetch():
     assert w["k"] == 5 and w["k"] == 5
     first, second = log.of("read")
     assert first[1]["unless_etag"] is None and first[2][0] == 5
-    assert second[1]["unless_etag"] == w.etag_cache["k"] and second[2][0] is VNR
+    assert second[1]["unless_etag"] == main_etag_of(w.etag_cache, "k") and second[2][0] is VNR
 
 
 def test_etag_and_timestamp_always_ask_main():
     w = make()
     w["k"] = 1
     w.main_dict["k"] = 2  # another writer
-    assert w.etag("k") == w.main_dict.etag("k") != w.etag_cache["k"]  # the copy is stale until read
+    assert w.etag("k") == w.main_dict.etag("k") != main_etag_of(w.etag_cache, "k")  # the copy is stale until read
     assert w.timestamp("k") == w.main_dict.timestamp("k")
-    assert w["k"] == 2 and w.etag_cache["k"] == w.main_dict.etag("k")
+    assert w["k"] == 2 and main_etag_of(w.etag_cache, "k") == w.main_dict.etag("k")
     with pytest.raises(KeyError):
         w.etag("missing")
     assert "missing" not in w.etag_cache
@@ -157,9 +158,9 @@ def test_a_read_that_finds_the_key_absent_drops_both_copies():
 def test_an_unchanged_read_leaves_the_copies_alone():
     w = make()
     w["k"] = "cached"
-    etag = w.etag_cache["k"]
+    etag = main_etag_of(w.etag_cache, "k")
     w.data_cache.transform_item("k", transformer=lambda value: value)  # a new local version, same value
-    assert w["k"] == "cached" and w.etag_cache["k"] == etag
+    assert w["k"] == "cached" and main_etag_of(w.etag_cache, "k") == etag
 
 
 def test_a_changed_value_refreshes_both_copies():
@@ -167,14 +168,15 @@ def test_a_changed_value_refreshes_both_copies():
     w["k"] = "cached"
     w.main_dict["k"] = "fresh"
     assert w.get_with_etag("k").new_value == "fresh"
-    assert w.data_cache["k"] == "fresh" and w.etag_cache["k"] == w.main_dict.etag("k")
+    assert w.data_cache["k"] == "fresh" and main_etag_of(w.etag_cache, "k") == w.main_dict.etag("k")
 
 
 def test_transform_item_syncs_without_an_actual_etag():
     w = make()
     w["k"] = 1
     result = w.transform_item("k", transformer=lambda current: current * 10)
-    assert result.new_value == 10 and w.data_cache["k"] == 10 and w.etag_cache["k"] == result.resulting_etag
+    assert result.new_value == 10 and w.data_cache["k"] == 10
+    assert main_etag_of(w.etag_cache, "k") == result.resulting_etag
 
 
 # --- any PersiDict can be main ----------------------------------------------------------------------
@@ -186,3 +188,20 @@ def test_over_an_empty_dict_main():
     with pytest.raises(KeyError):
         w["k"]
     assert "k" not in w.data_cache and "k" not in w.etag_cache and len(w) == 0
+
+
+def test_interleaved_refreshes_of_one_copy_never_serve_a_stale_value():
+    # Two readers refresh the copies of one key at once: one writes its value last, the other its ETag.
+    w = make()
+    w["k"] = "old"
+    old_etag = w.main_dict.etag("k")
+    w.main_dict["k"] = "new"  # another writer
+    new_etag = w.main_dict.etag("k")
+    values, etags = w._store.values, w._store.etags
+    new_copy = values.write(NonEmptySafeStrTuple("k"), "new")
+    old_copy = values.write(NonEmptySafeStrTuple("k"), "old")  # the slower reader's value lands last...
+    etags.write(NonEmptySafeStrTuple("k"), f"{old_etag}\n{old_copy}")
+    etags.write(NonEmptySafeStrTuple("k"), f"{new_etag}\n{new_copy}")  # ...and the faster one's ETag
+    assert w.data_cache["k"] == "old" and main_etag_of(w.etag_cache, "k") == new_etag
+    assert w["k"] == "new"  # the pair does not belong together: fetched from main, never "old"
+    assert w.data_cache["k"] == "new"

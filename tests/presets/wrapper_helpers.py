@@ -93,6 +93,13 @@ class CountingLocalDict(LocalDict):
             setattr(store, name, counted)
 
 
+def main_etag_of(etag_cache: Any, key: Any) -> str | None:
+    """Main's ETag that an ETag cache holds for ``key`` (an entry binds it to its copy's own version:
+    docs/concurrency.md#cache-sync-rule), or None if it holds none."""
+    entry = etag_cache.get(key)
+    return None if entry is None else str(entry).partition("\n")[0]
+
+
 # --- the cached-contract suite: key states and cache checks ---------------------
 def prepare(world: Any, w: Any, case: str, prep: str) -> tuple[Any, Any]:
     """Put KEY into the state ``case`` names; return ``(expected_etag, E0)`` (E0 is main's ETag or INA)."""
@@ -112,7 +119,7 @@ def prepare(world: Any, w: Any, case: str, prep: str) -> tuple[Any, Any]:
 def assert_caches_truthful(world: Any, key: Any = KEY) -> None:
     """A cached value filed under main's current ETag must be main's value (checked without healing reads)."""
     main = world.open_main()
-    cached_etag = world.etag_cache.get(key)
+    cached_etag = main_etag_of(world.etag_cache, key)
     if key not in main or cached_etag is None or cached_etag != main.etag(key):
         return
     if key in world.data_cache:

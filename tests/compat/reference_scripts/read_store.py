@@ -16,4 +16,4 @@ from legacy_stores import compare_with_corpus, open_store
 
 if __name__ == "__main__":
     spec = spec_from_argv()
-    print(json.dumps(compare_with_corpus(open_store(spec), spec["format"])))
+    print(json.dumps(compare_with_corpus(open_store(spec), spec["format"], ours=False)))
