@@ -20,6 +20,7 @@ import random
 import time
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import zip_longest
 from typing import Any, Generic, Self, TypeAlias, TypeVar, overload
 
@@ -59,6 +60,7 @@ from ..protocol.flags import (
 )
 from ..protocol.retry import CONFLICT_BACKOFF_BASE, backoff_delay
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed
+from .html import store_html
 
 __all__ = ["NonEmptyPersiDictKey", "PersiDict", "PersiDictKey", "reopen"]
 
@@ -145,6 +147,10 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
 
     def __str__(self) -> str:
         return str(dict(self.items()))
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: class, location (credentials masked), format, number of keys when cheap, a few keys."""
+        return store_html(self)
 
     def __copy__(self) -> PersiDict[ValueType]:
         if type(self) is PersiDict:
@@ -419,6 +425,31 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
     def newest_values(self, *, max_n: int | None = None) -> list[ValueType]:
         """Values of ``newest_keys``."""
         return [self[key] for key in self.newest_keys(max_n=max_n)]
+
+    def delete_older_than(self, timestamp: float) -> int:
+        """Delete every key last written before ``timestamp`` (POSIX seconds); return how many were deleted.
+
+        A value written after the cut is never deleted, even by a writer racing
+        this call: a key's ETag is read before its write time, and the delete is
+        conditional on that ETag (on S3, a rewrite of identical bytes keeps its
+        ETag and cannot be told apart).  Up to 16 keys are checked and deleted
+        at once (each a few requests on object stores); a storage failure is
+        raised after the other keys were done.
+        """
+        self._check_append_only()
+        old = [key for key, written in self.keys_and_timestamps() if written < timestamp]
+
+        def delete(key: NonEmptySafeStrTuple) -> bool:
+            try:
+                etag = self.etag(key)
+                if self.timestamp(key) >= timestamp:  # rewritten since the listing: the version of etag or a newer
+                    return False
+            except KeyError:
+                return False  # deleted meanwhile
+            return self.discard_if(key, condition=ETAG_IS_THE_SAME, expected_etag=etag).condition_was_satisfied
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return sum(pool.map(delete, old))
 
     def subdicts(self) -> dict[str, PersiDict[ValueType]]:
         """A subdict for every first key component."""

@@ -1,0 +1,333 @@
+"""The normalized code of one function or class: its AST without docstrings, comments or layout.
+
+``function_code(func)`` and ``class_code(cls)`` return a ``Code``: the digest
+of the normalized AST, the global names the code may read, and the names it
+declares ``global`` or ``nonlocal`` (state it writes, not inputs).  The
+source comes from ``linecache``, which also holds the cells of an IPython
+kernel, so notebook functions have source like any module's.
+
+Normalization: the AST is serialized field by field, skipping line numbers,
+comments and layout (the AST has none), docstrings, empty fields (so a field
+that a later Python adds as empty changes nothing) and decorators that name
+``memoize`` (its options, a store or a lease, do not change results).  The
+decorators of the memoized function itself are skipped entirely: the
+decorators above ``@memoize`` wrap the memoized function, those below it
+made the object memoize fingerprints (their wrappers are followed as objects).
+
+When the source cannot be found or does not match the running code (a
+function made by ``exec``, a file edited after import), the fallback is the
+compiled code: bytecode, constants and names, recursively, with the Python
+version, as exact but changing with the interpreter's version.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import linecache
+import sys
+import types
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Code", "class_code", "function_code"]
+
+_SKIPPED_FIELDS = frozenset({"ctx", "type_comment", "kind"})
+"""AST fields that never change what code does (``kind`` is the ``u`` prefix of a string)."""
+
+_DOCUMENTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)
+
+
+@dataclass(frozen=True)
+class Code:
+    """The normalized code of a function or class, and the names it may read or declares as state."""
+
+    digest: bytes
+    names: frozenset[str]
+    attributes: frozenset[str]
+    state: frozenset[str]
+    from_source: bool
+
+
+# --- normalizing an AST ---------------------------------------------------------------------
+
+
+def _has_docstring(node: ast.AST) -> bool:
+    body = getattr(node, "body", None)
+    if not isinstance(node, _DOCUMENTED) or not body or not isinstance(body[0], ast.Expr):
+        return False
+    first = body[0].value
+    return isinstance(first, ast.Constant) and isinstance(first.value, str)
+
+
+def _names_memoize(decorator: ast.expr) -> bool:
+    """Whether a decorator is ``memoize(...)`` or ``something.memoize(...)``."""
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return (isinstance(target, ast.Name) and target.id == "memoize") or (
+        isinstance(target, ast.Attribute) and target.attr == "memoize"
+    )
+
+
+def _fields(node: ast.AST, top: ast.AST) -> list[Any]:
+    """The tokens and child nodes that stand for ``node``'s fields, in order."""
+    pending: list[Any] = []
+    for field in node._fields:
+        if field in _SKIPPED_FIELDS:
+            continue
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            if field == "decorator_list":
+                value = [] if node is top else [item for item in value if not _names_memoize(item)]
+            elif field == "body" and _has_docstring(node):
+                value = value[1:]
+            if value:
+                pending += [field, "[", *(item if isinstance(item, ast.AST) else repr(item) for item in value), "]"]
+        elif value is not None:
+            pending += [field, value if isinstance(value, ast.AST) else repr(value)]
+    return pending
+
+
+def normalize(node: ast.AST) -> Code:
+    """The digest of ``node`` normalized, with the names it loads and the names it declares as state.
+
+    Iterative, so a deeply nested expression cannot exhaust the recursion limit.
+    """
+    tokens: list[str] = []
+    names: set[str] = set()
+    attributes: set[str] = set()
+    state: set[str] = set()
+    stack: list[Any] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            tokens.append(item)
+            continue
+        kind = type(item)
+        if kind is ast.Name:
+            names.add(item.id)
+        elif kind is ast.Attribute:
+            attributes.add(item.attr)
+        elif kind is ast.Global or kind is ast.Nonlocal:
+            state.update(item.names)
+        tokens.append(kind.__name__)
+        stack.extend(reversed(_fields(item, node)))
+    digest = hashlib.sha256("\x00".join(tokens).encode("utf-8", "surrogatepass")).digest()
+    return Code(digest, frozenset(names), frozenset(attributes), frozenset(state), True)
+
+
+# --- finding source -------------------------------------------------------------------------
+
+
+def _last_line(code: types.CodeType) -> int:
+    """The last line any instruction of ``code`` (or of the code nested in it) comes from."""
+    last = code.co_firstlineno
+    for _, end, _, _ in code.co_positions():
+        if end is not None and end > last:
+            last = end
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            last = max(last, _last_line(const))
+    return last
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _block(lines: list[str], first: int, last: int) -> list[str]:
+    """Lines ``first..last`` (1-based), extended over the block's trailing lines (blank, comments, deeper)."""
+    depth = _indent(lines[first - 1])
+    while last < len(lines):
+        line = lines[last]
+        if line.strip() and not line.lstrip().startswith("#") and _indent(line) <= depth:
+            break
+        last += 1
+    return lines[first - 1 : last]
+
+
+def _parse_block(block: list[str]) -> ast.stmt | None:
+    """The one statement an indented or unindented block of lines holds, or None if it does not parse."""
+    text = "".join(block)
+    indented = _indent(block[0]) > 0
+    try:
+        tree = ast.parse("if 1:\n" + text if indented else text)
+    except SyntaxError:
+        return None
+    body = tree.body[0].body if indented else tree.body  # type: ignore[attr-defined]
+    return body[0] if body else None
+
+
+_PARSED: dict[str, tuple[list[str], ast.Module | None, dict[str, list[ast.AST]]]] = {}
+"""filename -> (its lines, as linecache holds them; their AST; qualified name -> defs of that name)."""
+
+
+def _definitions(tree: ast.Module) -> dict[str, list[ast.AST]]:
+    """Every class and function of a module by qualified name (``f.<locals>.g``, ``C.m``)."""
+    found: dict[str, list[ast.AST]] = {}
+    stack: list[tuple[ast.AST, str]] = [(tree, "")]
+    while stack:
+        node, prefix = stack.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = prefix + child.name
+                found.setdefault(name, []).append(child)
+                inner = name + (".<locals>." if not isinstance(child, ast.ClassDef) else ".")
+                stack.append((child, inner))
+            else:
+                stack.append((child, prefix))
+    return found
+
+
+def _parsed_file(filename: str, module_globals: dict[str, Any] | None) -> tuple[ast.Module | None, dict[str, Any]]:
+    """The AST of a whole file (or notebook cell) and its definitions, parsed once per version of its text."""
+    linecache.checkcache(filename)  # a file edited on disk is read again
+    lines = linecache.getlines(filename, module_globals)
+    cached = _PARSED.get(filename)
+    if cached is not None and cached[0] is lines:
+        return cached[1], cached[2]
+    try:
+        tree: ast.Module | None = ast.parse("".join(lines)) if lines else None
+    except SyntaxError:
+        tree = None
+    definitions = _definitions(tree) if tree is not None else {}
+    _PARSED[filename] = (lines, tree, definitions)
+    return tree, definitions
+
+
+# --- functions ------------------------------------------------------------------------------
+
+
+def _lambda_node(code: types.CodeType, globals_: dict[str, Any]) -> ast.AST | None:
+    """The ``lambda`` whose code this is: on its first line, around its first instruction."""
+    tree, _ = _parsed_file(code.co_filename, globals_)
+    if tree is None:
+        return None
+    line = code.co_firstlineno
+    candidates = [node for node in ast.walk(tree) if isinstance(node, ast.Lambda) and node.lineno == line]
+    columns = [col for start, _, col, _ in code.co_positions() if start == line and col]
+    if len(candidates) > 1 and columns:
+        body = [n for n in candidates if n.body.col_offset <= columns[0] < (n.body.end_col_offset or 0)]
+        candidates = body or candidates
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _function_node(code: types.CodeType, globals_: dict[str, Any]) -> ast.AST | None:
+    """The AST of the function whose code this is, if its source is found and matches it."""
+    if code.co_name == "<lambda>":
+        return _lambda_node(code, globals_)
+    linecache.checkcache(code.co_filename)
+    lines = linecache.getlines(code.co_filename, globals_)
+    first = code.co_firstlineno
+    if not lines or first > len(lines):
+        return None
+    node = _parse_block(_block(lines, first, _last_line(code)))
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name != code.co_name:
+        return None  # the file no longer holds this code (edited since it was imported)
+    return node
+
+
+def _bytecode_digest(code: types.CodeType, hasher: Any) -> None:
+    """Feed ``hasher`` the compiled code: instructions, names, flags and constants, nested code included."""
+    hasher.update(code.co_code)
+    for names in (code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars):
+        hasher.update("\x00".join(names).encode() + b"\x01")
+    hasher.update(b"%d,%d,%d,%d" % (code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _bytecode_digest(const, hasher)
+        else:
+            hasher.update(f"{type(const).__name__}:{const!r}\x02".encode("utf-8", "surrogatepass"))
+
+
+def _all_names(code: types.CodeType) -> set[str]:
+    """The names (globals and attributes) that ``code`` and the code nested in it use."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _all_names(const)
+    return names
+
+
+def _compiled(code: types.CodeType) -> Code:
+    """The fallback: a digest of the compiled code, with the Python version (bytecode differs between them)."""
+    hasher = hashlib.sha256(b"bytecode %d.%d\x00" % sys.version_info[:2])
+    _bytecode_digest(code, hasher)
+    names = frozenset(_all_names(code))
+    return Code(hasher.digest(), names, names, frozenset(), False)
+
+
+_BY_CODE: weakref.WeakKeyDictionary[types.CodeType, dict[bool, Code]] = weakref.WeakKeyDictionary()
+"""Code objects never change: their normalized form is computed once."""
+
+
+def function_code(func: types.FunctionType, *, whole_decorators: bool = False) -> Code:
+    """The normalized code of ``func``; ``whole_decorators`` skips all its decorators (the memoized function).
+
+    ``names`` holds only names the compiled code really looks up (not its locals).
+    """
+    code = func.__code__
+    known = _BY_CODE.setdefault(code, {})
+    if whole_decorators in known:
+        return known[whole_decorators]
+    node = _function_node(code, func.__globals__)
+    if node is None:
+        result = _compiled(code)
+    else:
+        normalized = normalize(node if whole_decorators else _Wrapper(node))
+        used = _all_names(code)
+        result = Code(normalized.digest, normalized.names & used, normalized.attributes & used, normalized.state, True)
+    known[whole_decorators] = result
+    return result
+
+
+class _Wrapper(ast.AST):
+    """A node above a def, so that ``normalize`` treats the def as an inner node (memoize decorators only)."""
+
+    _fields = ("node",)
+
+    def __init__(self, node: ast.AST) -> None:
+        super().__init__()
+        self.node = node
+
+
+# --- classes --------------------------------------------------------------------------------
+
+
+def _class_file(cls: type) -> tuple[str, dict[str, Any] | None] | None:
+    """Where a class's source is: its module's file, or (notebook cells) the file of one of its methods."""
+    module = sys.modules.get(cls.__module__)
+    filename = getattr(module, "__file__", None)
+    if isinstance(filename, str):
+        return filename, vars(module)
+    for member in vars(cls).values():
+        function = getattr(member, "__func__", member)
+        code = getattr(function, "__code__", None)
+        if isinstance(code, types.CodeType):
+            return code.co_filename, getattr(function, "__globals__", None)
+    return None
+
+
+def _method_lines(cls: type) -> set[int]:
+    """The first lines of a class's methods (to tell apart two classes of one qualified name)."""
+    lines = set()
+    for member in vars(cls).values():
+        code = getattr(getattr(member, "__func__", member), "__code__", None)
+        if isinstance(code, types.CodeType):
+            lines.add(code.co_firstlineno)
+    return lines
+
+
+def class_code(cls: type) -> Code | None:
+    """The normalized code of a class (``names``: every name its body and methods load), or None without source."""
+    where = _class_file(cls)
+    if where is None:
+        return None
+    _, definitions = _parsed_file(*where)
+    candidates = [node for node in definitions.get(cls.__qualname__, []) if isinstance(node, ast.ClassDef)]
+    lines = _method_lines(cls)
+    if len(candidates) > 1 and lines:
+        candidates = [n for n in candidates if any(n.lineno <= line <= (n.end_lineno or 0) for line in lines)]
+    if not candidates:
+        return None
+    return normalize(_Wrapper(candidates[-1]))
