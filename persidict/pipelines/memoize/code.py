@@ -229,15 +229,16 @@ class _Walk:
 
     def _enclosing_class(self, func: types.FunctionType) -> None:
         """A method counts its class's code too: ``self.helper()`` calls are invisible to name lookups."""
-        owner: Any = sys.modules.get(func.__module__)
-        for part in func.__qualname__.split(".")[:-1]:
+        first, *inner = func.__qualname__.split(".")[:-1]
+        owner: Any = func.__globals__.get(first)
+        for part in inner:
             owner = getattr(owner, part, None)
         if isinstance(owner, type):
             self._records.append(b"method-of:" + self._describe(owner))
 
     def _class(self, cls: type) -> None:
         code = class_code(cls)
-        namespace = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
+        namespace = _class_namespace(cls)
         if code is not None:
             self._unit_record(cls, code, namespace)
             return
@@ -269,6 +270,16 @@ class _Walk:
                 value = namespace[name]
                 self.fingerprint.names.append((namespace, name, value))
                 self._records.append(f"{module.__name__}.{name}=".encode() + self._describe(value))
+
+
+def _class_namespace(cls: type) -> dict[str, Any]:
+    """The globals a class's body and methods read: a method's ``__globals__``, else its module's."""
+    for member in vars(cls).values():
+        namespace = getattr(getattr(member, "__func__", member), "__globals__", None)
+        if isinstance(namespace, dict):
+            return namespace
+    module = sys.modules.get(cls.__module__)
+    return vars(module) if module is not None else {}
 
 
 def _is_module_of_yours(value: Any) -> bool:

@@ -295,17 +295,16 @@ class _Wrapper(ast.AST):
 
 
 def _class_file(cls: type) -> tuple[str, dict[str, Any] | None] | None:
-    """Where a class's source is: its module's file, or (notebook cells) the file of one of its methods."""
-    module = sys.modules.get(cls.__module__)
-    filename = getattr(module, "__file__", None)
-    if isinstance(filename, str):
-        return filename, vars(module)
+    """Where a class's source is: the file of one of its methods (right even if its module was
+    reloaded since, and the only way in a notebook), else its module's file."""
     for member in vars(cls).values():
         function = getattr(member, "__func__", member)
         code = getattr(function, "__code__", None)
         if isinstance(code, types.CodeType):
             return code.co_filename, getattr(function, "__globals__", None)
-    return None
+    module = sys.modules.get(cls.__module__)
+    filename = getattr(module, "__file__", None)
+    return (filename, vars(module)) if isinstance(filename, str) else None
 
 
 def _method_lines(cls: type) -> set[int]:
