@@ -60,7 +60,9 @@ EQUAL_PAIRS = {
         lambda: pd.DataFrame({"a": np.arange(10)}).iloc[5:].reset_index(drop=True),
         lambda: pd.DataFrame({"a": np.arange(5, 10)}),
     ),
-    "a Fortran-ordered array": (lambda: np.arange(6).reshape(2, 3), lambda: np.asfortranarray(np.arange(6).reshape(2, 3))),
+    "a Fortran-ordered array": (
+        lambda: np.arange(6).reshape(2, 3), lambda: np.asfortranarray(np.arange(6).reshape(2, 3))
+    ),
     "one Arrow chunk or two": (
         lambda: pa.chunked_array([["a", None, "b", "c"]]),
         lambda: pa.chunked_array([["a", None], ["b", "c"]]),
@@ -98,7 +100,9 @@ DIFFERENT_PAIRS = {
     "an Arrow table's column": (lambda: pa.table({"a": [1, 2]}), lambda: pa.table({"b": [1, 2]})),
     "a polars value": (lambda: pl.DataFrame({"a": [1, 2]}), lambda: pl.DataFrame({"a": [1, 3]})),
     "polars and Arrow": (lambda: pl.DataFrame({"a": [1, 2]}), lambda: pa.table({"a": [1, 2]})),
-    "strings split differently": (lambda: np.array(["ab", "c"], dtype=object), lambda: np.array(["a", "bc"], dtype=object)),
+    "strings split differently": (
+        lambda: np.array(["ab", "c"], dtype=object), lambda: np.array(["a", "bc"], dtype=object)
+    ),
 }
 
 

@@ -223,9 +223,8 @@ def test_the_html_views_of_a_memoized_function_and_a_store() -> None:
 
 
 def test_html_views_and_reprs_mask_credentials(tmp_path: Path) -> None:
-    store: FsspecDict[Any] = FsspecDict(
-        f"file://{tmp_path}", storage_options={"auto_mkdir": True, "secret": "hunter2", "client_kwargs": {"token": "t0k"}}
-    )
+    options = {"auto_mkdir": True, "secret": "hunter2", "client_kwargs": {"token": "t0k"}}
+    store: FsspecDict[Any] = FsspecDict(f"file://{tmp_path}", storage_options=options)
     f = memoize(store)(square)
     for text in (store._repr_html_(), f._repr_html_(), repr(f)):
         assert "hunter2" not in text and "t0k" not in text
