@@ -69,49 +69,66 @@ def _names_memoize(decorator: ast.expr) -> bool:
     )
 
 
-def _fields(node: ast.AST, top: ast.AST) -> list[Any]:
-    """The tokens and child nodes that stand for ``node``'s fields, in order."""
-    pending: list[Any] = []
-    for field in node._fields:
-        if field in _SKIPPED_FIELDS:
-            continue
-        value = getattr(node, field, None)
-        if isinstance(value, list):
-            if field == "decorator_list":
-                value = [] if node is top else [item for item in value if not _names_memoize(item)]
-            elif field == "body" and _has_docstring(node):
-                value = value[1:]
-            if value:
-                pending += [field, "[", *(item if isinstance(item, ast.AST) else repr(item) for item in value), "]"]
-        elif value is not None:
-            pending += [field, value if isinstance(value, ast.AST) else repr(value)]
-    return pending
+_FIELDS: dict[type, tuple[str, ...]] = {}
+"""The fields that count, per node class (computed once per class)."""
+
+
+def _fields_of(kind: type) -> tuple[str, ...]:
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        fields = _FIELDS[kind] = tuple(name for name in kind._fields if name not in _SKIPPED_FIELDS)  # type: ignore[attr-defined]
+    return fields
+
+
+def _list_field(node: ast.AST, field: str, value: list[Any], top: ast.AST) -> list[Any]:
+    """A list field as it counts: decorators filtered, the docstring dropped."""
+    if field == "decorator_list":
+        return [] if node is top else [item for item in value if not _names_memoize(item)]
+    if field == "body" and _has_docstring(node):
+        return value[1:]
+    return value
 
 
 def normalize(node: ast.AST) -> Code:
     """The digest of ``node`` normalized, with the names it loads and the names it declares as state.
 
-    Iterative, so a deeply nested expression cannot exhaust the recursion limit.
+    Iterative (a deeply nested expression cannot exhaust the recursion limit): the
+    stack holds nodes still to serialize and tokens already made, pushed in reverse.
     """
     tokens: list[str] = []
     names: set[str] = set()
     attributes: set[str] = set()
     state: set[str] = set()
     stack: list[Any] = [node]
+    push, pop, emit = stack.append, stack.pop, tokens.append
     while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            tokens.append(item)
+        item = pop()
+        kind = item.__class__
+        if kind is str:
+            emit(item)
             continue
-        kind = type(item)
         if kind is ast.Name:
             names.add(item.id)
         elif kind is ast.Attribute:
             attributes.add(item.attr)
         elif kind is ast.Global or kind is ast.Nonlocal:
             state.update(item.names)
-        tokens.append(kind.__name__)
-        stack.extend(reversed(_fields(item, node)))
+        emit(kind.__name__)
+        for field in reversed(_fields_of(kind)):
+            value = getattr(item, field, None)
+            if value is None:
+                continue
+            if value.__class__ is list:
+                value = _list_field(item, field, value, node)
+                if not value:
+                    continue
+                push("]")
+                for element in reversed(value):
+                    push(element if isinstance(element, ast.AST) else repr(element))
+                push("[")
+            else:
+                push(value if isinstance(value, ast.AST) else repr(value))
+            push(field)
     digest = hashlib.sha256("\x00".join(tokens).encode("utf-8", "surrogatepass")).digest()
     return Code(digest, frozenset(names), frozenset(attributes), frozenset(state), True)
 
@@ -120,11 +137,12 @@ def normalize(node: ast.AST) -> Code:
 
 
 def _last_line(code: types.CodeType) -> int:
-    """The last line any instruction of ``code`` (or of the code nested in it) comes from."""
-    last = code.co_firstlineno
-    for _, end, _, _ in code.co_positions():
-        if end is not None and end > last:
-            last = end
+    """The last line any instruction of ``code`` (or of the code nested in it) starts on.
+
+    A statement that runs over several lines ends on lines indented deeper than
+    its def, which ``_block`` takes in.
+    """
+    last = max((line for _, _, line in code.co_lines() if line is not None), default=code.co_firstlineno)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             last = max(last, _last_line(const))
@@ -212,18 +230,19 @@ def _lambda_node(code: types.CodeType, globals_: dict[str, Any]) -> ast.AST | No
     return candidates[0] if len(candidates) == 1 else None
 
 
-def _function_node(code: types.CodeType, globals_: dict[str, Any]) -> ast.AST | None:
-    """The AST of the function whose code this is, if its source is found and matches it."""
-    if code.co_name == "<lambda>":
-        return _lambda_node(code, globals_)
+def _function_source(code: types.CodeType, globals_: dict[str, Any]) -> list[str]:
+    """The lines of the function whose code this is (from its first decorator), [] if there are none."""
     linecache.checkcache(code.co_filename)
     lines = linecache.getlines(code.co_filename, globals_)
     first = code.co_firstlineno
-    if not lines or first > len(lines):
-        return None
-    node = _parse_block(_block(lines, first, _last_line(code)))
+    return _block(lines, first, _last_line(code)) if lines and first <= len(lines) else []
+
+
+def _parse_function(code: types.CodeType, block: list[str]) -> ast.AST | None:
+    """The def in ``block``, if it is the def of this code (not, say, a file edited since it was imported)."""
+    node = _parse_block(block)
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name != code.co_name:
-        return None  # the file no longer holds this code (edited since it was imported)
+        return None
     return node
 
 
@@ -257,8 +276,20 @@ def _compiled(code: types.CodeType) -> Code:
     return Code(hasher.digest(), names, names, frozenset(), False)
 
 
-_BY_CODE: weakref.WeakKeyDictionary[types.CodeType, dict[bool, Code]] = weakref.WeakKeyDictionary()
-"""Code objects never change: their normalized form is computed once."""
+_BY_CODE: dict[tuple[int, bool], tuple[weakref.ref[types.CodeType], Code]] = {}
+"""Code objects never change: their normalized form is computed once.  Keyed by identity, not by
+equality: equal code objects can come from different source (an annotation, ``2 * 3`` against ``6``)."""
+
+_BY_TEXT: dict[tuple[str, bool], Code] = {}
+"""The normalized form of a function's source text: a re-run notebook cell or a reloaded module parses nothing."""
+
+_CACHE_SIZE = 4096
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
 
 
 def function_code(func: types.FunctionType, *, whole_decorators: bool = False) -> Code:
@@ -267,17 +298,31 @@ def function_code(func: types.FunctionType, *, whole_decorators: bool = False) -
     ``names`` holds only names the compiled code really looks up (not its locals).
     """
     code = func.__code__
-    known = _BY_CODE.setdefault(code, {})
-    if whole_decorators in known:
-        return known[whole_decorators]
-    node = _function_node(code, func.__globals__)
-    if node is None:
-        result = _compiled(code)
+    known = _BY_CODE.get((id(code), whole_decorators))
+    if known is not None and known[0]() is code:
+        return known[1]
+    result = _function_code(func, whole_decorators)
+    _remember(_BY_CODE, (id(code), whole_decorators), (weakref.ref(code), result))
+    return result
+
+
+def _function_code(func: types.FunctionType, whole_decorators: bool) -> Code:
+    code = func.__code__
+    if code.co_name == "<lambda>":
+        text, node = "", _lambda_node(code, func.__globals__)
     else:
-        normalized = normalize(node if whole_decorators else _Wrapper(node))
-        used = _all_names(code)
-        result = Code(normalized.digest, normalized.names & used, normalized.attributes & used, normalized.state, True)
-    known[whole_decorators] = result
+        block = _function_source(code, func.__globals__)
+        text = "".join(block)
+        if (text, whole_decorators) in _BY_TEXT:
+            return _BY_TEXT[text, whole_decorators]
+        node = _parse_function(code, block) if block else None
+    if node is None:
+        return _compiled(code)
+    normalized = normalize(node if whole_decorators else _Wrapper(node))
+    used = _all_names(code)
+    result = Code(normalized.digest, normalized.names & used, normalized.attributes & used, normalized.state, True)
+    if text:
+        _remember(_BY_TEXT, (text, whole_decorators), result)
     return result
 
 
