@@ -66,14 +66,17 @@ class Fingerprint:
     without_source: list[str] = field(default_factory=list)
 
     def is_current(self) -> bool:
-        """Whether every binding still holds the object it held (a few dict lookups per binding)."""
+        """Whether every binding still holds the object it held (a dict lookup or two per binding)."""
         for namespace, name, value in self.names:
             if namespace.get(name, _MISSING) is not value:
                 return False
         for cell, value in self.cells:
             if _cell_value(cell) is not value:
                 return False
-        return all(function.__code__ is code for function, code in self.codes)
+        for function, code in self.codes:
+            if function.__code__ is not code:
+                return False
+        return True
 
 
 def _cell_value(cell: Any) -> Any:

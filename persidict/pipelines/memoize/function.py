@@ -164,7 +164,7 @@ class MemoizedFunction(Generic[P, R]):
         self._fingerprints: tuple[Fingerprint, ...] = ()
         self._code_component = "" if options.version is None else _safe_component(f"v={options.version}")
         self._lock = threading.Lock()
-        self._stats = MemoizeStats()
+        self._counts = dict.fromkeys(vars(MemoizeStats()), 0.0)
         functools.update_wrapper(self, func)
 
     # --- identity and keys ------------------------------------------------------------
@@ -190,7 +190,10 @@ class MemoizedFunction(Generic[P, R]):
         """The key component that stands for the code: ``v=<version>``, or ``code=<fingerprint>``."""
         if self.options.version is not None:
             return self._code_component
-        if not self._fingerprints or not all(known.is_current() for known in self._fingerprints):
+        current = bool(self._fingerprints)
+        for known in self._fingerprints:
+            current = current and known.is_current()
+        if not current:
             self._fingerprints = self._fingerprint()
             combined = hashlib.sha256("".join(known.digest for known in self._fingerprints).encode()).hexdigest()
             self._code_component = f"code={combined[:_CODE_DIGEST_LENGTH]}"
@@ -242,13 +245,15 @@ class MemoizedFunction(Generic[P, R]):
 
     def _count(self, **increments: float) -> None:
         with self._lock:
-            current = vars(self._stats)
-            self._stats = MemoizeStats(**{name: current[name] + increments.get(name, 0) for name in current})
+            for name, increment in increments.items():
+                self._counts[name] += increment
 
     @property
     def stats(self) -> MemoizeStats:
         """Hits, misses, seconds computing, seconds saved (the stored results' computing time) in this process."""
-        return self._stats
+        with self._lock:
+            counts = dict(self._counts)
+        return MemoizeStats(int(counts.pop("hits")), int(counts.pop("misses")), **counts)
 
     def _claimable(self, key: NonEmptySafeStrTuple, record: Any) -> str | None:
         """Why this record may be replaced by our claim ('' for an absent key), or None to wait for it."""
