@@ -73,10 +73,7 @@ class Fingerprint:
         for cell, value in self.cells:
             if _cell_value(cell) is not value:
                 return False
-        for function, code in self.codes:
-            if function.__code__ is not code:
-                return False
-        return True
+        return all(function.__code__ is code for function, code in self.codes)
 
 
 def _cell_value(cell: Any) -> Any:
