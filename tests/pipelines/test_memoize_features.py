@@ -229,3 +229,41 @@ def test_html_views_and_reprs_mask_credentials(tmp_path: Path) -> None:
     for text in (store._repr_html_(), f._repr_html_(), repr(f)):
         assert "hunter2" not in text and "t0k" not in text
     assert "***" in store._repr_html_()
+
+
+class NoSubdicts(LocalDict[Any]):
+    """A store that, like some wrappers, has no subdicts."""
+
+    def get_subdict(self, prefix_key: Any) -> Any:
+        raise NotImplementedError
+
+
+def test_listing_and_clearing_work_on_stores_without_subdicts() -> None:
+    store = NoSubdicts()
+    f, g = memoize(store)(square), memoize(store)(cube)
+    f(1), f(2), g(2)
+    assert [call.key for call in f.cached_calls()] == [f.key(1), f.key(2)]
+    assert f.clear() == 2 and f.cached_calls() == [] and g.call_with_info(2).computed is False
+
+
+def test_a_module_level_instance_of_your_class_counts_its_methods(tmp_path: Path) -> None:
+    from .test_memoize_code import load
+
+    source = """
+        import dataclasses
+
+        @dataclasses.dataclass(frozen=True)
+        class Settings:
+            k: int
+
+            def apply(self, x):
+                return self.k * x
+
+        SETTINGS = Settings(2)
+
+        def f(x):
+            return SETTINGS.apply(x)
+    """
+    before = load(tmp_path, source)
+    after = load(tmp_path, source.replace("self.k * x", "self.k + x"))
+    assert memoize(LocalDict())(before.f).code_version != memoize(LocalDict())(after.f).code_version

@@ -206,11 +206,14 @@ class _Walk:
         return self._constant(value)
 
     def _constant(self, value: Any) -> bytes:
-        """A value by its canonical encoding, or by its type (walked if it is your class)."""
+        """A value by its canonical encoding, or by its type; its class is walked if it is yours
+        (a module-level ``CONFIG = Settings(...)`` counts its fields and its methods' code)."""
+        kind = type(value)
         try:
-            return b"value:" + hashlib.sha256(encode(value)).digest()
+            encoded = b"value:" + hashlib.sha256(encode(value)).digest()
         except Undigestible:
-            return b"object:" + self._describe(type(value))
+            return b"object:" + self._describe(kind)
+        return encoded + (b":" + self._describe(kind) if _is_your_class(kind) else b"")
 
     def _function(self, func: types.FunctionType) -> None:
         code = function_code(func, whole_decorators=func is self._root)

@@ -338,22 +338,26 @@ class MemoizedFunction(Generic[P, R]):
             )
 
     # --- the stored results -----------------------------------------------------------
-    def _results_dict(self) -> tuple[PersiDict[Any], tuple[str, ...]]:
-        """The store below this function's current key prefix, and that prefix."""
+    def _scope(self) -> tuple[PersiDict[Any], tuple[str, ...], tuple[str, ...]]:
+        """Where this function's current results are listed: the subdict below its key prefix (for a
+        store without subdicts, the store itself and that prefix to filter by), and the prefix."""
         prefix = self._key_prefix()
-        return self.store.get_subdict(prefix), prefix
+        try:
+            return self.store.get_subdict(prefix), (), prefix
+        except NotImplementedError:
+            return self.store, prefix, prefix
 
     def cached_calls(self) -> list[CachedCall]:
         """This function's stored results (for its current code), oldest first; computations in flight are not.
 
         Reads every record under the function's prefix (concurrently on object stores).
         """
-        results, prefix = self._results_dict()
+        scope, within, prefix = self._scope()
         calls = [
-            CachedCall(to_nonempty_key((*prefix, *key.strings)), timestamp, record.computed_at, record.seconds,
-                       record.arguments)
-            for key, record, timestamp in results.items_and_timestamps()
-            if isinstance(record, Result)
+            CachedCall(to_nonempty_key((*prefix, *key.strings[len(within):])), timestamp, record.computed_at,
+                       record.seconds, record.arguments)
+            for key, record, timestamp in scope.items_and_timestamps()
+            if key.strings[: len(within)] == within and isinstance(record, Result)
         ]
         return sorted(calls, key=lambda call: call.timestamp)
 
@@ -371,10 +375,10 @@ class MemoizedFunction(Generic[P, R]):
         alone, and so are other functions' entries and this function's results
         for other code versions.
         """
-        results, _ = self._results_dict()
-        keys = list(results.keys())
+        scope, within, _ = self._scope()
+        keys = [key for key in scope if key.strings[: len(within)] == within]
         with ThreadPoolExecutor(max_workers=_BULK_WORKERS) as pool:
-            return sum(pool.map(functools.partial(_discard_result, results), keys))
+            return sum(pool.map(functools.partial(_discard_result, scope), keys))
 
 
 def _discard_result(store: PersiDict[Any], key: Iterable[str] | NonEmptySafeStrTuple) -> bool:
