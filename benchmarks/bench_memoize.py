@@ -88,6 +88,11 @@ def seconds_per_call(function: Callable[..., None], calls: int, repeats: int) ->
 
 
 def run_memoize(settings: Settings) -> list[Row]:
+    """Every row of this section: cached calls, the code fingerprint, the key of a DataFrame."""
+    return run_cached_calls(settings) + run_fingerprint(settings) + run_frame_key(settings)
+
+
+def run_cached_calls(settings: Settings) -> list[Row]:
     """One row per contender: cached calls per second, and for memoize its rate against joblib's."""
     calls = settings.keys
     with temporary_root() as root:
@@ -256,8 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     """Measure with run.py's settings (``--quick`` and the size options work) and print the rows."""
     from run import parse_args, settings_from
 
-    settings = settings_from(parse_args(argv))
-    print(render_table(run_memoize(settings) + run_fingerprint(settings) + run_frame_key(settings)))
+    print(render_table(run_memoize(settings_from(parse_args(argv)))))
     return 0
 
 
