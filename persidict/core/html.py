@@ -15,7 +15,6 @@ of persidict, so every layer above may use it.
 
 from __future__ import annotations
 
-import html
 import itertools
 import re
 from collections.abc import Iterable
@@ -63,6 +62,8 @@ def location_text(store: Any) -> str:
 
 def table_html(title: str, rows: Iterable[tuple[str, str]]) -> str:
     """A two-column HTML table under a bold title; every cell is escaped."""
+    import html  # here, not at the top: html.entities costs ``import persidict`` milliseconds
+
     left = "style='text-align:left'"
     cells = "".join(
         f"<tr><th {left}>{html.escape(name)}</th><td {left}>{html.escape(text)}</td></tr>" for name, text in rows
