@@ -15,6 +15,7 @@ of persidict, so every layer above may use it.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterable
@@ -29,21 +30,28 @@ SAMPLE_KEYS = 5
 """Keys shown in a store's summary."""
 
 MASK = "***"
-_SECRET_WORDS = r"key|secret|token|passw|credential|signature|sig$|sas|auth|connection_string"
-_SECRET_NAME = re.compile(_SECRET_WORDS, re.I)
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^/:@\s]*:)[^/@\s]*(?=@)", re.I)
-_URL_QUERY_SECRET = re.compile(r"(?P<head>[?&](?:[^=&#]*(?:key|secret|token|sig|credential))[^=&#]*=)[^&#]*", re.I)
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """Secret option names, a URL's password, a URL's secret query values (compiled on first use)."""
+    return (
+        re.compile(r"key|secret|token|passw|credential|signature|sig$|sas|auth|connection_string", re.I),
+        re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^/:@\s]*:)[^/@\s]*(?=@)", re.I),
+        re.compile(r"(?P<head>[?&](?:[^=&#]*(?:key|secret|token|sig|credential))[^=&#]*=)[^&#]*", re.I),
+    )
 
 
 def mask_secrets(value: Any) -> Any:
     """``value`` with credentials masked: in dicts by their names (recursively), in URLs and texts."""
+    secret_name, url_password, url_query = _patterns()
     if isinstance(value, dict):
-        return {name: MASK if isinstance(name, str) and _SECRET_NAME.search(name) and item not in (None, "")
+        return {name: MASK if isinstance(name, str) and secret_name.search(name) and item not in (None, "")
                 else mask_secrets(item) for name, item in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(mask_secrets(item) for item in value)
     if isinstance(value, str):
-        return _URL_QUERY_SECRET.sub(rf"\g<head>{MASK}", _URL_PASSWORD.sub(rf"\g<head>{MASK}", value))
+        return url_query.sub(rf"\g<head>{MASK}", url_password.sub(rf"\g<head>{MASK}", value))
     return value
 
 
