@@ -102,6 +102,19 @@ def _common_values() -> dict[Key, Any]:
     }
 
 
+_PYTHON_STR = pd.StringDtype(storage="python", na_value=np.nan)
+"""pandas' default string dtype without pyarrow, named: with pyarrow installed the default is
+Arrow-backed, which does not compare equal to it and which a reader without pyarrow cannot unpickle
+(the fixtures and the reference environment have no pyarrow)."""
+
+
+def _frame() -> pd.DataFrame:
+    """A small frame whose strings (values and column labels) pickle the same with or without pyarrow."""
+    tags = pd.array(["a", "b", "c"], dtype=_PYTHON_STR)
+    frame = pd.DataFrame({"step": [1, 2, 3], "loss": [0.9, 0.5, 0.25], "tag": tags})
+    return frame.set_axis(pd.Index(list(frame.columns), dtype=_PYTHON_STR), axis=1)
+
+
 def _pkl_values() -> dict[Key, Any]:
     return {
         **_common_values(),
@@ -112,8 +125,7 @@ def _pkl_values() -> dict[Key, Any]:
         ("errors", "runtime_error_two_args"): RuntimeError("failed", 3),
         ("numpy", "int_matrix"): np.arange(12, dtype=np.int64).reshape(3, 4),
         ("numpy", "float_matrix"): np.array([[0.5, -1.25], [np.inf, 1e-300]], dtype=np.float32),
-        ("pandas", "frame"): pd.DataFrame(
-            {"step": [1, 2, 3], "loss": [0.9, 0.5, 0.25], "tag": ["a", "b", "c"]}),
+        ("pandas", "frame"): _frame(),
         ("records", "payload"): Payload("run-1", [1.0, 2.5]),
     }
 
