@@ -242,3 +242,16 @@ def test_a_version_overrides_the_fingerprint(tmp_path: Path) -> None:
     first = load(tmp_path, "def f(x):\n    return x + 1\n")
     second = load(tmp_path, "def f(x):\n    return x + 2\n")
     assert code_of(first.f, version="2024-06") == code_of(second.f, version="2024-06") == "v=2024-06"
+
+
+def test_a_file_edited_after_its_module_was_loaded_does_not_key_the_old_code(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    loaded = load(tmp_path, "def f(x):\n    return x + 1\n")
+    path = Path(loaded.__file__)
+    path.write_text("def f(x):\n    return x + 2\n")  # edited in an editor; the module is not reloaded
+    with caplog.at_level(logging.WARNING, logger="persidict.pipelines.memoize"):
+        stale = code_of(loaded.f)
+    fresh = load(tmp_path, path.read_text())
+    assert stale != code_of(fresh.f)  # the running x + 1 is not keyed as the file's x + 2
+    assert loaded.f(1) == 2 and "no source for memo_subject.f" in caplog.text

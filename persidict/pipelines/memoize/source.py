@@ -15,17 +15,21 @@ decorators above ``@memoize`` wrap the memoized function, those below it
 made the object memoize fingerprints (their wrappers are followed as objects).
 
 When the source cannot be found or does not match the running code (a
-function made by ``exec``, a file edited after import), the fallback is the
-compiled code: bytecode, constants and names, recursively, with the Python
-version, as exact but changing with the interpreter's version.
+function made by ``exec``; a file edited after this process started whose
+text does not compile to the running code), the fallback is the compiled
+code: bytecode, constants and names, recursively, with the Python version,
+as exact but changing with the interpreter's version.
 """
 
 from __future__ import annotations
 
 import ast
+import dis
 import hashlib
 import linecache
+import os
 import sys
+import time
 import types
 import weakref
 from dataclasses import dataclass
@@ -268,12 +272,24 @@ def _all_names(code: types.CodeType) -> set[str]:
     return names
 
 
+_STATE_WRITES = frozenset({"STORE_DEREF", "DELETE_DEREF", "STORE_GLOBAL", "DELETE_GLOBAL"})
+
+
+def _written_state(code: types.CodeType) -> set[str]:
+    """Closure variables and globals that ``code`` (or code nested in it) assigns: ``nonlocal``/``global`` state."""
+    written = {i.argval for i in dis.get_instructions(code) if i.opname in _STATE_WRITES}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            written |= _written_state(const) & set(code.co_cellvars + code.co_freevars + code.co_names)
+    return written
+
+
 def _compiled(code: types.CodeType) -> Code:
     """The fallback: a digest of the compiled code, with the Python version (bytecode differs between them)."""
     hasher = hashlib.sha256(b"bytecode %d.%d\x00" % sys.version_info[:2])
     _bytecode_digest(code, hasher)
     names = frozenset(_all_names(code))
-    return Code(hasher.digest(), names, names, frozenset(), False)
+    return Code(hasher.digest(), names, names, frozenset(_written_state(code)), False)
 
 
 _BY_CODE: dict[tuple[int, bool], tuple[weakref.ref[types.CodeType], Code]] = {}
@@ -313,9 +329,12 @@ def _function_code(func: types.FunctionType, whole_decorators: bool) -> Code:
     else:
         block = _function_source(code, func.__globals__)
         text = "".join(block)
-        if (text, whole_decorators) in _BY_TEXT:
+        edited = bool(block) and _edited_since_start(code.co_filename)
+        if not edited and (text, whole_decorators) in _BY_TEXT:
             return _BY_TEXT[text, whole_decorators]
         node = _parse_function(code, block) if block else None
+        if node is not None and edited and not _compiles_to(node, code):
+            node = None  # the file was edited after this code was loaded: its text is not this code
     if node is None:
         return _compiled(code)
     normalized = normalize(node if whole_decorators else _Wrapper(node))
@@ -324,6 +343,64 @@ def _function_code(func: types.FunctionType, whole_decorators: bool) -> Code:
     if text:
         _remember(_BY_TEXT, (text, whole_decorators), result)
     return result
+
+
+def _process_start() -> float:
+    """When this process started (wall clock): from /proc on Linux, else when this module was loaded."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/stat") as system:
+            ticks = int(stat.read().rpartition(")")[2].split()[19])
+            boot = next(float(line.split()[1]) for line in system if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()
+
+
+_STARTED = _process_start()
+
+
+def _edited_since_start(filename: str) -> bool:
+    """Whether ``filename`` changed after this process started (so code loaded from it may be older)."""
+    try:
+        return os.stat(filename).st_mtime >= _STARTED
+    except OSError:
+        return False  # no file (a notebook cell, held by linecache as it ran)
+
+
+def _bytecode(code: types.CodeType) -> bytes:
+    hasher = hashlib.sha256()
+    _bytecode_digest(code, hasher)
+    return hasher.digest()
+
+
+def _compiles_to(node: ast.AST, code: types.CodeType) -> bool:
+    """Whether the def ``node`` compiles to ``code`` (instructions, names, constants): the text is this code.
+
+    A closure is compiled inside a function that defines its free variables, as it was; a method
+    that uses ``super()`` compiles differently on its own: it then counts as not matching, and
+    falls back to its compiled code, which is exact.
+    """
+    body: list[ast.stmt] = [node]  # type: ignore[list-item]
+    if code.co_freevars:
+        cells = ast.Assign(targets=[ast.Name(name, ast.Store()) for name in code.co_freevars], value=ast.Constant(None))
+        body = [ast.FunctionDef("enclosing", ast.arguments([], [], None, [], [], None, []), [cells, *body], [], None)]
+    module = ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
+    try:
+        compiled = compile(module, code.co_filename, "exec", dont_inherit=True)  # not our __future__ flags
+    except (SyntaxError, ValueError, TypeError):
+        return False
+    found = _code_named(compiled, code.co_name, depth=2 if code.co_freevars else 1)
+    return found is not None and _bytecode(found) == _bytecode(code)
+
+
+def _code_named(code: types.CodeType, name: str, depth: int) -> types.CodeType | None:
+    """The code object ``name`` among the constants of ``code``, ``depth`` levels down (None if not one)."""
+    found = [const for const in code.co_consts if isinstance(const, types.CodeType)]
+    if len(found) != 1:
+        return None
+    if depth > 1:
+        return _code_named(found[0], name, depth - 1)
+    return found[0] if found[0].co_name == name else None
 
 
 class _Wrapper(ast.AST):
