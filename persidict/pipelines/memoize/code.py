@@ -73,7 +73,11 @@ class Fingerprint:
         for cell, value in self.cells:
             if _cell_value(cell) is not value:
                 return False
-        return all(function.__code__ is code for function, code in self.codes)
+        for reference, code in self.codes:
+            function = reference()
+            if function is not None and function.__code__ is not code:
+                return False
+        return True
 
 
 def _cell_value(cell: Any) -> Any:
@@ -217,7 +221,7 @@ class _Walk:
 
     def _function(self, func: types.FunctionType) -> None:
         code = function_code(func, whole_decorators=func is self._root)
-        self.fingerprint.codes.append((func, func.__code__))
+        self.fingerprint.codes.append((weakref.ref(func), func.__code__))  # weak: the cache is keyed by func
         self._unit_record(func, code, func.__globals__)
         if not code.from_source:
             self.fingerprint.without_source.append(_identity(func))
