@@ -267,3 +267,17 @@ def test_a_module_level_instance_of_your_class_counts_its_methods(tmp_path: Path
     before = load(tmp_path, source)
     after = load(tmp_path, source.replace("self.k * x", "self.k + x"))
     assert memoize(LocalDict())(before.f).code_version != memoize(LocalDict())(after.f).code_version
+
+
+def test_a_result_of_the_first_release_expires_by_its_write_time() -> None:
+    store: LocalDict[Any] = LocalDict()
+    f = memoize(store, expire_after=3600)(square)
+    store[f.key(3)] = Result(9)  # no computed_at: written by a release before expiry existed
+    assert f.call_with_info(3).computed is False  # written just now: fresh
+    g = memoize(store, expire_after=0.001)(square)
+    store[g.key(4)] = Result(0)
+    deadline = time.monotonic() + WAIT
+    while time.time() - store.timestamp(g.key(4)) <= 0.001:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert g.call_with_info(4).value == 16

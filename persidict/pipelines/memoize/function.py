@@ -235,7 +235,12 @@ class MemoizedFunction(Generic[P, R]):
         """Whether ``record`` is older than ``expire_after`` (records of old releases: the key's write time)."""
         if self.options.expire_after is None:
             return False
-        computed_at = record.computed_at if record.computed_at is not None else self.store.timestamp(key)
+        computed_at = record.computed_at
+        if computed_at is None:
+            try:
+                computed_at = self.store.timestamp(key)
+            except KeyError:
+                return True  # deleted since it was read: a miss, as an absent key is
         return time.time() - computed_at > self.options.expire_after
 
     def _hit(self, key: NonEmptySafeStrTuple, record: Result, waited: float) -> CallInfo[R]:
