@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,6 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, PersiDict, memoize
+from persidict.pipelines.memoize import Lease
 
 STEP_SECONDS = 0.25
 """How long the expensive step pretends to work on one item."""
@@ -44,21 +46,26 @@ def process(store: PersiDict[Any], n: int, crash_on: int | None = None) -> tuple
 
     Returns ``(n, features, computed)``; ``computed`` says whether this call ran
     the expensive step (False: the result came from the store).  ``crash_on``
-    simulates a crash: the worker process that starts computing that item dies
-    on the spot (``os._exit``), leaving its memoize lease behind.
+    simulates a crash: the worker process that claims that item dies while
+    computing it (``os._exit``), leaving its memoize lease behind.
     """
-    computed = False
+    # The key holds featurize's code (and STEP_SECONDS, the constant it reads): edit them and it recomputes.
+    memoized = memoize(store, lease=3.0, poll=0.5)(featurize)
+    if n == crash_on:
+        _die_while_computing(store, memoized.key(n))
+    info = memoized.call_with_info(n)
+    return n, info.value, info.computed
 
-    def step(n: int) -> dict[str, int]:
-        nonlocal computed
-        computed = True
-        if n == crash_on:
-            os._exit(1)
-        return featurize(n)
 
-    # A short lease, so that the claim a crashed worker leaves behind expires within seconds.
-    memoized = memoize(store, version=1, name="featurize", lease=3.0, poll=0.5)(step)
-    return n, memoized(n), computed
+def _die_while_computing(store: PersiDict[Any], key: Any) -> None:
+    """Kill this process as soon as ``key`` holds a claim (a Lease): as a killed job would, mid-computation."""
+
+    def watch() -> None:
+        while not isinstance(store.get(key), Lease):
+            time.sleep(0.005)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def run_pipeline(

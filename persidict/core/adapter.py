@@ -66,7 +66,7 @@ class SubclassStore(Store):
         return self._owner[key]
 
     def stat(self, key: Key) -> Version:
-        return Version(self._etag(key), _UNKNOWN_TIME)
+        return Version(self._etag(key), self._owner.timestamp(key))
 
     def exists(self, key: Key) -> bool:
         return key in self._owner

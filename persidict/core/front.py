@@ -21,6 +21,7 @@ import heapq
 import random
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import zip_longest
 from typing import Any, Generic, Self, TypeAlias, TypeVar, overload
 
@@ -34,6 +35,7 @@ from ..protocol.flags import (
     ANY_ETAG,
     CONTINUE_NORMAL_EXECUTION,
     DELETE_CURRENT,
+    ETAG_IS_THE_SAME,
     EXECUTION_IS_COMPLETE,
     IF_ETAG_CHANGED,
     ITEM_NOT_AVAILABLE,
@@ -53,6 +55,7 @@ from ..protocol.retry import DEFAULT_RETRY, RetryConfig
 from ..protocol.store import APPEND_ONLY, WRITE_ONCE, Store
 from ..protocol.versions import ANY, PreconditionFailed
 from .adapter import SubclassStore
+from .html import store_html
 from .settings import Settings
 
 __all__ = ["NonEmptyPersiDictKey", "PersiDict", "PersiDictKey", "StoreDict", "reopen"]
@@ -154,6 +157,10 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
 
     def __str__(self) -> str:
         return str(dict(self.items()))
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: class, location (credentials masked), format, number of keys when cheap, a few keys."""
+        return store_html(self)
 
     def __copy__(self) -> PersiDict[ValueType]:
         if type(self) is PersiDict:
@@ -425,6 +432,33 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
     def newest_values(self, *, max_n: int | None = None) -> list[ValueType]:
         """Values of ``newest_keys``."""
         return [self[key] for key in self.newest_keys(max_n=max_n)]
+
+    def delete_older_than(self, timestamp: float) -> int:
+        """Delete every key last written before ``timestamp`` (POSIX seconds); return how many were deleted.
+
+        A value written after the cut is never deleted, even by a writer racing
+        this call: a key's ETag and write time are read together (one version),
+        and the delete is conditional on that ETag (on S3, a rewrite of identical
+        bytes keeps its ETag and cannot be told apart).  Up to 16 keys are checked
+        and deleted at once (two requests each on object stores); a storage
+        failure is raised after the other keys were done.
+        """
+        self._check_append_only()
+        store = self._items
+        old = [key for key, written in self.keys_and_timestamps() if written < timestamp]
+
+        def delete(key: NonEmptySafeStrTuple) -> bool:
+            try:
+                version = store.stat(key)  # the ETag and the write time of one version
+            except KeyError:
+                return False  # deleted meanwhile
+            if version.timestamp >= timestamp:  # rewritten since the listing
+                return False
+            deleted = self.discard_if(key, condition=ETAG_IS_THE_SAME, expected_etag=ETagValue(version.etag))
+            return deleted.condition_was_satisfied
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return sum(pool.map(delete, old))
 
     def subdicts(self) -> dict[str, PersiDict[ValueType]]:
         """A subdict for every first key component."""

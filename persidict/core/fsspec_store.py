@@ -324,9 +324,8 @@ class FsspecStore(Store):
         except Exception as exc:
             self._fail(exc, "list")
 
-    def count(self) -> int:
-        counted = self.backend.count(self._suffix)  # O(1) where the backend keeps count (LocalDict)
-        return sum(1 for _ in self.list()) if counted is None else counted
+    def known_count(self) -> int | None:
+        return self.backend.count(self._suffix)  # O(1) where the backend keeps count (LocalDict)
 
     def clear(self) -> dict[Key, Exception]:
         """Delete every item of this format under this root (other formats' files stay), batched where

@@ -22,43 +22,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SECRET_NAMES", "Location", "Settings", "mask_secrets"]
+__all__ = ["MASK", "Location", "Settings", "mask_secrets"]
 
-SECRET_NAMES = frozenset({
-    "key", "secret", "token", "password", "passwd", "account_key", "connection_string", "credential",
-    "credentials", "sas_token", "client_secret", "secret_access_key", "aws_secret_access_key",
-    "aws_session_token", "session_token", "access_token", "refresh_token", "api_key", "private_key",
-})
-"""Option names whose values are masked wherever a store shows its settings."""
-
-_SECRET_WORDS = ("secret", "password", "token", "credential", "connection_string", "account_key", "private_key")
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*):(?P<password>[^@/\s]+)@")
-_CONNECTION_SECRET = re.compile(r"(?P<head>(?:AccountKey|SharedAccessSignature|sig)=)(?P<secret>[^;&\s]+)",
-                                re.IGNORECASE)
+_SECRET_NAME = re.compile(r"key|secret|token|passw|credential|signature|sig$|sas|auth|connection_string", re.I)
+"""Option names whose values are masked wherever a store shows its settings (``key``, ``secret``,
+``token``, ``password``, ``account_key``, ``connection_string``, ``credential``, ``sas_token``, ...)."""
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^/:@\s]*:)[^/@\s]*(?=@)", re.I)
+_URL_SECRET_QUERY = re.compile(r"(?P<head>[?&](?:[^=&#]*(?:key|secret|token|sig|credential))[^=&#]*=)[^&#]*", re.I)
+_CONNECTION_SECRET = re.compile(r"(?P<head>(?:AccountKey|SharedAccessSignature|sig)=)[^;&\s]+", re.I)
 MASK = "***"
 
 
-def _is_secret_name(name: object) -> bool:
-    if not isinstance(name, str):
-        return False
-    lowered = name.lower()
-    return lowered in SECRET_NAMES or any(word in lowered for word in _SECRET_WORDS)
-
-
 def _mask_text(text: str) -> str:
-    """A password inside a URL (``https://user:pw@host``) or a key inside a connection string."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:{MASK}@", text)
-    return _CONNECTION_SECRET.sub(lambda m: f"{m.group('head')}{MASK}", text)
+    """A password in a URL (``https://user:pw@host``), a signature in its query, a key in a connection string."""
+    for pattern in (_URL_PASSWORD, _URL_SECRET_QUERY, _CONNECTION_SECRET):
+        text = pattern.sub(rf"\g<head>{MASK}", text)
+    return text
 
 
 def mask_secrets(value: Any) -> Any:
     """``value`` with every secret replaced by ``'***'``: option values under secret names, at any depth,
-    and passwords inside URLs and connection strings.  Used by every ``repr`` and message that shows settings."""
+    and passwords and signatures inside URLs and connection strings.  Every ``repr``, HTML view and
+    message that shows settings goes through it."""
     if getattr(type(value), "_is_a_persidict", False):
         return value  # a store: its own repr masks its secrets
     if isinstance(value, Mapping):
-        return {name: MASK if _is_secret_name(name) and item is not None else mask_secrets(item)
-                for name, item in value.items()}
+        return {name: MASK if isinstance(name, str) and _SECRET_NAME.search(name) and item not in (None, "")
+                else mask_secrets(item) for name, item in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(mask_secrets(item) for item in value)
     if isinstance(value, str):

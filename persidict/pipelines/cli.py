@@ -30,6 +30,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +44,7 @@ from ..keys.tuples import NonEmptySafeStrTuple, key_text
 from ..presets.local import FileDirDict
 from ..protocol.exceptions import PersiDictError
 from .copy import DEFAULT_WORKERS, CopyError, CopyReport, copy_store
+from .durations import parse_duration
 
 __all__ = ["main"]
 
@@ -261,8 +263,34 @@ def _json_value(text: str) -> Any:
 
 
 def _rm(args: argparse.Namespace) -> int:
-    del open_store(_spec(args, args.url), create=False)[args.key]
+    if (args.key is None) == (args.older_than is None):
+        print(f"{_PROG} rm: error: give a KEY or --older-than DURATION (one of the two)", file=sys.stderr)
+        return 2
+    store = open_store(_spec(args, args.url), create=False)
+    if args.key is not None:
+        del store[args.key]
+        return 0
+    removed = store.delete_older_than(time.time() - args.older_than)
+    if args.json:
+        _print_json({"removed": removed})
+    else:
+        print(f"removed {removed} key(s)")
     return 0
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _rm_arguments(parser: argparse.ArgumentParser) -> None:
+    _url_argument(parser)
+    parser.add_argument("key", metavar="KEY", type=parse_key, nargs="?", help="the key to delete (a/b/c)")
+    parser.add_argument("--older-than", metavar="DURATION", type=_duration,
+                        help="instead of a KEY: every key last written longer ago than this (90s, 15m, 12h, 7d, 2w)")
+    _json_flag(parser, 'with --older-than: print {"removed": N} as JSON')
 
 
 @dataclass(frozen=True)
@@ -408,7 +436,7 @@ COMMANDS: dict[str, Command] = {
     "ls": Command("list the keys, one per line (parts joined by /)", _ls_arguments, _ls),
     "get": Command("print one value (a string as it is, anything else as its repr)", _get_arguments, _get),
     "put": Command("store a value under a key: a string, or JSON with --json", _put_arguments, _put),
-    "rm": Command("delete a key", _key_argument, _rm),
+    "rm": Command("delete a key, or every key older than a duration (--older-than 7d)", _rm_arguments, _rm),
     "du": Command("count the keys and their bytes; the oldest and newest write", _du_arguments, _du),
     "cp": Command("copy every value into another store: concurrent, resumable (keys DST holds are skipped)",
                   _cp_arguments, _cp),

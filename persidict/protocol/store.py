@@ -123,7 +123,12 @@ class Store(ABC):
 
     def count(self) -> int:
         """How many keys there are."""
-        return sum(1 for _ in self.list())
+        known = self.known_count()
+        return sum(1 for _ in self.list()) if known is None else known
+
+    def known_count(self) -> int | None:
+        """How many keys there are if the storage knows without listing (memory: O(1)), else None."""
+        return None
 
     def clear(self) -> dict[Key, Exception]:
         """Delete every key (and any leftovers of interrupted writes); the keys that failed."""
@@ -183,6 +188,9 @@ class WrapperStore(Store):
 
     def count(self) -> int:
         return self.inner.count()
+
+    def known_count(self) -> int | None:
+        return self.inner.known_count()
 
     def child(self, prefix: SafeStrTuple) -> Store:
         return self.rewrap(self.inner.child(prefix))

@@ -41,6 +41,10 @@ EXPECTED: dict[str, list[str]] = {
         "items that finished in the first run and were computed again: 0",
         "third run: computed 0 of 24",
         "featurize: 100%",
+        "called again: computed: False",
+        "after a comment edit: computed False",
+        "after a helper edit: [15, 23, 19], computed True",
+        "and again: computed False",
     ],
     "distributed.ipynb": [
         "on S3: computed 24 of 24",

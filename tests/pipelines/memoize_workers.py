@@ -66,6 +66,19 @@ def claim_then_crash(store: PersiDict[Any], x: int, counter_dir: str) -> None:
     memoize(store, lease=1.0, poll=0.05)(crash_first_time)(x, counter_dir)
 
 
+def double_unless_blocked(x: int, flag_dir: str) -> int:
+    """2 * x; while ``flag_dir/block`` exists, it first waits (up to ten minutes) for the file to go."""
+    deadline = time.monotonic() + 600
+    while os.path.exists(os.path.join(flag_dir, "block")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return 2 * x
+
+
+def claim_and_block(store: PersiDict[Any], x: int, flag_dir: str) -> None:
+    """Process target: claim the key of ``double_unless_blocked(x)`` with a ten-minute lease, and block."""
+    memoize(store, lease=600.0)(double_unless_blocked)(x, flag_dir)
+
+
 def sample_arguments() -> tuple[Any, ...]:
     """Arguments whose iteration order depends on the hash seed (sets and dicts of str), among others."""
     words = [f"word{i}" for i in range(40)]

@@ -75,6 +75,13 @@ def key_of(*args: Any, **kwargs: Any) -> str:
     return memoize(LocalDict())(_probe).key(*args, **kwargs)[-1]
 
 
+def _stored_value(store: PersiDict[Any], key: Any) -> Any:
+    """The value of the ``Result`` stored under ``key`` (``AssertionError`` if it holds something else)."""
+    record = store[key]
+    assert isinstance(record, Result)
+    return record.value
+
+
 def square(a: int, b: int = 2) -> int:
     """a ** b."""
     return int(a**b)
@@ -83,11 +90,12 @@ def square(a: int, b: int = 2) -> int:
 # --- the key --------------------------------------------------------------------------------
 
 
-def test_key_names_the_function_its_version_and_the_digest() -> None:
+def test_key_names_the_function_its_code_version_and_the_digest() -> None:
     key = memoize(LocalDict())(square).key(3)
-    assert key[:4] == ("memoize", __name__, "square", "v")
+    assert key[:3] == ("memoize", __name__, "square")
+    assert key[3].startswith("code=") and len(key[3]) == len("code=") + 32 and int(key[3][5:], 16) >= 0
     assert len(key[4]) == 64 and int(key[4], 16) >= 0
-    assert memoize(LocalDict(), version=2)(square).key(3)[3] == "v=2"
+    assert memoize(LocalDict(), version=2)(square).key(3)[3] == "v=2"  # a version replaces the fingerprint
 
 
 def test_positional_keyword_and_default_arguments_share_a_key() -> None:
@@ -307,7 +315,8 @@ def test_lambdas_and_nested_functions_need_a_name() -> None:
     store: LocalDict[Any] = LocalDict()
     double = memoize(store, name="double")(lambda x: 2 * x)
     assert double(4) == 8 and double.key(4)[2] == "double"
-    assert memoize(store, name="double")(lambda x: -1)(4) == 8  # same name, same key: the cached result
+    assert memoize(store, name="double")(lambda x: -1)(4) == -1  # same name, other code: another key
+    assert memoize(store, name="double")(lambda x: 2 * x).call_with_info(4).computed is False  # same code
     assert memoize(LocalDict(), name="my nested/fn")(nested).key(1)[2].startswith("my_nested_fn~")
 
 
@@ -394,9 +403,11 @@ def test_the_body_runs_once_and_later_calls_read_the_result(store: PersiDict[Any
     f, runs = _counting(store, "add", lambda a, b: a + b)
     assert [f(1, 2), f(1, 2), f(1, 2), f(2, 2)] == [3, 3, 3, 4]
     assert runs == [(1, 2), (2, 2)]
-    assert store[f.key(1, 2)] == Result(3)
-    other_body: Any = lambda *args: "other body"
-    assert memoize(store, name="add")(other_body)(1, 2) == 3  # as another process would
+    assert _stored_value(store, f.key(1, 2)) == (3)
+    again, again_runs = _counting(store, "add", lambda a, b: a + b)  # the same code, as another process has it
+    assert again(1, 2) == 3 and again_runs == []
+    other, _ = _counting(store, "add", lambda *args: "other body")  # other code under the same name
+    assert other(1, 2) == "other body"
 
 
 def test_exceptions_reach_the_caller_and_are_not_cached(store: PersiDict[Any]) -> None:
@@ -441,7 +452,7 @@ def test_a_json_store_holds_the_records(tmp_path: Path) -> None:
     store: FileDirDict[Any] = FileDirDict(base_dir=str(tmp_path), serialization_format="json")
     f, runs = _counting(store, "to_json", lambda x: {"x": x, "tags": {"a"}})
     assert f(1) == f(1) == {"x": 1, "tags": {"a"}}
-    assert len(runs) == 1 and store[f.key(1)] == Result({"x": 1, "tags": {"a"}})
+    assert len(runs) == 1 and _stored_value(store, f.key(1)) == ({"x": 1, "tags": {"a"}})
 
 
 def test_the_cached_call_is_one_request_on_s3(s3_store: FsspecDict[Any], moto_s3: MotoS3) -> None:
@@ -456,7 +467,7 @@ def test_an_expired_lease_is_taken_over(store: PersiDict[Any]) -> None:
     f, runs = _counting(store, "orphaned", lambda x: x * 10)
     store[f.key(4)] = Lease("a claimer that crashed", time.time() - 1)
     assert f(4) == 40
-    assert runs == [(4,)] and store[f.key(4)] == Result(40)
+    assert runs == [(4,)] and _stored_value(store, f.key(4)) == (40)
 
 
 def test_a_record_memoize_did_not_write_is_an_error(store: PersiDict[Any]) -> None:
@@ -477,8 +488,9 @@ class Gate:
     def __call__(self, x: Any) -> Any:
         self.started.set()
         assert self.release.wait(WAIT)
-        if self.error is not None:
-            raise self.error
+        if self.error is not None:  # raised by the first run only
+            error, self.error = self.error, None
+            raise error
         return self.result
 
 
@@ -514,7 +526,7 @@ def _wait_until(condition: Any) -> None:
 def test_a_live_claimer_renews_its_lease_and_is_not_taken_over(store: PersiDict[Any]) -> None:
     first_body = Gate(result="first")
     first, first_runs = _counting(store, "long", first_body, lease=1.0, poll=0.05)
-    second, second_runs = _counting(store, "long", lambda x: "second", lease=1.0, poll=0.05)
+    second, second_runs = _counting(store, "long", first_body, lease=1.0, poll=0.05)  # as another process
     claimer = Caller(first, 1)
     assert first_body.started.wait(WAIT)
     claimed = store[first.key(1)]
@@ -529,16 +541,16 @@ def test_a_live_claimer_renews_its_lease_and_is_not_taken_over(store: PersiDict[
 
 
 def test_after_the_claimer_raises_a_waiter_claims_and_computes(store: PersiDict[Any]) -> None:
-    failing = Gate(error=RuntimeError("claimer failed"))
+    failing = Gate(result="computed by the waiter", error=RuntimeError("claimer failed"))
     first, _ = _counting(store, "handover", failing, poll=0.05)
-    second, second_runs = _counting(store, "handover", lambda x: "computed by the waiter", poll=0.05)
+    second, second_runs = _counting(store, "handover", failing, poll=0.05)  # the same code, as another process
     claimer = Caller(first, 1)
     assert failing.started.wait(WAIT)
     waiter = Caller(second, 1)
     failing.release.set()
     assert isinstance(claimer.outcome(), RuntimeError)
     assert waiter.outcome() == "computed by the waiter"
-    assert len(second_runs) == 1 and store[first.key(1)] == Result("computed by the waiter")
+    assert len(second_runs) == 1 and _stored_value(store, first.key(1)) == ("computed by the waiter")
 
 
 def test_a_claimer_that_lost_its_lease_returns_its_value_and_stores_nothing(store: PersiDict[Any]) -> None:
@@ -622,4 +634,4 @@ def test_the_lease_of_a_crashed_claimer_expires_and_another_caller_computes(
     orphan = store[f.key(5, counter_dir)]
     assert isinstance(orphan, Lease)  # left behind by the dead process
     assert f(5, counter_dir) == 25
-    assert workers.executions(counter_dir) == 2 and store[f.key(5, counter_dir)] == Result(25)
+    assert workers.executions(counter_dir) == 2 and _stored_value(store, f.key(5, counter_dir)) == (25)
