@@ -18,9 +18,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import persidict
 from bench_common import Row
 from bench_s3 import counting_moto_server, open_store
+
+import persidict
 
 CALLS = 25
 WORKER_COUNTS = (4, 8, 16)

@@ -21,7 +21,7 @@ from bench_local import run_local, run_rewrites, run_scaling
 
 import persidict
 
-SECTIONS = ("local", "rewrite", "memoize", "scaling", "import", "s3")
+SECTIONS = ("local", "rewrite", "memoize", "scaling", "import", "s3", "hotkeys")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -53,6 +53,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _section(name: str, settings: Settings) -> tuple[list[Row], list[str]]:
+    """One section's rows and footnotes (its module is imported only when it runs)."""
+    if name == "local":
+        return run_local(settings), []
+    if name == "rewrite":
+        return run_rewrites(settings), []
+    if name == "scaling":
+        return run_scaling(settings), []
+    if name == "import":
+        import_rows, note = run_import(settings)
+        return import_rows, [note]
+    if name == "memoize":
+        from bench_memoize import run_memoize
+
+        return run_memoize(settings), []
+    if name == "hotkeys":
+        from bench_hot_keys import run_hot_keys
+
+        return run_hot_keys(runs=2 if settings.quick else 20), []
+    from bench_s3 import run_s3
+
+    return run_s3(settings), []
+
+
 def run_sections(settings: Settings, only: list[str] | None) -> tuple[list[Row], list[str]]:
     """Every section asked for, in order, with progress on stderr; returns rows and extra footnotes."""
     rows: list[Row] = []
@@ -62,24 +86,9 @@ def run_sections(settings: Settings, only: list[str] | None) -> tuple[list[Row],
             continue
         started = time.perf_counter()
         print(f"[bench] {section} ...", file=sys.stderr, flush=True)
-        if section == "local":
-            rows += run_local(settings)
-        elif section == "rewrite":
-            rows += run_rewrites(settings)
-        elif section == "memoize":
-            from bench_memoize import run_memoize
-
-            rows += run_memoize(settings)
-        elif section == "scaling":
-            rows += run_scaling(settings)
-        elif section == "import":
-            import_rows, note = run_import(settings)
-            rows += import_rows
-            notes.append(note)
-        else:
-            from bench_s3 import run_s3
-
-            rows += run_s3(settings)
+        section_rows, section_notes = _section(section, settings)
+        rows += section_rows
+        notes += section_notes
         print(f"[bench] {section} done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     return rows, notes
 

@@ -27,6 +27,7 @@ from ..protocol.flags import VALUE_NOT_RETRIEVED
 from ..protocol.store import Store
 from ..protocol.versions import ANY, Expected, PreconditionFailed, Version
 from .layout import LayoutRecorder
+from .settings import mask_secrets
 
 __all__ = ["LIVE_WRITE_SECONDS", "FsspecStore"]
 
@@ -183,8 +184,8 @@ class FsspecStore(Store):
             ) from exc
         if failure is None:
             failure = f"{operation} failed" + ("" if key is None else f" for key {key!r}")
-        raise BackendError(
-            failure if isinstance(exc, PreconditionFailed) else f"{failure}: {exc}",
+        raise BackendError(  # a storage library's text may echo a URL or a connection string: masked
+            failure if isinstance(exc, PreconditionFailed) else mask_secrets(f"{failure}: {exc}"),
             backend=self.backend.backend_name,
             operation=operation,
             key=key,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from upath import UPath
 
-from persidict import FileDirDict, FsspecDict, LocalDict, MutableDictCached, WriteOnceDict
+from persidict import BackendError, FileDirDict, FsspecDict, LocalDict, MutableDictCached, WriteOnceDict
 from persidict.core.settings import mask_secrets
 
 SECRETS = {"key": "AKIA-SECRET-ID", "secret": "s3cr3t-value", "token": "session-tok",
@@ -82,3 +82,17 @@ def test_file_dir_dict_expands_home_and_refuses_urls(base_dir: str, tmp_path: Pa
         store = FileDirDict(base_dir)
         assert store.base_dir == str(tmp_path / "persidict-test-home")
         assert not (tmp_path / "~").exists()
+
+
+def test_storage_errors_never_echo_a_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = FsspecDict(str(tmp_path))
+    backend = store._backend
+
+    def failing_read(path: str) -> bytes:
+        raise OSError(5, "GET https://user:pa55word@host/x?sig=s3cr3t-sig failed; AccountKey=Eby8vd==")
+
+    monkeypatch.setattr(backend, "read", failing_read)
+    with pytest.raises(BackendError) as info:
+        store["k"]
+    for secret in ("pa55word", "s3cr3t-sig", "Eby8vd"):
+        assert secret not in str(info.value)
