@@ -32,7 +32,27 @@ def require_persidict(name: str, value: Any) -> PersiDict[Any]:
     return value
 
 
-class MutableDictCached(StoreDict[ValueType]):
+class _ReadThroughCache(StoreDict[ValueType]):
+    """What both caches share: a ``CachingStore`` over their main dict's store, settings from it."""
+
+    def _open_cache(self, params: dict[str, Any], etag_cache: PersiDict[str] | None) -> None:
+        main, data_cache = params["main_dict"], params["data_cache"]
+        store = CachingStore(main._items, data_cache._items, None if etag_cache is None else etag_cache._items)
+        self._open(store, Settings(type(self), params), base_class_for_values=main.base_class_for_values,
+                   serialization_format=main.serialization_format, retry=main._retry)
+
+    @property
+    def main_dict(self) -> PersiDict[ValueType]:
+        """The source of truth."""
+        return self._settings.params["main_dict"]  # type: ignore[no-any-return]
+
+    @property
+    def data_cache(self) -> PersiDict[ValueType]:
+        """The dict holding copies of main's values."""
+        return self._settings.params["data_cache"]  # type: ignore[no-any-return]
+
+
+class MutableDictCached(_ReadThroughCache[ValueType]):
     """A read-through cache over a mutable main dict, validated by ETags.
 
     ``data_cache`` holds values and ``etag_cache`` the main ETag each value
@@ -49,20 +69,7 @@ class MutableDictCached(StoreDict[ValueType]):
             require_persidict(name, value)
         if main_dict.append_only or data_cache.append_only or etag_cache.append_only:
             raise ValueError("main_dict, data_cache and etag_cache must not be append-only")
-        store = CachingStore(main_dict._items, data_cache._items, etag_cache._items)
-        params = {"main_dict": main_dict, "data_cache": data_cache, "etag_cache": etag_cache}
-        self._open(store, Settings(type(self), params), base_class_for_values=main_dict.base_class_for_values,
-                   serialization_format=main_dict.serialization_format, retry=main_dict._retry)
-
-    @property
-    def main_dict(self) -> PersiDict[ValueType]:
-        """The source of truth."""
-        return self._settings.params["main_dict"]  # type: ignore[no-any-return]
-
-    @property
-    def data_cache(self) -> PersiDict[ValueType]:
-        """The dict holding copies of main's values."""
-        return self._settings.params["data_cache"]  # type: ignore[no-any-return]
+        self._open_cache({"main_dict": main_dict, "data_cache": data_cache, "etag_cache": etag_cache}, etag_cache)
 
     @property
     def etag_cache(self) -> PersiDict[str]:
@@ -70,7 +77,7 @@ class MutableDictCached(StoreDict[ValueType]):
         return self._settings.params["etag_cache"]  # type: ignore[no-any-return]
 
 
-class AppendOnlyDictCached(StoreDict[ValueType]):
+class AppendOnlyDictCached(_ReadThroughCache[ValueType]):
     """A read-through cache over an append-only main dict.
 
     Nothing is ever changed or removed, so a cached value is trusted without
@@ -88,20 +95,7 @@ class AppendOnlyDictCached(StoreDict[ValueType]):
                 "main_dict and data_cache must have the same base_class_for_values, got "
                 f"{main_dict.base_class_for_values!r} and {data_cache.base_class_for_values!r}"
             )
-        store = CachingStore(main_dict._items, data_cache._items, None)
-        self._open(store, Settings(type(self), {"main_dict": main_dict, "data_cache": data_cache}),
-                   base_class_for_values=main_dict.base_class_for_values,
-                   serialization_format=main_dict.serialization_format, retry=main_dict._retry)
-
-    @property
-    def main_dict(self) -> PersiDict[ValueType]:
-        """The source of truth."""
-        return self._settings.params["main_dict"]  # type: ignore[no-any-return]
-
-    @property
-    def data_cache(self) -> PersiDict[ValueType]:
-        """The dict holding copies of main's values."""
-        return self._settings.params["data_cache"]  # type: ignore[no-any-return]
+        self._open_cache({"main_dict": main_dict, "data_cache": data_cache}, None)
 
 
 def cache_folder(base_dir: str | os.PathLike[str], url: str, options: dict[str, Any] | None, *,
