@@ -144,3 +144,15 @@ def test_cache_stays_coherent_when_another_process_writes(s3: MotoS3, tmp_path: 
     assert process.exitcode == 0
     assert d["k"] == "from another process"
     assert os.path.exists(_cache_root(tmp_path) / "k_rtslc2zc.pkl")
+
+
+def test_a_bounded_cache_hit_still_costs_one_bodiless_conditional_get(s3: MotoS3, tmp_path: Path) -> None:
+    d = _s3dict(s3, tmp_path, max_bytes=4 * 1024 * 1024)
+    d["k"] = b"x" * 1024 * 1024
+    value, seen = _requests_and_statuses(s3, lambda: d["k"])
+    assert value == b"x" * 1024 * 1024 and seen == [("GET", "/cached/r/k.pkl", 304)]
+    for index in range(6):  # 6 MiB more than the budget holds: k, the least recently used, is evicted
+        d[f"other{index}"] = b"y" * 1024 * 1024
+    value, seen = _requests_and_statuses(s3, lambda: d["k"])
+    assert value == b"x" * 1024 * 1024 and seen == [("GET", "/cached/r/k.pkl", 200)]  # fetched again, once
+    assert d.get_params()["max_bytes"] == 4 * 1024 * 1024
