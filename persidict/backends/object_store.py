@@ -14,13 +14,20 @@ here, once:
   that is safe: when the service refused it (throttling), when it never left
   (no connection), or when the answer was lost and the request is idempotent
   or can be reconciled.
-- **Lost answers are reconciled.**  Every write carries a random write id and
-  the lineage of the version it replaces in the object's metadata
-  (``lineage``).  When a conditional write whose earlier attempt may have
-  been applied is then refused (412/404), ``_run`` reads the object's
-  metadata instead of reporting the refusal: if our write id is there, the
-  write happened and its ETag is returned.  A conditional delete refused after
-  a lost answer counts as done if the object is gone.
+- **Lost answers are reconciled, at once.**  Every write carries a random
+  write id and the chain of versions it replaces in the object's metadata
+  (``lineage``).  Right after a lost answer, before any pause or resend,
+  ``_run`` reads the object and settles what happened: applied (our write id
+  is in the chain: its ETag is returned), not applied yet (what we expected
+  is still there: sending again is safe), or refused (what we expected was
+  replaced by another writer).  Reading at once matters: the chain is
+  bounded, and writers landing on top during a pause would push our write
+  out of it.  A later refusal (412/404) is reconciled again, whatever came
+  between (throttling, no connection), so a lost answer is never forgotten.
+  A delete counts as done if the object is gone.  Only when the evidence is
+  gone (another writer deleted or blindly replaced the object meanwhile) or
+  cannot be read does the error say the request may have been applied; a
+  ``PreconditionFailed`` always means nothing was applied.
 - **Every call has a deadline** (``timeout`` seconds, retries included), after
   which it fails: a server that accepts connections and never answers costs
   ``timeout``, not minutes.
@@ -37,6 +44,7 @@ error boundary turns the last into ``BackendError``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import enum
@@ -55,7 +63,7 @@ from fsspec.asyn import sync
 from ..protocol.conditions import CONFLICT_ATTEMPTS
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 from .base import StorageBackend
-from .lineage import Lineages
+from .lineage import Lineages, Verdict
 
 __all__ = ["CONCURRENT_REQUESTS", "READ_BATCH", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends", "http_date"]
 
@@ -74,6 +82,9 @@ LOST_ANSWER_ATTEMPTS = 5
 UNREACHABLE_ATTEMPTS = 3
 """Sends of a request that cannot connect: a dead endpoint fails in about a second."""
 
+RECONCILE_SHARE = 0.2
+"""The share of ``timeout`` a change keeps for the read that reconciles its last lost answer."""
+
 FIRST_BACKOFF = 0.1
 MAX_BACKOFF = 2.0
 
@@ -87,7 +98,7 @@ class Outcome(enum.Enum):
     DENIED = "access denied"
     REFUSED = "the service refused it (throttling): not applied"
     UNREACHABLE = "no connection: never sent"
-    LOST = "the answer was lost: it may have been applied"
+    LOST = "the answer was lost"
     FAILED = "failed for good"
 
 
@@ -170,50 +181,114 @@ class ObjectStoreBackend(StorageBackend):
         what: str,
         *,
         conditional: bool = False,
-        changes: bool = False,
-        reconcile: Callable[[], Awaitable[T]] | None = None,
+        reconcile: Callable[[], Awaitable[tuple[Verdict, T | None]]] | None = None,
+        deadline: float | None = None,
     ) -> T:
         """Run ``request()`` on the SDK's loop: retried where safe, reconciled, bounded by ``timeout``.
 
         A ``conditional`` request may fail its precondition (``PreconditionFailed``);
-        on any other, a 412 is a plain failure.  A request that ``changes`` the
-        object and runs out of time may have been applied, and the error says so.  ``reconcile`` finds out, after a
-        lost answer, whether a conditional request was applied: it returns the
-        request's result if so, and raises ``PreconditionFailed`` if not.
+        on any other, a 412 is a plain failure.  ``reconcile`` (given for every
+        request that changes an object) reads what is stored and tells whether
+        the request was applied.  It runs at once after every lost answer,
+        before any pause or resend, while the object's lineage still reaches
+        back to our write; and again whenever a later attempt is refused (412,
+        404), because an earlier lost answer may be the cause, whatever came in
+        between (throttling, no connection).
         """
-        deadline = time.monotonic() + self.timeout
-        lost = False
+        deadline = time.monotonic() + self.timeout if deadline is None else deadline
+        reserve = 0.0 if reconcile is None else RECONCILE_SHARE * self.timeout  # time kept for the last check
+        lost = False  # some attempt's answer was lost: never forgotten
+        fresh = False  # a check has run since the last attempt
+        sent: collections.Counter[Outcome] = collections.Counter()  # failed attempts, by outcome
         attempt = 0
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - reserve - time.monotonic()
             if remaining <= 0:
-                maybe = " (it may have been applied)" if lost and changes else ""
-                raise TimeoutError(errno.ETIMEDOUT, f"{what}: no answer within {self.timeout:g} s{maybe}")
+                timeout = TimeoutError(errno.ETIMEDOUT, f"{what}: no answer within {self.timeout:g} s")
+                return self._last_word(reconcile, what, deadline, timeout, lost=lost, fresh=fresh)
             try:
                 return sync(self.fs.loop, _within, request, remaining)  # type: ignore[no-any-return]
             except (PreconditionFailed, FileNotFoundError):
-                raise  # our own answers (a reconcile's, or one a cloud module already classified)
+                raise  # our own answers (one a cloud module already classified)
             except Exception as exc:
-                outcome = Outcome.LOST if isinstance(exc, asyncio.TimeoutError) else self._outcome(exc)
-                if outcome is Outcome.CONFLICT and not conditional:
-                    outcome = Outcome.FAILED
-                if outcome in (Outcome.NOT_FOUND, Outcome.CONFLICT):
-                    if lost and reconcile is not None:
-                        request, reconcile = reconcile, None  # ask what really happened
-                        continue
-                    if outcome is Outcome.NOT_FOUND:
-                        raise FileNotFoundError(errno.ENOENT, "No such object", what) from exc
+                outcome = self._meaning(exc, what, conditional)
+                lost, fresh = lost or outcome is Outcome.LOST, False
+                if lost and reconcile is not None and outcome in (Outcome.LOST, Outcome.NOT_FOUND, Outcome.CONFLICT):
+                    verdict, result = self._check(reconcile, what, deadline, exc)
+                    if verdict is Verdict.APPLIED:
+                        return result  # type: ignore[return-value]
+                    if verdict is Verdict.REFUSED or outcome is not Outcome.LOST:
+                        raise PreconditionFailed(what) from exc  # refused, and proven not ours
+                    fresh = True  # not applied (yet): sending it again is safe
+                elif outcome is Outcome.NOT_FOUND:
+                    raise FileNotFoundError(errno.ENOENT, "No such object", what) from exc
+                elif outcome is Outcome.CONFLICT:
                     raise PreconditionFailed(what) from exc
-                if outcome is Outcome.BUCKET_MISSING:
-                    raise OSError(f"{what}: the bucket {self.bucket!r} does not exist") from exc
-                if outcome is Outcome.DENIED:
-                    raise PermissionError(errno.EACCES, f"{what}: {outcome.value}: {exc}") from exc
-                if not _may_send_again(outcome, attempt):
-                    raise OSError(errno.EIO, f"{what}: {outcome.value}: {type(exc).__name__}: {exc}") from exc
-                lost = lost or outcome is Outcome.LOST
+                sent[outcome] += 1
+                if not _may_send_again(outcome, sent[outcome]):
+                    failure = OSError(errno.EIO, f"{what}: {outcome.value}: {type(exc).__name__}: {exc}")
+                    failure.__cause__ = exc
+                    return self._last_word(reconcile, what, deadline, failure, lost=lost, fresh=fresh)
             pause = min(FIRST_BACKOFF * 2**attempt, MAX_BACKOFF) * random.uniform(0.5, 1.0)  # jittered
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(pause, max(0.0, deadline - reserve - time.monotonic())))
             attempt += 1
+
+    def _last_word(
+        self,
+        reconcile: Callable[[], Awaitable[tuple[Verdict, T | None]]] | None,
+        what: str,
+        deadline: float,
+        failure: OSError,
+        *,
+        lost: bool,
+        fresh: bool,
+    ) -> T:
+        """Give up on a request; a change whose answer was ever lost first gets a definite outcome.
+
+        Unless a check has just run, one more look settles it (attempts since
+        the last check may have met a request of ours that landed late): our
+        result if it was applied, ``PreconditionFailed`` if it was refused, else
+        ``failure`` saying that it was not applied.
+        """
+        if reconcile is None or not lost:
+            raise failure  # a read, or no attempt can have been applied
+        if not fresh:
+            verdict, result = self._check(reconcile, what, deadline, failure)
+            if verdict is Verdict.APPLIED:
+                return result  # type: ignore[return-value]
+            if verdict is Verdict.REFUSED:
+                raise PreconditionFailed(what) from failure
+        raise type(failure)(failure.errno, f"{failure.strerror} (checked: not applied)") from failure.__cause__
+
+    def _meaning(self, exc: Exception, what: str, conditional: bool) -> Outcome:
+        """The outcome of a failed attempt; the failures nothing can fix are raised here."""
+        outcome = Outcome.LOST if isinstance(exc, asyncio.TimeoutError) else self._outcome(exc)
+        if outcome is Outcome.CONFLICT and not conditional:
+            outcome = Outcome.FAILED
+        if outcome is Outcome.BUCKET_MISSING:
+            raise OSError(f"{what}: the bucket {self.bucket!r} does not exist") from exc
+        if outcome is Outcome.DENIED:
+            raise PermissionError(errno.EACCES, f"{what}: {outcome.value}: {exc}") from exc
+        return outcome
+
+    def _check(
+        self, reconcile: Callable[[], Awaitable[tuple[Verdict, T | None]]], what: str, deadline: float, lost: Exception
+    ) -> tuple[Verdict, T | None]:
+        """Read what is stored and tell what became of a request whose answer was lost.
+
+        The read has its own retries within the same deadline.  A read that
+        fails, or evidence that is gone, leaves the outcome unknown, and the
+        error says so.
+        """
+        try:
+            verdict, result = self._run(reconcile, f"{what}: checking whether it was applied", deadline=deadline)
+        except OSError as exc:
+            message = f"{what}: {Outcome.LOST.value}, and checking failed, so it may have been applied ({exc})"
+            raise type(exc)(exc.errno, message) from lost
+        if verdict is Verdict.UNKNOWN:
+            raise OSError(errno.EIO, f"{what}: {Outcome.LOST.value}, and {verdict.value} (another writer "
+                          "replaced or deleted it meanwhile): it may have been applied") from lost
+        return verdict, result
 
     # --- reads ------------------------------------------------------------------------------
     def read(self, path: str) -> bytes:
@@ -288,14 +363,14 @@ class ObjectStoreBackend(StorageBackend):
         if expected == "":
             raise PreconditionFailed(path)  # no object's ETag is empty (and HTTP clients drop empty headers)
         name, write_id = self._name(path), Lineages.new_write_id()
-        metadata = self._lineages.metadata_for(name, expected if isinstance(expected, str) else None, write_id)
+        replaced = expected if isinstance(expected, str) else None
+        metadata = self._lineages.metadata_for(name, replaced, write_id, insert=expected is ABSENT)
         try:
             return self._run(
                 lambda: self._put_written(name, data, expected, metadata),
                 f"write {path}",
                 conditional=expected is not ANY,
-                changes=True,
-                reconcile=None if expected is ANY else lambda: self._confirm_write(name, write_id),
+                reconcile=lambda: self._confirm_write(name, write_id, expected),
             )
         except FileNotFoundError as exc:  # If-Match on a missing object: that version is gone too
             raise PreconditionFailed(path) from exc
@@ -305,19 +380,19 @@ class ObjectStoreBackend(StorageBackend):
         self._lineages.learn(name, etag, metadata)
         return etag
 
-    async def _confirm_write(self, name: str, write_id: str) -> str:
-        """After a lost answer: the ETag of our write if it happened, else ``PreconditionFailed``."""
+    async def _confirm_write(self, name: str, write_id: str, expected: Expected) -> tuple[Verdict, str | None]:
+        """After a lost answer: what the stored object proves about our write (see ``lineage``)."""
         try:
             version, metadata = await self._head(name)
         except Exception as exc:
-            if self._outcome(exc) is Outcome.NOT_FOUND:
-                raise PreconditionFailed(name) from exc
-            raise
-        etag = self._lineages.our_etag(write_id, version.etag, metadata)
-        if etag is None:
-            raise PreconditionFailed(name)
+            if self._outcome(exc) is not Outcome.NOT_FOUND:
+                raise
+            # Nothing stored: an insert or a blind write did not land; a compare-and-swap
+            # either did not, or landed and was deleted since (nothing tells which).
+            return (Verdict.UNKNOWN if isinstance(expected, str) else Verdict.NOT_YET), None
         self._lineages.learn(name, version.etag, metadata)
-        return etag
+        replaced = expected if isinstance(expected, str) else None
+        return self._lineages.verdict(write_id, replaced, version.etag, metadata, insert=expected is ABSENT)
 
     def remove(self, path: str, expected: Expected = ANY) -> None:
         if expected is ABSENT or expected == "":
@@ -330,8 +405,7 @@ class ObjectStoreBackend(StorageBackend):
                     lambda: self._delete_object(name, expected),
                     f"delete {path}",
                     conditional=True,  # S3 pins even an unconditional delete to the version it saw
-                    changes=True,
-                    reconcile=lambda: self._confirm_delete(name),
+                    reconcile=lambda: self._confirm_delete(name, expected),
                 )
                 return
             except PreconditionFailed as exc:
@@ -353,15 +427,21 @@ class ObjectStoreBackend(StorageBackend):
 
         return _concurrently(remove, list(paths), key=lambda path: path)
 
-    async def _confirm_delete(self, name: str) -> None:
-        """After a lost answer: done if the object is gone (our delete, or one just like it)."""
+    async def _confirm_delete(self, name: str, expected: Expected) -> tuple[Verdict, None]:
+        """After a lost answer: what the stored object proves about our delete.
+
+        Gone counts as done: a deleted object leaves no metadata, so whether
+        our delete or another one just like it removed it cannot be told.
+        """
         try:
-            await self._head(name)
+            version, metadata = await self._head(name)
         except Exception as exc:
             if self._outcome(exc) is Outcome.NOT_FOUND:
-                return
+                return Verdict.APPLIED, None
             raise
-        raise PreconditionFailed(name)
+        if not isinstance(expected, str):
+            return Verdict.NOT_YET, None  # deleting whatever is there: it is still there
+        return self._lineages.verdict(None, expected, version.etag, metadata)[0], None  # replaced, or still there?
 
     # --- listing and the bucket -------------------------------------------------------------
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
@@ -426,19 +506,20 @@ def forbid_hidden_resends(session: Any) -> None:
         session._retry_connection = False
 
 
-def _may_send_again(outcome: Outcome, attempt: int) -> bool:
-    """Whether sending a request again is safe and worth it.
+def _may_send_again(outcome: Outcome, failed: int) -> bool:
+    """Whether sending a request again is safe and worth it, after ``failed`` attempts ended in ``outcome``.
 
-    Every request is either idempotent (reads, listings, unconditional
-    writes) or reconcilable (conditional writes and deletes), so a lost
-    answer may always be followed by a resend.
+    Every request is either idempotent (reads, listings) or reconciled
+    (every change), so a lost answer may always be followed by a resend.
+    Each outcome has its own budget: a few unreachable attempts among lost
+    answers do not end a request that is getting through.
     """
     if outcome is Outcome.REFUSED:
         return True  # until the deadline: the service asked us to slow down
     if outcome is Outcome.UNREACHABLE:
-        return attempt + 1 < UNREACHABLE_ATTEMPTS
+        return failed < UNREACHABLE_ATTEMPTS
     if outcome is Outcome.LOST:
-        return attempt + 1 < LOST_ANSWER_ATTEMPTS
+        return failed < LOST_ANSWER_ATTEMPTS
     return False
 
 
