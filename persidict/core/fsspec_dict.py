@@ -20,7 +20,7 @@ from typing import Any, NoReturn, Self
 from ..backends import DEFAULT_TIMEOUT, MemoryBackend, StorageBackend, open_backend
 from ..codecs.registry import get_codec
 from ..keys.digests import sign_component, unsign_component
-from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
+from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, forget_key, to_nonempty_key
 from ..protocol.exceptions import BackendError, BulkOperationError, MutationPolicyError
 from ..protocol.flags import (
     DELETE_CURRENT,
@@ -389,12 +389,20 @@ class FsspecDict(PersiDict[ValueType]):
             self._fail(exc, "write", key, conditional=expected is not ANY)
 
     def _delete_if(self, key: NonEmptySafeStrTuple, expected: Expected) -> None:
+        path = self._path(key)
         try:
-            self._backend.remove(self._path(key), expected)
+            self._backend.remove(path, expected)
         except FileNotFoundError as exc:
             raise KeyError(key) from exc
         except Exception as exc:
             self._fail(exc, "delete", key, conditional=expected is not ANY)
+        self._forget(key.strings, path)
+
+    def _forget(self, strings: tuple[str, ...], path: str) -> None:
+        """Drop the memo entries of a deleted key, so a process that churns keys stays flat."""
+        forget_key(strings)
+        self._paths.pop(strings, None)
+        _KEYS_OF_FILES.pop((path[len(self._backend.root) + 1 :], self._suffix, self.digest_len), None)
 
     # --- listing ----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -487,6 +495,8 @@ class FsspecDict(PersiDict[ValueType]):
             self._backend.prune_empty_dirs()
         except Exception as exc:
             self._fail(exc, "delete")
+        for path, key in listed.items():
+            self._forget(key.strings, path)
         self._raise_failures("clear", {listed[path]: error for path, error in failures.items()})
 
     def _raise_failures(self, operation: str, failures: dict[NonEmptySafeStrTuple, Exception]) -> None:
