@@ -51,6 +51,8 @@ LOST_SHARE = 0.3
 MODES = ("commit_then_500", "drop_after")
 """How the answer is lost (alternating by run): a 500 after the commit, or a connection cut after it."""
 STRESS_RUNS = 50
+STRESS_TIMEOUT = 2 * 3600
+"""Seconds 50 runs of one configuration may take (the suite's per-test timeout is for single runs)."""
 JOIN = 600.0
 """Seconds a run's workers may take before the test reports them stuck (a busy 2-core machine)."""
 KEY = "counter"
@@ -179,6 +181,7 @@ def test_a_few_runs_tell_the_truth(faulty: FaultyS3, configuration: str, run: in
 
 
 @pytest.mark.stress
+@pytest.mark.timeout(STRESS_TIMEOUT)
 @pytest.mark.parametrize("configuration", sorted(CONFIGURATIONS))
 def test_fifty_consecutive_runs_tell_the_truth(faulty: FaultyS3, configuration: str) -> None:
     spread, workers = CONFIGURATIONS[configuration]
