@@ -184,16 +184,13 @@ class ObjectStoreBackend(StorageBackend):
         reconcile: Callable[[], Awaitable[tuple[Verdict, T | None]]] | None = None,
         deadline: float | None = None,
     ) -> T:
-        """Run ``request()`` on the SDK's loop: retried where safe, reconciled, bounded by ``timeout``.
+        """Run ``request()`` on the SDK's loop: retried where safe, settled, bounded by ``timeout``.
 
-        A ``conditional`` request may fail its precondition (``PreconditionFailed``);
-        on any other, a 412 is a plain failure.  ``reconcile`` (given for every
-        request that changes an object) reads what is stored and tells whether
-        the request was applied.  It runs at once after every lost answer,
-        before any pause or resend, while the object's lineage still reaches
-        back to our write; and again whenever a later attempt is refused (412,
-        404), because an earlier lost answer may be the cause, whatever came in
-        between (throttling, no connection).
+        A ``conditional`` request may fail its precondition; on any other a 412
+        is a plain failure.  ``reconcile`` (every change has one) reads what is
+        stored and tells whether the request was applied: at once after every
+        lost answer, and again when a later attempt is refused (412, 404)
+        whatever came between, since the earlier request may have landed late.
         """
         deadline = time.monotonic() + self.timeout if deadline is None else deadline
         reserve = 0.0 if reconcile is None else RECONCILE_SHARE * self.timeout  # time kept for the last check
@@ -220,17 +217,13 @@ class ObjectStoreBackend(StorageBackend):
                     if verdict is Verdict.REFUSED or outcome is not Outcome.LOST:
                         raise PreconditionFailed(what) from exc  # refused, and proven not ours
                     fresh = True  # not applied (yet): sending it again is safe
-                elif outcome is Outcome.NOT_FOUND:
-                    raise FileNotFoundError(errno.ENOENT, "No such object", what) from exc
-                elif outcome is Outcome.CONFLICT:
-                    raise PreconditionFailed(what) from exc
+                elif outcome in (Outcome.NOT_FOUND, Outcome.CONFLICT):
+                    raise _refusal(outcome, what) from exc
                 sent[outcome] += 1
                 if not _may_send_again(outcome, sent[outcome]):
-                    failure = OSError(errno.EIO, f"{what}: {outcome.value}: {type(exc).__name__}: {exc}")
-                    failure.__cause__ = exc
+                    failure = _failure(what, outcome, exc)
                     return self._last_word(reconcile, what, deadline, failure, lost=lost, fresh=fresh)
-            pause = min(FIRST_BACKOFF * 2**attempt, MAX_BACKOFF) * random.uniform(0.5, 1.0)  # jittered
-            time.sleep(min(pause, max(0.0, deadline - reserve - time.monotonic())))
+            _pause(attempt, deadline - reserve)
             attempt += 1
 
     def _last_word(
@@ -504,6 +497,26 @@ def forbid_hidden_resends(session: Any) -> None:
     """
     if hasattr(session, "_retry_connection"):
         session._retry_connection = False
+
+
+def _refusal(outcome: Outcome, what: str) -> Exception:
+    """A 404 or 412 that no lost answer can explain: the object is missing, or the precondition failed."""
+    if outcome is Outcome.NOT_FOUND:
+        return FileNotFoundError(errno.ENOENT, "No such object", what)
+    return PreconditionFailed(what)
+
+
+def _failure(what: str, outcome: Outcome, exc: Exception) -> OSError:
+    """The error of a request given up after ``outcome``, chained from the last attempt's ``exc``."""
+    failure = OSError(errno.EIO, f"{what}: {outcome.value}: {type(exc).__name__}: {exc}")
+    failure.__cause__ = exc
+    return failure
+
+
+def _pause(attempt: int, until: float) -> None:
+    """Sleep before attempt ``attempt + 1``: exponential, jittered, never past ``until`` (monotonic)."""
+    pause = min(FIRST_BACKOFF * 2**attempt, MAX_BACKOFF) * random.uniform(0.5, 1.0)
+    time.sleep(min(pause, max(0.0, until - time.monotonic())))
 
 
 def _may_send_again(outcome: Outcome, failed: int) -> bool:
