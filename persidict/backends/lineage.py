@@ -30,7 +30,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 
-__all__ = ["ABSENT_MARK", "LINEAGE_BUDGET", "Lineages", "Verdict"]
+__all__ = ["ABSENT_MARK", "LINEAGE_BUDGET", "EvidenceGone", "Lineages", "Verdict"]
 
 LINEAGE_BUDGET = 1600
 """Characters of lineage a write carries: about 30 S3 versions, 45 GCS or Azure ones.
@@ -58,6 +58,10 @@ class Verdict(enum.Enum):
     NOT_YET = "not applied, and what it expected is still there: sending it again is safe"
     REFUSED = "not applied: what it expected was replaced by another writer"
     UNKNOWN = "the stored object no longer shows whether it was applied"
+
+
+class EvidenceGone(Exception):
+    """After a lost answer, the stored object no longer shows whether our request was applied (internal)."""
 
 
 class Lineages:
@@ -129,6 +133,15 @@ class Lineages:
         if expected is not None and etag == expected:
             return Verdict.NOT_YET, None
         return (Verdict.REFUSED if _replaced_by_another(chain, expected) else Verdict.UNKNOWN), None
+
+    def gone(self, expected: str | None, etag: str, metadata: Mapping[str, str] | None) -> EvidenceGone:
+        """The error for an ``UNKNOWN`` verdict, saying how far back the object's chain reaches."""
+        chain = self.chain_of(etag, metadata)
+        created = chain[0][0] == ABSENT_MARK
+        start = "its creation" if created else f"version {chain[0][1] or '?'}"
+        wanted = "the absence" if expected is None else f"version {expected}"
+        return EvidenceGone(f"its chain of {len(chain) - created} versions reaches back to {start}, "
+                            f"not to {wanted} our request replaced")
 
     def chain_of(self, etag: str, metadata: Mapping[str, str] | None) -> list[tuple[str, str]]:
         """The versions of a stored object's chain, oldest first, ending with the object itself."""

@@ -63,7 +63,7 @@ from fsspec.asyn import sync
 from ..protocol.conditions import CONFLICT_ATTEMPTS
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 from .base import StorageBackend
-from .lineage import Lineages, Verdict
+from .lineage import EvidenceGone, Lineages, Verdict
 
 __all__ = ["CONCURRENT_REQUESTS", "READ_BATCH", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends", "http_date"]
 
@@ -87,6 +87,9 @@ RECONCILE_SHARE = 0.2
 
 FIRST_BACKOFF = 0.1
 MAX_BACKOFF = 2.0
+CHECK_FIRST_BACKOFF = 0.005
+"""The first pause of a read that checks a lost answer: other writers landing meanwhile push our write
+out of the object's chain of versions, so it is retried at once, not after tenths of a second."""
 
 
 class Outcome(enum.Enum):
@@ -183,6 +186,7 @@ class ObjectStoreBackend(StorageBackend):
         conditional: bool = False,
         reconcile: Callable[[], Awaitable[tuple[Verdict, T | None]]] | None = None,
         deadline: float | None = None,
+        first_pause: float | None = None,
     ) -> T:
         """Run ``request()`` on the SDK's loop: retried where safe, settled, bounded by ``timeout``.
 
@@ -191,6 +195,7 @@ class ObjectStoreBackend(StorageBackend):
         stored and tells whether the request was applied: at once after every
         lost answer, and again when a later attempt is refused (412, 404)
         whatever came between, since the earlier request may have landed late.
+        Pauses between attempts double from ``first_pause`` (``FIRST_BACKOFF``).
         """
         deadline = time.monotonic() + self.timeout if deadline is None else deadline
         reserve = 0.0 if reconcile is None else RECONCILE_SHARE * self.timeout  # time kept for the last check
@@ -205,8 +210,8 @@ class ObjectStoreBackend(StorageBackend):
                 return self._last_word(reconcile, what, deadline, timeout, lost=lost, fresh=fresh)
             try:
                 return sync(self.fs.loop, _within, request, remaining)  # type: ignore[no-any-return]
-            except (PreconditionFailed, FileNotFoundError):
-                raise  # our own answers (one a cloud module already classified)
+            except (PreconditionFailed, FileNotFoundError, EvidenceGone):
+                raise  # our own answers (a check's, or one a cloud module already classified)
             except Exception as exc:
                 outcome = self._meaning(exc, what, conditional)
                 lost, fresh = lost or outcome is Outcome.LOST, False
@@ -223,7 +228,7 @@ class ObjectStoreBackend(StorageBackend):
                 if not _may_send_again(outcome, sent[outcome]):
                     failure = _failure(what, outcome, exc)
                     return self._last_word(reconcile, what, deadline, failure, lost=lost, fresh=fresh)
-            _pause(attempt, deadline - reserve)
+            _pause(FIRST_BACKOFF if first_pause is None else first_pause, attempt, deadline - reserve)
             attempt += 1
 
     def _last_word(
@@ -269,19 +274,20 @@ class ObjectStoreBackend(StorageBackend):
     ) -> tuple[Verdict, T | None]:
         """Read what is stored and tell what became of a request whose answer was lost.
 
-        The read has its own retries within the same deadline.  A read that
-        fails, or evidence that is gone, leaves the outcome unknown, and the
-        error says so.
+        The read has its own retries within the same deadline, after pauses of
+        milliseconds: the evidence it looks for fades as other writers land.  A
+        read that fails, or evidence that is gone, leaves the outcome unknown,
+        and the error says so.
         """
         try:
-            verdict, result = self._run(reconcile, f"{what}: checking whether it was applied", deadline=deadline)
+            checking = f"{what}: checking whether it was applied"
+            return self._run(reconcile, checking, deadline=deadline, first_pause=CHECK_FIRST_BACKOFF)
+        except EvidenceGone as exc:
+            raise OSError(errno.EIO, f"{what}: {Outcome.LOST.value}, and {Verdict.UNKNOWN.value}: {exc} (other "
+                          "writers replaced or deleted it meanwhile), so it may have been applied") from lost
         except OSError as exc:
             message = f"{what}: {Outcome.LOST.value}, and checking failed, so it may have been applied ({exc})"
             raise type(exc)(exc.errno, message) from lost
-        if verdict is Verdict.UNKNOWN:
-            raise OSError(errno.EIO, f"{what}: {Outcome.LOST.value}, and {verdict.value} (another writer "
-                          "replaced or deleted it meanwhile): it may have been applied") from lost
-        return verdict, result
 
     # --- reads ------------------------------------------------------------------------------
     def read(self, path: str) -> bytes:
@@ -382,10 +388,15 @@ class ObjectStoreBackend(StorageBackend):
                 raise
             # Nothing stored: an insert or a blind write did not land; a compare-and-swap
             # either did not, or landed and was deleted since (nothing tells which).
-            return (Verdict.UNKNOWN if isinstance(expected, str) else Verdict.NOT_YET), None
+            if isinstance(expected, str):
+                raise EvidenceGone("the object is gone: deleted since") from exc
+            return Verdict.NOT_YET, None
         self._lineages.learn(name, version.etag, metadata)
         replaced = expected if isinstance(expected, str) else None
-        return self._lineages.verdict(write_id, replaced, version.etag, metadata, insert=expected is ABSENT)
+        verdict = self._lineages.verdict(write_id, replaced, version.etag, metadata, insert=expected is ABSENT)
+        if verdict[0] is Verdict.UNKNOWN:
+            raise self._lineages.gone(replaced, version.etag, metadata)
+        return verdict
 
     def remove(self, path: str, expected: Expected = ANY) -> None:
         if expected is ABSENT or expected == "":
@@ -434,7 +445,10 @@ class ObjectStoreBackend(StorageBackend):
             raise
         if not isinstance(expected, str):
             return Verdict.NOT_YET, None  # deleting whatever is there: it is still there
-        return self._lineages.verdict(None, expected, version.etag, metadata)[0], None  # replaced, or still there?
+        verdict = self._lineages.verdict(None, expected, version.etag, metadata)[0]  # replaced, or still there?
+        if verdict is Verdict.UNKNOWN:
+            raise self._lineages.gone(expected, version.etag, metadata)
+        return verdict, None
 
     # --- listing and the bucket -------------------------------------------------------------
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
@@ -513,9 +527,9 @@ def _failure(what: str, outcome: Outcome, exc: Exception) -> OSError:
     return failure
 
 
-def _pause(attempt: int, until: float) -> None:
-    """Sleep before attempt ``attempt + 1``: exponential, jittered, never past ``until`` (monotonic)."""
-    pause = min(FIRST_BACKOFF * 2**attempt, MAX_BACKOFF) * random.uniform(0.5, 1.0)
+def _pause(first: float, attempt: int, until: float) -> None:
+    """Sleep before attempt ``attempt + 1``: exponential from ``first``, jittered, never past ``until``."""
+    pause = min(first * 2**attempt, MAX_BACKOFF) * random.uniform(0.5, 1.0)
     time.sleep(min(pause, max(0.0, until - time.monotonic())))
 
 
