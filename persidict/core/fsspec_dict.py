@@ -402,7 +402,8 @@ class FsspecDict(PersiDict[ValueType]):
         """Drop the memo entries of a deleted key, so a process that churns keys stays flat."""
         forget_key(strings)
         self._paths.pop(strings, None)
-        _KEYS_OF_FILES.pop((path[len(self._backend.root) + 1 :], self._suffix, self.digest_len), None)
+        if _KEYS_OF_FILES:  # filled only by listings
+            _KEYS_OF_FILES.pop((path[len(self._backend.root) + 1 :], self._suffix, self.digest_len), None)
 
     # --- listing ----------------------------------------------------------------------
     def __len__(self) -> int:
