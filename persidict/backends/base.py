@@ -98,7 +98,11 @@ class StorageBackend(ABC):
 
     @abstractmethod
     def remove(self, path: str, expected: Expected = ANY) -> None:
-        """Delete ``path`` if ``expected`` holds (``FileNotFoundError`` if it is absent)."""
+        """Delete ``path`` if ``expected`` holds (``FileNotFoundError`` if it is absent).
+
+        With an ETag, an absent path may also raise ``PreconditionFailed``: a
+        missing object has no version (some services answer 412 for it).
+        """
 
     def put_many(self, writes: Iterable[tuple[str, bytes, Expected]]) -> dict[str, Exception]:
         """Many ``put``s; returns the failed paths with their errors (the others are done).

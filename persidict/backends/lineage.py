@@ -1,32 +1,71 @@
-"""Write ids and lineages: telling, after a lost answer, whether our write happened.
+"""Write ids and lineages: telling, after a lost answer, whether our request happened.
 
-A conditional write whose answer was lost and whose resend was refused (412)
-either happened or did not.  The object's metadata says which: every write
-stores a random write id, and the lineage of the version it replaced (the
-write ids and ETags of the last few versions before it).  If our id is the
-object's, or appears in its lineage, our write happened, with the ETag
-recorded there, even if other writers have changed the object since (each of
-them wrote on top of a version they had read, so our write is in their
-lineage).  A write that replaces a version this process has not seen (a
-blind overwrite, or an ETag from elsewhere) starts a new lineage.
+A conditional write whose answer was lost either happened or did not.  The
+object's metadata says which: every write stores a random write id, and the
+lineage of the version it replaced: the chain of versions before it, oldest
+first, each as ``write-id:etag``, as far as they fit in ``LINEAGE_BUDGET``
+characters (S3 allows 2 KB of metadata in all).  Two markers make the chain
+say more than who wrote:
+
+- ``+`` is the absent state: the version after it was an insert-if-absent;
+- ``-:<etag>`` is a version whose writer is unknown (a compare-and-swap on an
+  ETag this process never read with its metadata).
+
+So a chain shows both who wrote and what each write replaced.  Reading the
+object after a lost answer gives a ``Verdict`` (``Lineages.verdict``): our
+write id in the chain means *applied* (with the ETag recorded there, even if
+other writers have written on top since: each of them wrote on a version
+they had read, so ours is in their lineage); the version we expected still
+there means *not applied yet* (sending again is safe); the version we
+expected followed by someone else's write means *refused* (a compare-and-swap
+on one version succeeds once); anything else (the chain no longer reaches
+back to the version we expected) means the evidence is gone: *unknown*.
 """
 
 from __future__ import annotations
 
+import enum
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 
-__all__ = ["LINEAGE_LENGTH", "Lineages"]
+__all__ = ["ABSENT_MARK", "LINEAGE_BUDGET", "EvidenceGone", "Lineages", "Verdict"]
 
-LINEAGE_LENGTH = 8
-"""Versions remembered in each object's metadata: enough for the writers racing one key."""
+LINEAGE_BUDGET = 1600
+"""Characters of lineage a write carries: about 30 S3 versions, 45 GCS or Azure ones.
 
-MEMORY_SIZE = 100_000
-"""Versions whose lineage one backend remembers (forgotten all at once when full)."""
+S3 limits an object's user metadata to 2 KB (names and values); this leaves
+room for the names and the write id.  The chain must outlast the writes that
+other writers can land between a lost answer and the read that follows it
+at once (about one per round trip).
+"""
+
+MEMORY_SIZE = 10_000
+"""Versions whose lineage one backend remembers (the least recently used are forgotten first)."""
+
+ABSENT_MARK = "+"
+"""The chain entry of the absent state: the version after it was an insert."""
+
+UNKNOWN_WRITER = "-"
+"""The write id of a version whose writer is unknown (its ETag is all the chain knows)."""
+
+
+class Verdict(enum.Enum):
+    """What reading the object after a lost answer proves about our request."""
+
+    APPLIED = "applied"
+    NOT_YET = "not applied, and what it expected is still there: sending it again is safe"
+    REFUSED = "not applied: what it expected was replaced by another writer"
+    UNKNOWN = "the stored object no longer shows whether it was applied"
+
+
+class EvidenceGone(Exception):
+    """After a lost answer, the stored object no longer shows whether our request was applied (internal)."""
 
 
 class Lineages:
-    """What one backend has seen of its objects' versions: ``(name, etag) -> "id:etag ..."``.
+    """What one backend has seen of its objects' versions: ``(name, etag) -> chain``.
 
     ``id_key`` and ``lineage_key`` are the metadata names (clouds differ in
     what they allow).
@@ -35,7 +74,8 @@ class Lineages:
     def __init__(self, id_key: str, lineage_key: str) -> None:
         self.id_key = id_key
         self.lineage_key = lineage_key
-        self._seen: dict[tuple[str, str], str] = {}
+        self._seen: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._lock = threading.Lock()  # one backend serves many threads
 
     @staticmethod
     def new_write_id() -> str:
@@ -43,36 +83,99 @@ class Lineages:
         return secrets.token_hex(8)
 
     def learn(self, name: str, etag: str, metadata: Mapping[str, str] | None) -> None:
-        """Remember the lineage of a version we read (including that version itself)."""
+        """Remember the chain that ends with a version we read (that version included)."""
         write_id = (metadata or {}).get(self.id_key)
         if not write_id:
-            return
-        if len(self._seen) >= MEMORY_SIZE:
-            self._seen.clear()
-        self._seen[name, etag] = _extended((metadata or {}).get(self.lineage_key, ""), write_id, etag)
+            return  # not written by persidict: nothing to carry forward
+        chain = _extended((metadata or {}).get(self.lineage_key, ""), f"{write_id}:{etag}")
+        with self._lock:
+            self._seen[name, etag] = chain
+            self._seen.move_to_end((name, etag))
+            if len(self._seen) > MEMORY_SIZE:
+                self._seen.popitem(last=False)
 
-    def metadata_for(self, name: str, replaced: str | None, write_id: str) -> dict[str, str]:
-        """The metadata of a write that replaces version ``replaced`` (``None``: no known version)."""
+    def metadata_for(self, name: str, replaced: str | None, write_id: str, *, insert: bool = False) -> dict[str, str]:
+        """The metadata of a write that replaces version ``replaced``, or inserts (``insert``), or neither.
+
+        A blind write (neither) starts a chain with no history: it cannot know what it replaces.
+        """
         metadata = {self.id_key: write_id}
-        lineage = self._seen.get((name, replaced), "") if replaced else ""
-        if lineage:
-            metadata[self.lineage_key] = lineage
+        if insert:
+            metadata[self.lineage_key] = ABSENT_MARK
+        elif replaced:
+            with self._lock:
+                chain = self._seen.get((name, replaced))
+            metadata[self.lineage_key] = chain or f"{UNKNOWN_WRITER}:{replaced}"
         return metadata
 
-    def our_etag(self, write_id: str, etag: str, metadata: Mapping[str, str] | None) -> str | None:
-        """The ETag our write ``write_id`` produced, if version ``etag`` or one it descends from is ours."""
-        metadata = metadata or {}
-        if metadata.get(self.id_key) == write_id:
-            return etag
-        for entry in metadata.get(self.lineage_key, "").split():
-            entry_id, _, entry_etag = entry.partition(":")
+    def verdict(
+        self,
+        write_id: str | None,
+        expected: str | None,
+        etag: str,
+        metadata: Mapping[str, str] | None,
+        *,
+        insert: bool = False,
+    ) -> tuple[Verdict, str | None]:
+        """What the stored version ``etag`` (with ``metadata``) proves about our request.
+
+        ``write_id`` is our write's (``None`` for a delete, which leaves none);
+        ``expected`` the ETag our request replaces or deletes (``None``: an
+        insert if ``insert``, else a blind write).  Returns the verdict, with
+        the ETag our write produced when it was applied.
+        """
+        chain = self.chain_of(etag, metadata)
+        for entry_id, entry_etag in chain:
             if entry_id == write_id:
-                return entry_etag
-        return None
+                return Verdict.APPLIED, entry_etag
+        if not insert and expected is None:
+            return Verdict.NOT_YET, None  # a blind write replaces whatever is there: sending it again is safe
+        if expected is not None and etag == expected:
+            return Verdict.NOT_YET, None
+        return (Verdict.REFUSED if _replaced_by_another(chain, expected) else Verdict.UNKNOWN), None
+
+    def gone(self, expected: str | None, etag: str, metadata: Mapping[str, str] | None) -> EvidenceGone:
+        """The error for an ``UNKNOWN`` verdict, saying how far back the object's chain reaches."""
+        chain = self.chain_of(etag, metadata)
+        created = chain[0][0] == ABSENT_MARK
+        start = "its creation" if created else f"version {chain[0][1] or '?'}"
+        wanted = "the absence" if expected is None else f"version {expected}"
+        return EvidenceGone(f"its chain of {len(chain) - created} versions reaches back to {start}, "
+                            f"not to {wanted} our request replaced")
+
+    def chain_of(self, etag: str, metadata: Mapping[str, str] | None) -> list[tuple[str, str]]:
+        """The versions of a stored object's chain, oldest first, ending with the object itself."""
+        metadata = metadata or {}
+        chain = [_parsed(entry) for entry in metadata.get(self.lineage_key, "").split()]
+        chain.append((metadata.get(self.id_key, UNKNOWN_WRITER), etag))
+        return chain
 
 
-def _extended(lineage: str, write_id: str, etag: str) -> str:
-    """``lineage`` plus one more version, keeping the last ``LINEAGE_LENGTH``."""
-    entries = lineage.split()
-    entries.append(f"{write_id}:{etag}")
-    return " ".join(entries[-LINEAGE_LENGTH:])
+def _parsed(entry: str) -> tuple[str, str]:
+    """``(write id, etag)`` of a chain entry; the absent marker is ``("+", "")``."""
+    entry_id, _, entry_etag = entry.partition(":")
+    return entry_id, entry_etag
+
+
+def _replaced_by_another(chain: list[tuple[str, str]], expected: str | None) -> bool:
+    """Whether the chain shows what our write expected (a version, or ``None``: absence) replaced by a write.
+
+    Our own write is not in the chain (checked first), so that write was another's.
+    """
+    for entry_id, entry_etag in chain[:-1]:  # the versions that something was written on top of
+        if expected is None and entry_id == ABSENT_MARK:
+            return True
+        if expected is not None and entry_id != ABSENT_MARK and entry_etag == expected:
+            return True
+    return False
+
+
+def _extended(chain: str, entry: str) -> str:
+    """``chain`` plus one more version, dropping the oldest versions beyond ``LINEAGE_BUDGET`` characters."""
+    entries = [*chain.split(), entry]
+    size = sum(len(e) + 1 for e in entries) - 1
+    start = 0
+    while size > LINEAGE_BUDGET and start < len(entries) - 1:
+        size -= len(entries[start]) + 1
+        start += 1
+    return " ".join(entries[start:])

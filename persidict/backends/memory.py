@@ -11,10 +11,12 @@ ordinary ``MemoryFile`` objects, so the filesystem stays usable through fsspec.
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +42,8 @@ def private_memory_filesystem() -> MemoryFileSystem:
 class _CountingStore(dict[str, Any]):
     """A memory filesystem's path -> file dict that keeps, for every folder and suffix,
     how many files lie below it: ``counts[("/a", ".pkl")]``.  Each write of a new path
-    or delete costs one update per folder level."""
+    or delete costs one update per folder level; a folder whose last file goes loses
+    its entry, so a store that churns keys keeps no trace of the folders it emptied."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -62,7 +65,11 @@ class _CountingStore(dict[str, Any]):
             return  # no suffix: no store's value
         suffix, counts = name[dot:], self.counts
         while True:
-            counts[folder, suffix] = counts.get((folder, suffix), 0) + change
+            count = counts.get((folder, suffix), 0) + change
+            if count:
+                counts[folder, suffix] = count
+            else:
+                del counts[folder, suffix]
             if not folder:
                 return
             folder = folder.rpartition("/")[0]
@@ -101,21 +108,44 @@ class _StoreState:
         self.counter = itertools.count(1)
 
 
-_STATE_ATTRIBUTE = "_persidict_state"
-_state_creation_lock = threading.Lock()
+_STATES: dict[int, tuple[Any, _StoreState]] = {}
+"""Each memory store's state, by ``id`` of the store (a path -> file dict), kept here rather than on
+fsspec's classes.  A store that can be weakly referenced (a private one) is held weakly and its entry
+goes with it; a plain dict (fsspec's global store, which lives as long as its class) is held strongly,
+so its ``id`` cannot be reused while the entry exists."""
+_states_lock = threading.Lock()
 
 
 def _state_of(fs: MemoryFileSystem) -> _StoreState:
-    """The state of ``fs``'s store: per instance for a private store, per class for the global one."""
-    owner: Any = fs if "store" in vars(fs) else type(fs)
-    state = owner.__dict__.get(_STATE_ATTRIBUTE)
-    if state is None:
-        with _state_creation_lock:
-            state = owner.__dict__.get(_STATE_ATTRIBUTE)
-            if state is None:
-                state = _StoreState()
-                setattr(owner, _STATE_ATTRIBUTE, state)
-    return state  # type: ignore[no-any-return]
+    """The state of ``fs``'s store, shared by every backend on it (one for fsspec's global store)."""
+    store = fs.store
+    entry = _STATES.get(id(store))
+    if entry is None or _referent(entry[0]) is not store:
+        with _states_lock:
+            entry = _STATES.get(id(store))
+            if entry is None or _referent(entry[0]) is not store:
+                entry = (_holder(store), _StoreState())
+                _STATES[id(store)] = entry
+    return entry[1]
+
+
+def _holder(store: dict[str, Any]) -> Any:
+    """A weak reference to ``store`` that drops its registry entry with it, or the store itself."""
+    try:
+        return weakref.ref(store, functools.partial(_dropped, id(store)))
+    except TypeError:
+        return store  # a plain dict cannot be weakly referenced
+
+
+def _dropped(key: int, reference: weakref.ref[Any]) -> None:
+    """A store's weak reference died: its entry goes (unless a newer store took its ``id`` meanwhile)."""
+    entry = _STATES.get(key)
+    if entry is not None and entry[0] is reference:
+        _STATES.pop(key, None)  # no lock: this may run inside a garbage collection, in any thread
+
+
+def _referent(holder: Any) -> Any:
+    return holder() if isinstance(holder, weakref.ref) else holder
 
 
 class MemoryBackend(StorageBackend):

@@ -14,13 +14,20 @@ here, once:
   that is safe: when the service refused it (throttling), when it never left
   (no connection), or when the answer was lost and the request is idempotent
   or can be reconciled.
-- **Lost answers are reconciled.**  Every write carries a random write id and
-  the lineage of the version it replaces in the object's metadata
-  (``lineage``).  When a conditional write whose earlier attempt may have
-  been applied is then refused (412/404), ``_run`` reads the object's
-  metadata instead of reporting the refusal: if our write id is there, the
-  write happened and its ETag is returned.  A conditional delete refused after
-  a lost answer counts as done if the object is gone.
+- **Lost answers are reconciled, at once.**  Every write carries a random
+  write id and the chain of versions it replaces in the object's metadata
+  (``lineage``).  Right after a lost answer, before any pause or resend,
+  ``_run`` reads the object and settles what happened: applied (our write id
+  is in the chain: its ETag is returned), not applied yet (what we expected
+  is still there: sending again is safe), or refused (what we expected was
+  replaced by another writer).  Reading at once matters: the chain is
+  bounded, and writers landing on top during a pause would push our write
+  out of it.  A later refusal (412/404) is reconciled again, whatever came
+  between (throttling, no connection), so a lost answer is never forgotten.
+  A delete counts as done if the object is gone.  Only when the evidence is
+  gone (another writer deleted or blindly replaced the object meanwhile) or
+  cannot be read does the error say the request may have been applied; a
+  ``PreconditionFailed`` always means nothing was applied.
 - **Every call has a deadline** (``timeout`` seconds, retries included), after
   which it fails: a server that accepts connections and never answers costs
   ``timeout``, not minutes.
@@ -37,6 +44,7 @@ error boundary turns the last into ``BackendError``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import enum
@@ -54,7 +62,7 @@ from fsspec.asyn import sync
 
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 from .base import StorageBackend
-from .lineage import Lineages
+from .lineage import EvidenceGone, Lineages, Verdict
 
 __all__ = ["CONCURRENT_REQUESTS", "READ_BATCH", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends", "http_date"]
 
@@ -76,8 +84,14 @@ LOST_ANSWER_ATTEMPTS = 5
 UNREACHABLE_ATTEMPTS = 3
 """Sends of a request that cannot connect: a dead endpoint fails in about a second."""
 
+RECONCILE_SHARE = 0.2
+"""The share of ``timeout`` a change keeps for the read that reconciles its last lost answer."""
+
 FIRST_BACKOFF = 0.1
 MAX_BACKOFF = 2.0
+CHECK_FIRST_BACKOFF = 0.005
+"""The first pause of a read that checks a lost answer: other writers landing meanwhile push our write
+out of the object's chain of versions, so it is retried at once, not after tenths of a second."""
 
 
 class Outcome(enum.Enum):
@@ -89,7 +103,7 @@ class Outcome(enum.Enum):
     DENIED = "access denied"
     REFUSED = "the service refused it (throttling): not applied"
     UNREACHABLE = "no connection: never sent"
-    LOST = "the answer was lost: it may have been applied"
+    LOST = "the answer was lost"
     FAILED = "failed for good"
 
 
@@ -172,50 +186,110 @@ class ObjectStoreBackend(StorageBackend):
         what: str,
         *,
         conditional: bool = False,
-        changes: bool = False,
-        reconcile: Callable[[], Awaitable[T]] | None = None,
+        reconcile: Callable[[], Awaitable[tuple[Verdict, T | None]]] | None = None,
+        deadline: float | None = None,
+        first_pause: float | None = None,
     ) -> T:
-        """Run ``request()`` on the SDK's loop: retried where safe, reconciled, bounded by ``timeout``.
+        """Run ``request()`` on the SDK's loop: retried where safe, settled, bounded by ``timeout``.
 
-        A ``conditional`` request may fail its precondition (``PreconditionFailed``);
-        on any other, a 412 is a plain failure.  A request that ``changes`` the
-        object and runs out of time may have been applied, and the error says so.  ``reconcile`` finds out, after a
-        lost answer, whether a conditional request was applied: it returns the
-        request's result if so, and raises ``PreconditionFailed`` if not.
+        A ``conditional`` request may fail its precondition; on any other a 412
+        is a plain failure.  ``reconcile`` (every change has one) reads what is
+        stored and tells whether the request was applied: at once after every
+        lost answer, and again when a later attempt is refused (412, 404)
+        whatever came between, since the earlier request may have landed late.
+        Pauses between attempts double from ``first_pause`` (``FIRST_BACKOFF``).
         """
-        deadline = time.monotonic() + self.timeout
-        lost = False
+        deadline = time.monotonic() + self.timeout if deadline is None else deadline
+        reserve = 0.0 if reconcile is None else RECONCILE_SHARE * self.timeout  # time kept for the last check
+        lost = False  # some attempt's answer was lost: never forgotten
+        fresh = False  # a check has run since the last attempt
+        sent: collections.Counter[Outcome] = collections.Counter()  # failed attempts, by outcome
         attempt = 0
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - reserve - time.monotonic()
             if remaining <= 0:
-                maybe = " (it may have been applied)" if lost and changes else ""
-                raise TimeoutError(errno.ETIMEDOUT, f"{what}: no answer within {self.timeout:g} s{maybe}")
+                timeout = TimeoutError(errno.ETIMEDOUT, f"{what}: no answer within {self.timeout:g} s")
+                return self._last_word(reconcile, what, deadline, timeout, lost=lost, fresh=fresh)
             try:
                 return sync(self.fs.loop, _within, request, remaining)  # type: ignore[no-any-return]
-            except (PreconditionFailed, FileNotFoundError):
-                raise  # our own answers (a reconcile's, or one a cloud module already classified)
+            except (PreconditionFailed, FileNotFoundError, EvidenceGone):
+                raise  # our own answers (a check's, or one a cloud module already classified)
             except Exception as exc:
-                outcome = Outcome.LOST if isinstance(exc, asyncio.TimeoutError) else self._outcome(exc)
-                if outcome is Outcome.CONFLICT and not conditional:
-                    outcome = Outcome.FAILED
-                if outcome in (Outcome.NOT_FOUND, Outcome.CONFLICT):
-                    if lost and reconcile is not None:
-                        request, reconcile = reconcile, None  # ask what really happened
-                        continue
-                    if outcome is Outcome.NOT_FOUND:
-                        raise FileNotFoundError(errno.ENOENT, "No such object", what) from exc
-                    raise PreconditionFailed(what) from exc
-                if outcome is Outcome.BUCKET_MISSING:
-                    raise OSError(f"{what}: the bucket {self.bucket!r} does not exist") from exc
-                if outcome is Outcome.DENIED:
-                    raise PermissionError(errno.EACCES, f"{what}: {outcome.value}: {exc}") from exc
-                if not _may_send_again(outcome, attempt):
-                    raise OSError(errno.EIO, f"{what}: {outcome.value}: {type(exc).__name__}: {exc}") from exc
-                lost = lost or outcome is Outcome.LOST
-            pause = min(FIRST_BACKOFF * 2**attempt, MAX_BACKOFF) * random.uniform(0.5, 1.0)  # jittered
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                outcome = self._meaning(exc, what, conditional)
+                lost, fresh = lost or outcome is Outcome.LOST, False
+                if lost and reconcile is not None and outcome in (Outcome.LOST, Outcome.NOT_FOUND, Outcome.CONFLICT):
+                    verdict, result = self._check(reconcile, what, deadline, exc)
+                    if verdict is Verdict.APPLIED:
+                        return result  # type: ignore[return-value]
+                    if verdict is Verdict.REFUSED or outcome is not Outcome.LOST:
+                        raise PreconditionFailed(what) from exc  # refused, and proven not ours
+                    fresh = True  # not applied (yet): sending it again is safe
+                elif outcome in (Outcome.NOT_FOUND, Outcome.CONFLICT):
+                    raise _refusal(outcome, what) from exc
+                sent[outcome] += 1
+                if not _may_send_again(outcome, sent[outcome]):
+                    failure = _failure(what, outcome, exc)
+                    return self._last_word(reconcile, what, deadline, failure, lost=lost, fresh=fresh)
+            _pause(FIRST_BACKOFF if first_pause is None else first_pause, attempt, deadline - reserve)
             attempt += 1
+
+    def _last_word(
+        self,
+        reconcile: Callable[[], Awaitable[tuple[Verdict, T | None]]] | None,
+        what: str,
+        deadline: float,
+        failure: OSError,
+        *,
+        lost: bool,
+        fresh: bool,
+    ) -> T:
+        """Give up on a request; a change whose answer was ever lost first gets a definite outcome.
+
+        Unless a check has just run, one more look settles it (attempts since
+        the last check may have met a request of ours that landed late): our
+        result if it was applied, ``PreconditionFailed`` if it was refused, else
+        ``failure`` saying that it was not applied.
+        """
+        if reconcile is None or not lost:
+            raise failure  # a read, or no attempt can have been applied
+        if not fresh:
+            verdict, result = self._check(reconcile, what, deadline, failure)
+            if verdict is Verdict.APPLIED:
+                return result  # type: ignore[return-value]
+            if verdict is Verdict.REFUSED:
+                raise PreconditionFailed(what) from failure
+        raise type(failure)(failure.errno, f"{failure.strerror} (checked: not applied)") from failure.__cause__
+
+    def _meaning(self, exc: Exception, what: str, conditional: bool) -> Outcome:
+        """The outcome of a failed attempt; the failures nothing can fix are raised here."""
+        outcome = Outcome.LOST if isinstance(exc, asyncio.TimeoutError) else self._outcome(exc)
+        if outcome is Outcome.CONFLICT and not conditional:
+            outcome = Outcome.FAILED
+        if outcome is Outcome.BUCKET_MISSING:
+            raise OSError(f"{what}: the bucket {self.bucket!r} does not exist") from exc
+        if outcome is Outcome.DENIED:
+            raise PermissionError(errno.EACCES, f"{what}: {outcome.value}: {exc}") from exc
+        return outcome
+
+    def _check(
+        self, reconcile: Callable[[], Awaitable[tuple[Verdict, T | None]]], what: str, deadline: float, lost: Exception
+    ) -> tuple[Verdict, T | None]:
+        """Read what is stored and tell what became of a request whose answer was lost.
+
+        The read has its own retries within the same deadline, after pauses of
+        milliseconds: the evidence it looks for fades as other writers land.  A
+        read that fails, or evidence that is gone, leaves the outcome unknown,
+        and the error says so.
+        """
+        try:
+            checking = f"{what}: checking whether it was applied"
+            return self._run(reconcile, checking, deadline=deadline, first_pause=CHECK_FIRST_BACKOFF)
+        except EvidenceGone as exc:
+            raise OSError(errno.EIO, f"{what}: {Outcome.LOST.value}, and {Verdict.UNKNOWN.value}: {exc} (other "
+                          "writers replaced or deleted it meanwhile), so it may have been applied") from lost
+        except OSError as exc:
+            message = f"{what}: {Outcome.LOST.value}, and checking failed, so it may have been applied ({exc})"
+            raise type(exc)(exc.errno, message) from lost
 
     # --- reads ------------------------------------------------------------------------------
     def read(self, path: str) -> bytes:
@@ -290,14 +364,14 @@ class ObjectStoreBackend(StorageBackend):
         if expected == "":
             raise PreconditionFailed(path)  # no object's ETag is empty (and HTTP clients drop empty headers)
         name, write_id = self._name(path), Lineages.new_write_id()
-        metadata = self._lineages.metadata_for(name, expected if isinstance(expected, str) else None, write_id)
+        replaced = expected if isinstance(expected, str) else None
+        metadata = self._lineages.metadata_for(name, replaced, write_id, insert=expected is ABSENT)
         try:
             return self._run(
                 lambda: self._put_written(name, data, expected, metadata),
                 f"write {path}",
                 conditional=expected is not ANY,
-                changes=True,
-                reconcile=None if expected is ANY else lambda: self._confirm_write(name, write_id),
+                reconcile=lambda: self._confirm_write(name, write_id, expected),
             )
         except FileNotFoundError as exc:  # If-Match on a missing object: that version is gone too
             raise PreconditionFailed(path) from exc
@@ -307,19 +381,24 @@ class ObjectStoreBackend(StorageBackend):
         self._lineages.learn(name, etag, metadata)
         return etag
 
-    async def _confirm_write(self, name: str, write_id: str) -> str:
-        """After a lost answer: the ETag of our write if it happened, else ``PreconditionFailed``."""
+    async def _confirm_write(self, name: str, write_id: str, expected: Expected) -> tuple[Verdict, str | None]:
+        """After a lost answer: what the stored object proves about our write (see ``lineage``)."""
         try:
             version, metadata = await self._head(name)
         except Exception as exc:
-            if self._outcome(exc) is Outcome.NOT_FOUND:
-                raise PreconditionFailed(name) from exc
-            raise
-        etag = self._lineages.our_etag(write_id, version.etag, metadata)
-        if etag is None:
-            raise PreconditionFailed(name)
+            if self._outcome(exc) is not Outcome.NOT_FOUND:
+                raise
+            # Nothing stored: an insert or a blind write did not land; a compare-and-swap
+            # either did not, or landed and was deleted since (nothing tells which).
+            if isinstance(expected, str):
+                raise EvidenceGone("the object is gone: deleted since") from exc
+            return Verdict.NOT_YET, None
         self._lineages.learn(name, version.etag, metadata)
-        return etag
+        replaced = expected if isinstance(expected, str) else None
+        verdict = self._lineages.verdict(write_id, replaced, version.etag, metadata, insert=expected is ABSENT)
+        if verdict[0] is Verdict.UNKNOWN:
+            raise self._lineages.gone(replaced, version.etag, metadata)
+        return verdict
 
     def remove(self, path: str, expected: Expected = ANY) -> None:
         if expected is ABSENT or expected == "":
@@ -332,8 +411,7 @@ class ObjectStoreBackend(StorageBackend):
                     lambda: self._delete_object(name, expected),
                     f"delete {path}",
                     conditional=True,  # S3 pins even an unconditional delete to the version it saw
-                    changes=True,
-                    reconcile=lambda: self._confirm_delete(name),
+                    reconcile=lambda: self._confirm_delete(name, expected),
                 )
                 return
             except PreconditionFailed as exc:
@@ -355,15 +433,24 @@ class ObjectStoreBackend(StorageBackend):
 
         return _concurrently(remove, list(paths), key=lambda path: path)
 
-    async def _confirm_delete(self, name: str) -> None:
-        """After a lost answer: done if the object is gone (our delete, or one just like it)."""
+    async def _confirm_delete(self, name: str, expected: Expected) -> tuple[Verdict, None]:
+        """After a lost answer: what the stored object proves about our delete.
+
+        Gone counts as done: a deleted object leaves no metadata, so whether
+        our delete or another one just like it removed it cannot be told.
+        """
         try:
-            await self._head(name)
+            version, metadata = await self._head(name)
         except Exception as exc:
             if self._outcome(exc) is Outcome.NOT_FOUND:
-                return
+                return Verdict.APPLIED, None
             raise
-        raise PreconditionFailed(name)
+        if not isinstance(expected, str):
+            return Verdict.NOT_YET, None  # deleting whatever is there: it is still there
+        verdict = self._lineages.verdict(None, expected, version.etag, metadata)[0]  # replaced, or still there?
+        if verdict is Verdict.UNKNOWN:
+            raise self._lineages.gone(expected, version.etag, metadata)
+        return verdict, None
 
     # --- listing and the bucket -------------------------------------------------------------
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
@@ -428,19 +515,40 @@ def forbid_hidden_resends(session: Any) -> None:
         session._retry_connection = False
 
 
-def _may_send_again(outcome: Outcome, attempt: int) -> bool:
-    """Whether sending a request again is safe and worth it.
+def _refusal(outcome: Outcome, what: str) -> Exception:
+    """A 404 or 412 that no lost answer can explain: the object is missing, or the precondition failed."""
+    if outcome is Outcome.NOT_FOUND:
+        return FileNotFoundError(errno.ENOENT, "No such object", what)
+    return PreconditionFailed(what)
 
-    Every request is either idempotent (reads, listings, unconditional
-    writes) or reconcilable (conditional writes and deletes), so a lost
-    answer may always be followed by a resend.
+
+def _failure(what: str, outcome: Outcome, exc: Exception) -> OSError:
+    """The error of a request given up after ``outcome``, chained from the last attempt's ``exc``."""
+    failure = OSError(errno.EIO, f"{what}: {outcome.value}: {type(exc).__name__}: {exc}")
+    failure.__cause__ = exc
+    return failure
+
+
+def _pause(first: float, attempt: int, until: float) -> None:
+    """Sleep before attempt ``attempt + 1``: exponential from ``first``, jittered, never past ``until``."""
+    pause = min(first * 2**attempt, MAX_BACKOFF) * random.uniform(0.5, 1.0)
+    time.sleep(min(pause, max(0.0, until - time.monotonic())))
+
+
+def _may_send_again(outcome: Outcome, failed: int) -> bool:
+    """Whether sending a request again is safe and worth it, after ``failed`` attempts ended in ``outcome``.
+
+    Every request is either idempotent (reads, listings) or reconciled
+    (every change), so a lost answer may always be followed by a resend.
+    Each outcome has its own budget: a few unreachable attempts among lost
+    answers do not end a request that is getting through.
     """
     if outcome is Outcome.REFUSED:
         return True  # until the deadline: the service asked us to slow down
     if outcome is Outcome.UNREACHABLE:
-        return attempt + 1 < UNREACHABLE_ATTEMPTS
+        return failed < UNREACHABLE_ATTEMPTS
     if outcome is Outcome.LOST:
-        return attempt + 1 < LOST_ANSWER_ATTEMPTS
+        return failed < LOST_ANSWER_ATTEMPTS
     return False
 
 

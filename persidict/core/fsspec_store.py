@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from ..backends.base import StorageBackend
 from ..codecs.registry import Codec
 from ..keys.digests import sign_component, unsign_component
-from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
+from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, forget_key, to_nonempty_key
 from ..protocol.exceptions import BackendError
 from ..protocol.flags import VALUE_NOT_RETRIEVED
 from ..protocol.store import Store
@@ -284,6 +284,14 @@ class FsspecStore(Store):
             if isinstance(exc, PreconditionFailed) and expected is not ANY:
                 raise
             self._fail(exc, "delete", key)
+        self._forget(key)
+
+    def _forget(self, key: Key) -> None:
+        """Drop the memo entries of a deleted key, so a process that churns keys stays flat."""
+        forget_key(key.strings)
+        self._paths.pop(key.strings, None)
+        if self._keys_of_files:  # filled only by listings
+            self._keys_of_files.pop(self._relative(key), None)
 
     def write_many(self, items: Iterable[tuple[Key, Any]], expected: Expected = ANY) -> dict[Key, Exception]:
         """Every value is encoded first (``TypeError`` before anything is written), then written
@@ -306,6 +314,9 @@ class FsspecStore(Store):
             failures = self.backend.remove_many(paths)
         except Exception as exc:
             self._fail(exc, "delete")
+        for path, key in paths.items():
+            if path not in failures:
+                self._forget(key)
         return {paths[path]: error for path, error in failures.items()}
 
     def _record_layout(self) -> None:

@@ -21,6 +21,7 @@ from .chars import SAFE_CHARS_SET, SAFE_STRING_MAX_LENGTH, is_safe
 __all__ = [
     "NonEmptySafeStrTuple",
     "SafeStrTuple",
+    "forget_key",
     "is_valid_component",
     "key_text",
     "to_nonempty_key",
@@ -289,6 +290,13 @@ def _remember(memo: dict[Any, NonEmptySafeStrTuple], key: Any, result: NonEmptyS
     if len(memo) >= _KEY_CACHE_SIZE:
         memo.clear()
     memo[key] = result
+
+
+def forget_key(strings: tuple[str, ...]) -> None:
+    """Drop a key from the memo of normalized keys (its item was deleted: a churning process stays flat)."""
+    _TUPLE_KEYS.pop(strings, None)
+    if len(strings) == 1:
+        _STR_KEYS.pop(strings[0], None)
 
 
 def to_nonempty_key(key: object) -> NonEmptySafeStrTuple:

@@ -1,225 +1,33 @@
 """ObjectStoreBackend's request runner and reconciliation, on an in-memory fake cloud.
 
-``FakeBackend`` implements the SDK hooks a cloud module supplies (``_get``,
-``_head``, ``_put_object``, ``_delete_object``, ``_list_page``, the bucket
-calls and the error table ``_outcome``) over a dict of objects with
-counter-made ETags.  It honours preconditions like a real cloud (412 for an
-unmet one, 404 for a missing object) and takes a script of faults per hook
-(``FakeCloud.fail``): an answer lost after or before the change was applied,
-a refusal (throttling), no connection, a missing bucket, a denial, a request
-that never answers.  So each rule of ``_run`` is tested on its own, with no
-network: what is retried and how often, what is reconciled, what each
-failure becomes, and that every call ends by its deadline.
+``FakeBackend`` (``tests/backends/fake_cloud.py``) implements the SDK hooks a
+cloud module supplies over a dict of objects, and plays a script of faults per
+hook.  So each rule of ``_run`` is tested on its own, with no network: what is
+retried and how often, what is reconciled, what each failure becomes, and that
+every call ends by its deadline.
 
-A second backend on the same ``FakeCloud`` plays another process; actions
-queued with ``between_attempts`` run in the pause between two attempts of a
-request (the runner's back-off sleep), where another writer's change lands.
+A second backend on the same ``FakeCloud`` plays another process;
+``FakeCloud.meanwhile`` lands its change as a hook is entered (between a lost
+answer and the read that reconciles it, for example).  Mixed sequences of
+faults are in ``test_lost_answer_sequences.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
-import itertools
 import time
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
-import fsspec.asyn
 import pytest
 
 from persidict import BackendError, FsspecDict
 from persidict.backends import lineage as lineage_module
-from persidict.backends import object_store
-from persidict.backends.lineage import LINEAGE_LENGTH, Lineages
-from persidict.backends.object_store import LOST_ANSWER_ATTEMPTS, UNREACHABLE_ATTEMPTS, ObjectStoreBackend, Outcome
-from persidict.protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
+from persidict.backends.lineage import ABSENT_MARK, LINEAGE_BUDGET, Lineages, Verdict
+from persidict.backends.object_store import LOST_ANSWER_ATTEMPTS, UNREACHABLE_ATTEMPTS, Outcome
+from persidict.protocol.versions import ABSENT, ANY, PreconditionFailed, Version
 
-BUCKET = "fake-bucket-42"
-ROOT = f"{BUCKET}/store"
-PATH = f"{ROOT}/k.pkl"
-NAME = "store/k.pkl"
-"""The object name of ``PATH`` inside the bucket."""
-BOUND = 10.0
-"""A generous upper bound on a call cut by a short deadline (slow CI machines)."""
-
-
-# --- the fake cloud -----------------------------------------------------------------------------------
-class CloudError(Exception):
-    """An error of the fake SDK; each subclass means one ``Outcome``."""
-
-    outcome = Outcome.FAILED
-
-
-class NotFound(CloudError):
-    outcome = Outcome.NOT_FOUND
-
-
-class Conflict(CloudError):
-    outcome = Outcome.CONFLICT
-
-
-class Lost(CloudError):
-    outcome = Outcome.LOST
-
-
-class Refused(CloudError):
-    outcome = Outcome.REFUSED
-
-
-class Unreachable(CloudError):
-    outcome = Outcome.UNREACHABLE
-
-
-class BucketMissing(CloudError):
-    outcome = Outcome.BUCKET_MISSING
-
-
-class Denied(CloudError):
-    outcome = Outcome.DENIED
-
-
-RAISED_BEFORE = {
-    "lost_before": Lost,
-    "refused": Refused,
-    "unreachable": Unreachable,
-    "bucket_missing": BucketMissing,
-    "denied": Denied,
-    "conflict": Conflict,
-}
-"""Faults that raise before the request does anything (``lost_after`` applies it first; ``hang`` never answers)."""
-
-
-@dataclass
-class Stored:
-    data: bytes
-    etag: str
-    metadata: dict[str, str]
-    timestamp: float
-
-
-class FakeCloud:
-    """Buckets of objects with counter-made ETags, a log of every hook call and a fault script per hook."""
-
-    def __init__(self) -> None:
-        self.buckets = {BUCKET}
-        self.objects: dict[str, Stored] = {}
-        self.calls: list[tuple[str, str]] = []
-        self.applied: list[tuple[str, str]] = []
-        self._faults: dict[str, list[str]] = defaultdict(list)
-        self._etags = itertools.count(1)
-
-    def fail(self, hook: str, *faults: str) -> None:
-        """Script the next calls of ``hook`` ("get", "head", "put", "delete", "list", ...), one fault each."""
-        self._faults[hook].extend(faults)
-
-    def count(self, hook: str) -> int:
-        return sum(1 for called, _ in self.calls if called == hook)
-
-    async def enter(self, hook: str, name: str = "") -> str | None:
-        """Log the call and play its fault: raise it now, hang, or return "lost_after" for the hook to raise."""
-        self.calls.append((hook, name))
-        fault = self._faults[hook].pop(0) if self._faults[hook] else None
-        if fault == "hang":
-            await asyncio.sleep(3600)
-        if fault in RAISED_BEFORE:
-            raise RAISED_BEFORE[fault](f"{fault}: {hook} {name}")
-        if hook not in ("bucket_exists", "create_bucket") and BUCKET not in self.buckets:
-            raise BucketMissing(f"no bucket: {hook} {name}")
-        return fault
-
-    def new_etag(self) -> str:
-        return f'"etag-{next(self._etags)}"'
-
-
-class FakeFS:
-    """What the runner needs of an fsspec filesystem: a loop and ``storage_options`` (rebuilt after a fork)."""
-
-    def __init__(self, **storage_options: Any) -> None:
-        self.loop = fsspec.asyn.get_loop()
-        self.storage_options = storage_options
-
-    def unstrip_protocol(self, path: str) -> str:
-        return f"fake://{path}"
-
-
-class FakeBackend(ObjectStoreBackend):
-    """The SDK hooks of a cloud module, on a ``FakeCloud``."""
-
-    backend_name = "fake"
-
-    def __init__(self, cloud: FakeCloud, root: str = ROOT) -> None:
-        super().__init__(FakeFS(), root)
-        self.cloud = cloud
-
-    def _outcome(self, exc: BaseException) -> Outcome:
-        return exc.outcome if isinstance(exc, CloudError) else Outcome.FAILED
-
-    def _existing(self, name: str) -> Stored:
-        stored = self.cloud.objects.get(name)
-        if stored is None:
-            raise NotFound(name)
-        return stored
-
-    async def _get(self, name: str, if_none_match: str | None = None) -> tuple[bytes | None, Version, Any]:
-        fault = await self.cloud.enter("get", name)
-        stored = self._existing(name)
-        if fault == "lost_after":
-            raise Lost(f"lost_after: get {name}")
-        version = Version(stored.etag, stored.timestamp)
-        return (None if if_none_match == stored.etag else stored.data), version, dict(stored.metadata)
-
-    async def _head(self, name: str) -> tuple[Version, Any]:
-        fault = await self.cloud.enter("head", name)
-        stored = self._existing(name)
-        if fault == "lost_after":
-            raise Lost(f"lost_after: head {name}")
-        return Version(stored.etag, stored.timestamp), dict(stored.metadata)
-
-    async def _put_object(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:
-        fault = await self.cloud.enter("put", name)
-        current = self.cloud.objects.get(name)
-        if expected is ABSENT and current is not None:
-            raise Conflict(f"412: {name} exists")
-        if isinstance(expected, str):
-            if current is None:
-                raise NotFound(f"404: {name} is missing")  # some clouds answer If-Match on a missing object so
-            if current.etag != expected:
-                raise Conflict(f"412: {name} is at {current.etag}, not {expected}")
-        etag = self.cloud.new_etag()
-        self.cloud.objects[name] = Stored(bytes(data), etag, dict(metadata), time.time())
-        self.cloud.applied.append(("put", name))
-        if fault == "lost_after":
-            raise Lost(f"lost_after: put {name}")
-        return etag
-
-    async def _delete_object(self, name: str, expected: Expected) -> None:
-        fault = await self.cloud.enter("delete", name)
-        current = self._existing(name)
-        if isinstance(expected, str) and current.etag != expected:
-            raise Conflict(f"412: {name} is at {current.etag}, not {expected}")
-        del self.cloud.objects[name]
-        self.cloud.applied.append(("delete", name))
-        if fault == "lost_after":
-            raise Lost(f"lost_after: delete {name}")
-
-    async def _list_page(self, token: str | None) -> tuple[list[tuple[str, float]], str | None]:
-        await self.cloud.enter("list", self.prefix)
-        names = sorted(name for name in self.cloud.objects if name.startswith(self.prefix))
-        start = int(token or 0)
-        page = [(name, self.cloud.objects[name].timestamp) for name in names[start : start + 2]]
-        return page, str(start + 2) if start + 2 < len(names) else None
-
-    async def _bucket_exists(self) -> bool:
-        await self.cloud.enter("bucket_exists")
-        return self.bucket in self.cloud.buckets
-
-    async def _create_bucket(self) -> None:
-        await self.cloud.enter("create_bucket")
-        self.cloud.buckets.add(self.bucket)
+from .fake_cloud import BOUND, BUCKET, NAME, PATH, ROOT, FakeBackend, FakeCloud, short_pauses, write_on_top
 
 
 # --- fixtures -------------------------------------------------------------------------------------------
@@ -236,38 +44,23 @@ def backend(cloud: FakeCloud) -> FakeBackend:
 
 @pytest.fixture
 def other(cloud: FakeCloud) -> FakeBackend:
-    """Another writer on the same cloud (another process)."""
-    return FakeBackend(cloud)
+    """Another writer on the same cloud (another process): the fault script is not for it."""
+    return FakeBackend(cloud, scripted=False)
 
 
 @pytest.fixture(autouse=True)
-def between_attempts(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], Any]]:
-    """Actions to run, in order, one per pause between two attempts; back-off made short."""
-    monkeypatch.setattr(object_store, "FIRST_BACKOFF", 0.001)
-    monkeypatch.setattr(object_store, "MAX_BACKOFF", 0.005)
-    actions: list[Callable[[], Any]] = []
-
-    def pause(seconds: float) -> None:
-        if actions:
-            actions.pop(0)()
-        time.sleep(seconds)
-
-    monkeypatch.setattr(object_store, "time", SimpleNamespace(monotonic=time.monotonic, sleep=pause))
-    return actions
-
-
-def _id_of(stored: Stored) -> str:
-    return stored.metadata["persidict-write"]
+def _short_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    short_pauses(monkeypatch)
 
 
 # --- lost answers of conditional writes are reconciled -----------------------------------------------------
 def test_an_insert_applied_before_its_answer_was_lost_reports_success(backend: FakeBackend, cloud: FakeCloud) -> None:
-    """Lost after applying, the resend meets its own write (412): the put succeeds with OUR write's ETag."""
+    """Lost after applying: one read at once finds our write, and the put succeeds with OUR write's ETag."""
     cloud.fail("put", "lost_after")
     etag = backend.put(PATH, b"ours", ABSENT)
     assert etag == cloud.objects[NAME].etag
     assert cloud.objects[NAME].data == b"ours"
-    assert cloud.count("put") == 2 and cloud.applied == [("put", NAME)]  # sent twice, applied once
+    assert cloud.count("put") == 1 and cloud.applied == [("put", NAME)]  # no resend was needed
     assert cloud.count("head") == 1  # one look at the metadata decided it
 
 
@@ -283,41 +76,96 @@ def test_a_compare_and_swap_applied_before_its_answer_was_lost_reports_success(
 
 
 def test_our_write_is_found_in_the_lineage_of_a_later_writer(
-    backend: FakeBackend, other: FakeBackend, cloud: FakeCloud, between_attempts: list[Callable[[], Any]]
+    backend: FakeBackend, other: FakeBackend, cloud: FakeCloud
 ) -> None:
     """Another writer read our version and wrote on top before we reconciled: still success, OUR ETag."""
     seen: list[Version] = []
 
-    def other_writes_on_top() -> None:
-        data, version = other.read_versioned(PATH)  # it sees our write (and learns its lineage)
-        assert data == b"ours"
-        seen.append(version)
-        other.put(PATH, b"theirs", version.etag)
+    async def other_writes_on_top() -> None:
+        seen.extend(await write_on_top(other, b"theirs"))
 
     cloud.fail("put", "lost_after")
-    between_attempts.append(other_writes_on_top)
+    cloud.meanwhile("head", other_writes_on_top)  # lands between our lost answer and our look
     etag = backend.put(PATH, b"ours", ABSENT)
     assert etag == seen[0].etag  # the ETag our write produced ...
     assert cloud.objects[NAME].data == b"theirs" and cloud.objects[NAME].etag != etag  # ... not the current one
 
 
 def test_a_request_lost_before_it_was_applied_is_simply_sent_again(backend: FakeBackend, cloud: FakeCloud) -> None:
-    """Lost before applying: the resend is the first real write and succeeds on its own (no reconcile)."""
+    """Lost before applying: one read shows it did not land, and the resend is the first real write."""
     cloud.fail("put", "lost_before")
     etag = backend.put(PATH, b"ours", ABSENT)
     assert etag == cloud.objects[NAME].etag and cloud.objects[NAME].data == b"ours"
-    assert cloud.count("put") == 2 and cloud.count("head") == 0
+    assert cloud.count("put") == 2 and cloud.count("head") == 1
+    assert cloud.applied == [("put", NAME)]
 
 
-def test_a_blind_overwrite_of_our_lost_write_is_a_precondition_failure(
-    backend: FakeBackend, other: FakeBackend, cloud: FakeCloud, between_attempts: list[Callable[[], Any]]
+def test_our_write_pushed_out_of_a_full_lineage_is_unknown_never_refused(
+    backend: FakeBackend, other: FakeBackend, cloud: FakeCloud
 ) -> None:
-    """Someone overwrote blindly (no lineage back to us): the reconcile cannot claim it, PreconditionFailed."""
+    """So many writes on top of ours that the chain no longer reaches it: an error that says so, never a refusal.
+
+    (A refusal would make ``transform_item`` apply the call again.)
+    """
+    first = backend.put(PATH, b"v0", ABSENT)
+
+    async def many_writes_on_top() -> None:
+        await write_on_top(other, b"theirs", times=LINEAGE_BUDGET // 8)
+
     cloud.fail("put", "lost_after")
-    between_attempts.append(lambda: other.put(PATH, b"blind"))
+    cloud.meanwhile("head", many_writes_on_top)
+    with pytest.raises(OSError, match="may have been applied") as caught:
+        backend.put(PATH, b"ours", first)
+    assert not isinstance(caught.value, PreconditionFailed)
+
+
+def test_a_blind_overwrite_of_our_lost_write_leaves_the_outcome_unknown(
+    backend: FakeBackend, other: FakeBackend, cloud: FakeCloud
+) -> None:
+    """Someone overwrote blindly (no lineage back to us) before we looked: an error that says it may have
+    been applied, never a refusal."""
+
+    async def blind_write() -> None:
+        await other._put_written(NAME, b"blind", ANY, other._lineages.metadata_for(NAME, None, "blind-writer"))
+
+    cloud.fail("put", "lost_after")
+    cloud.meanwhile("head", blind_write)
+    with pytest.raises(OSError, match="may have been applied") as caught:
+        backend.put(PATH, b"ours", ABSENT)
+    assert not isinstance(caught.value, PreconditionFailed)
+    assert cloud.objects[NAME].data == b"blind"
+
+
+def test_a_lost_insert_that_another_insert_beat_is_refused(
+    backend: FakeBackend, other: FakeBackend, cloud: FakeCloud
+) -> None:
+    """The chain starts with another writer's insert: ours did not land, a definite refusal."""
+
+    async def their_insert() -> None:
+        await other._put_written(NAME, b"theirs", ABSENT, other._lineages.metadata_for(
+            NAME, None, "their-insert", insert=True))
+
+    cloud.fail("put", "lost_before")
+    cloud.meanwhile("head", their_insert)
     with pytest.raises(PreconditionFailed):
         backend.put(PATH, b"ours", ABSENT)
-    assert cloud.objects[NAME].data == b"blind"
+    assert cloud.objects[NAME].data == b"theirs" and cloud.count("put") == 2
+
+
+def test_a_lost_compare_and_swap_that_another_writer_beat_is_refused(
+    backend: FakeBackend, other: FakeBackend, cloud: FakeCloud
+) -> None:
+    """The chain shows the version we expected replaced by someone else's write: a definite refusal."""
+    first = backend.put(PATH, b"v0", ABSENT)
+
+    async def their_swap() -> None:
+        await write_on_top(other, b"theirs", times=3)
+
+    cloud.fail("put", "lost_before")
+    cloud.meanwhile("head", their_swap)
+    with pytest.raises(PreconditionFailed):
+        backend.put(PATH, b"ours", first)
+    assert cloud.objects[NAME].data == b"theirs"
 
 
 def test_a_precondition_that_really_failed_is_reported_after_a_lost_answer(
@@ -334,12 +182,28 @@ def test_a_precondition_that_really_failed_is_reported_after_a_lost_answer(
 def test_a_conditional_delete_applied_before_its_answer_was_lost_reports_success(
     backend: FakeBackend, cloud: FakeCloud
 ) -> None:
-    """Lost after deleting, the resend gets 404: the object is gone, so the delete succeeded."""
+    """Lost after deleting: one read finds the object gone, so the delete succeeded."""
     etag = backend.put(PATH, b"v", ABSENT)
     cloud.fail("delete", "lost_after")
     backend.remove(PATH, etag)
     assert NAME not in cloud.objects
-    assert cloud.count("delete") == 2 and cloud.applied.count(("delete", NAME)) == 1
+    assert cloud.count("delete") == 1 and cloud.applied.count(("delete", NAME)) == 1
+
+
+def test_a_lost_conditional_delete_of_a_version_since_replaced_is_refused(
+    backend: FakeBackend, other: FakeBackend, cloud: FakeCloud
+) -> None:
+    """Lost before deleting, and another writer replaced the version meanwhile: the chain proves a refusal."""
+    etag = backend.put(PATH, b"v", ABSENT)
+
+    async def their_swap() -> None:
+        await write_on_top(other, b"theirs")
+
+    cloud.fail("delete", "lost_before")
+    cloud.meanwhile("head", their_swap)
+    with pytest.raises(PreconditionFailed):
+        backend.remove(PATH, etag)
+    assert cloud.objects[NAME].data == b"theirs"
 
 
 def test_an_unconditional_delete_applied_before_its_answer_was_lost_reports_success(
@@ -403,6 +267,18 @@ def test_answers_that_keep_getting_lost_give_up_after_lost_answer_attempts(
     assert cloud.count("get") == LOST_ANSWER_ATTEMPTS
 
 
+def test_a_write_whose_answers_keep_getting_lost_ends_with_a_definite_not_applied(
+    backend: FakeBackend, cloud: FakeCloud
+) -> None:
+    """Each lost answer is checked at once; after the last one the error says what the check proved."""
+    cloud.fail("put", *["lost_before"] * (LOST_ANSWER_ATTEMPTS + 5))
+    with pytest.raises(OSError, match="checked: not applied") as caught:
+        backend.put(PATH, b"v", ABSENT)
+    assert "may have been applied" not in str(caught.value)
+    assert cloud.count("put") == LOST_ANSWER_ATTEMPTS and cloud.count("head") == LOST_ANSWER_ATTEMPTS
+    assert cloud.applied == []
+
+
 def test_a_hung_request_is_cut_at_the_deadline(backend: FakeBackend, cloud: FakeCloud) -> None:
     """A service that never answers costs ``timeout`` seconds, then a TimeoutError saying so."""
     backend.put(PATH, b"v")
@@ -415,12 +291,24 @@ def test_a_hung_request_is_cut_at_the_deadline(backend: FakeBackend, cloud: Fake
     assert isinstance(caught.value, OSError)
 
 
-def test_a_hung_conditional_write_says_it_may_have_been_applied(backend: FakeBackend, cloud: FakeCloud) -> None:
-    """A write cut at its deadline cannot know whether it landed, and the message says so."""
+def test_a_hung_write_is_cut_early_enough_to_check_it_was_not_applied(backend: FakeBackend, cloud: FakeCloud) -> None:
+    """A write that never answers is cut with time left for one read, which settles it: not applied."""
     backend.timeout = 0.3
-    cloud.fail("put", "hang", "hang", "hang")
+    cloud.fail("put", *["hang"] * 20)
     started = time.monotonic()
-    with pytest.raises(TimeoutError, match=r"no answer within .*may have been applied"):
+    with pytest.raises(TimeoutError, match=r"no answer within .*checked: not applied"):
+        backend.put(PATH, b"v", ABSENT)
+    assert time.monotonic() - started < BOUND
+    assert cloud.count("head") >= 1 and NAME not in cloud.objects
+
+
+def test_a_write_whose_check_also_hangs_says_it_may_have_been_applied(backend: FakeBackend, cloud: FakeCloud) -> None:
+    """When not even a read answers before the deadline, the outcome cannot be known, and the message says so."""
+    backend.timeout = 0.3
+    cloud.fail("put", *["hang"] * 20)
+    cloud.fail("head", *["hang"] * 20)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"may have been applied .*no answer within"):
         backend.put(PATH, b"v", ABSENT)
     assert time.monotonic() - started < BOUND
 
@@ -551,56 +439,81 @@ def lineages() -> Lineages:
     return Lineages("id", "lineage")
 
 
-def test_a_lineage_keeps_only_the_last_versions(lineages: Lineages) -> None:
-    """A chain of writers, each on top of the last: each write's lineage holds at most LINEAGE_LENGTH versions."""
+def test_a_lineage_keeps_the_last_versions_that_fit_its_budget(lineages: Lineages) -> None:
+    """A chain of writers, each on top of the last: each write carries the newest versions within the budget."""
     etag: str | None = None
     history: list[str] = []
-    for i in range(3 * LINEAGE_LENGTH):
-        write_id = f"w{i}"
-        metadata = lineages.metadata_for("obj", etag, write_id)
-        entries = metadata.get("lineage", "").split()
-        assert len(entries) <= LINEAGE_LENGTH
-        assert entries == history[-LINEAGE_LENGTH:]  # the most recent versions, oldest first
-        etag = f"e{i}"
+    for i in range(400):
+        write_id = f"w{i:04d}"
+        metadata = lineages.metadata_for("obj", etag, write_id, insert=etag is None)
+        chain = metadata["lineage"]
+        assert len(chain) <= LINEAGE_BUDGET
+        entries = chain.split()
+        assert entries == ([ABSENT_MARK] + history)[-len(entries):]  # the most recent versions, oldest first
+        everything = [ABSENT_MARK, *history]
+        assert entries == everything or len(" ".join(everything[-len(entries) - 1 :])) > LINEAGE_BUDGET  # no more fit
+        etag = f"e{i:03d}"
         lineages.learn("obj", etag, metadata)
         history.append(f"{write_id}:{etag}")
-    assert len(history) > LINEAGE_LENGTH
 
 
-def test_our_etag_finds_our_write_in_the_object_or_its_lineage(lineages: Lineages) -> None:
-    """Our id as the object's own: its ETag; in its lineage: the ETag recorded there; elsewhere: None."""
-    assert lineages.our_etag("mine", "e5", {"id": "mine"}) == "e5"
-    lineage = {"id": "theirs", "lineage": "a:e1 mine:e2 b:e3"}
-    assert lineages.our_etag("mine", "e4", lineage) == "e2"
-    assert lineages.our_etag("nobody", "e4", lineage) is None
-    assert lineages.our_etag("mine", "e4", None) is None
-    assert lineages.our_etag("mine", "e4", {}) is None
+def test_a_verdict_finds_our_write_in_the_object_or_its_chain(lineages: Lineages) -> None:
+    """Our id as the object's own: its ETag; in its chain: the ETag recorded there (even after others wrote)."""
+    assert lineages.verdict("mine", "e4", "e5", {"id": "mine", "lineage": "a:e4"}) == (Verdict.APPLIED, "e5")
+    chain = {"id": "theirs", "lineage": "+ a:e1 mine:e2 b:e3"}
+    assert lineages.verdict("mine", "e1", "e4", chain) == (Verdict.APPLIED, "e2")
 
 
-def test_a_write_on_an_unseen_version_starts_a_new_lineage(lineages: Lineages) -> None:
-    """Only versions this backend has read carry their lineage forward; blind writes carry none."""
-    lineages.learn("obj", "e1", {"id": "w1"})
-    assert lineages.metadata_for("obj", "e1", "w2") == {"id": "w2", "lineage": "w1:e1"}
-    assert lineages.metadata_for("obj", "e-unknown", "w3") == {"id": "w3"}
-    assert lineages.metadata_for("obj", None, "w4") == {"id": "w4"}
-    assert lineages.metadata_for("other", "e1", "w5") == {"id": "w5"}
+@pytest.mark.parametrize(
+    ("expected", "insert", "etag", "metadata", "verdict"),
+    [
+        pytest.param("e2", False, "e2", {"id": "b", "lineage": "+ a:e1"}, Verdict.NOT_YET, id="cas-still-there"),
+        pytest.param("e1", False, "e3", {"id": "c", "lineage": "a:e1 b:e2"}, Verdict.REFUSED, id="cas-beaten"),
+        pytest.param("e1", False, "e3", {"id": "c", "lineage": "-:e1"}, Verdict.REFUSED, id="cas-beaten-unknown-id"),
+        pytest.param("e0", False, "e3", {"id": "c", "lineage": "a:e1 b:e2"}, Verdict.UNKNOWN, id="cas-out-of-chain"),
+        pytest.param("e1", False, "e3", {"id": "c"}, Verdict.UNKNOWN, id="cas-after-a-blind-write"),
+        pytest.param(None, True, "e1", {"id": "a", "lineage": "+"}, Verdict.REFUSED, id="insert-beaten"),
+        pytest.param(None, True, "e2", {"id": "b", "lineage": "a:e1"}, Verdict.UNKNOWN, id="insert-out-of-chain"),
+        pytest.param(None, True, "e2", {"id": "b"}, Verdict.UNKNOWN, id="insert-after-a-blind-write"),
+        pytest.param(None, False, "e2", {"id": "b", "lineage": "+ a:e1"}, Verdict.NOT_YET, id="blind-not-there"),
+        pytest.param(None, True, "e2", None, Verdict.UNKNOWN, id="not-written-by-persidict"),
+    ],
+)
+def test_a_verdict_without_our_write(
+    lineages: Lineages, expected: str | None, insert: bool, etag: str, metadata: Any, verdict: Verdict
+) -> None:
+    """Not ours: refused only when the chain shows what we expected replaced by someone else's write."""
+    assert lineages.verdict("mine", expected, etag, metadata, insert=insert) == (verdict, None)
+
+
+def test_a_write_records_what_it_replaces(lineages: Lineages) -> None:
+    """A known version's chain is carried forward; an unknown one is named by its ETag; an insert by the mark."""
+    lineages.learn("obj", "e1", {"id": "w1", "lineage": "+"})
+    assert lineages.metadata_for("obj", "e1", "w2") == {"id": "w2", "lineage": "+ w1:e1"}
+    assert lineages.metadata_for("obj", "e-unknown", "w3") == {"id": "w3", "lineage": "-:e-unknown"}
+    assert lineages.metadata_for("obj", None, "w4", insert=True) == {"id": "w4", "lineage": ABSENT_MARK}
+    assert lineages.metadata_for("obj", None, "w5") == {"id": "w5"}  # a blind write: it cannot know
+    assert lineages.metadata_for("other", "e1", "w6") == {"id": "w6", "lineage": "-:e1"}
 
 
 def test_versions_without_a_write_id_are_not_remembered(lineages: Lineages) -> None:
-    """An object written by someone else than persidict (no id) has no lineage to extend."""
+    """An object written by someone else than persidict (no id) has no chain to extend."""
     lineages.learn("obj", "e1", {"unrelated": "x"})
     lineages.learn("obj", "e2", None)
-    assert lineages.metadata_for("obj", "e1", "w") == {"id": "w"}
-    assert lineages.metadata_for("obj", "e2", "w") == {"id": "w"}
+    assert lineages.metadata_for("obj", "e1", "w") == {"id": "w", "lineage": "-:e1"}
+    assert lineages._seen == {}
 
 
 def test_the_memory_of_lineages_is_bounded(lineages: Lineages, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past ``MEMORY_SIZE`` versions the memory is forgotten, never grown without bound."""
+    """Past ``MEMORY_SIZE`` versions the least recently seen are forgotten, never grown without bound."""
     monkeypatch.setattr(lineage_module, "MEMORY_SIZE", 4)
     for i in range(10):
         lineages.learn(f"obj{i}", "e", {"id": f"w{i}"})
+        lineages.learn("obj0", "e", {"id": "w0"})  # seen again and again: kept
         assert len(lineages._seen) <= 4
     assert lineages.metadata_for("obj9", "e", "x") == {"id": "x", "lineage": "w9:e"}
+    assert lineages.metadata_for("obj0", "e", "x") == {"id": "x", "lineage": "w0:e"}
+    assert lineages.metadata_for("obj1", "e", "x") == {"id": "x", "lineage": "-:e"}
 
 
 def test_write_ids_are_random_and_distinct() -> None:

@@ -19,11 +19,16 @@ What the faults model (the failures a client of a real region meets):
     The connection is accepted and the request is never answered until the
     plan ends (or the server stops); then the connection is closed unanswered
     and nothing is applied.  Only the client's own deadline can end the call.
+``commit_late``
+    The connection is closed with no response while the request is still in
+    flight inside S3: it is applied later, just before the next write to the
+    same object is served (or never, if none comes before the plan ends).
 
 Each fault is decided per request by a plan (see ``FaultyS3.faults``) that
 selects requests by method, by whether they are conditional (they carry
 ``If-Match`` or ``If-None-Match``) and by path, then faults every ``every``-th
-selected request (or, if asked, a seeded random share of them).  The plan
+selected request (or, if asked, a seeded random share of them); a script
+(``FaultyS3.script``) gives the selected requests one mode each, in order.  The plan
 counts what it did, so a test can assert that faults really happened.
 
 The layer is a WSGI middleware around moto's app inside moto's threaded
@@ -57,7 +62,7 @@ from moto.server import ThreadedMotoServer
 
 from .moto_s3 import CREDENTIALS, OneWriteAtATime
 
-MODES = frozenset({"commit_then_500", "slowdown_503", "drop_before", "drop_after", "delay", "hang"})
+MODES = frozenset({"commit_then_500", "slowdown_503", "drop_before", "drop_after", "delay", "hang", "commit_late"})
 ALL_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
 
 _ERROR_BODY = (
@@ -96,6 +101,8 @@ class FaultPlan:
     path_contains: str | None
     delay: float
     max_per_request: int | None
+    script: tuple[str | None, ...] | None = None
+    """One mode per selected request, in order (None: served normally); past its end nothing is faulted."""
     selected: int = 0
     """Requests that matched the filters (faulted or not)."""
     injected: int = 0
@@ -130,28 +137,30 @@ class FaultPlan:
             return False
         return self.path_contains is None or self.path_contains in path
 
-    def decide(self, fingerprint: str) -> bool:
-        """Whether this selected request gets the fault (counts it either way).
+    def decide(self, fingerprint: str) -> str | None:
+        """The fault mode this selected request gets, or None (counts it either way).
 
         ``fingerprint`` identifies the request's content, so a resend of it
         (by botocore, s3fs or the store itself) has the same one.
         """
         with self._lock:
             if self.released.is_set():
-                return False
+                return None
             if self.max_per_request is not None and self._per_request.get(fingerprint, 0) >= self.max_per_request:
-                return False  # a resend of a request already faulted enough: let it through
+                return None  # a resend of a request already faulted enough: let it through
             self.selected += 1
             if self.times is not None and self.injected >= self.times:
-                return False
-            if self.probability is not None:
-                hit = self._rng.random() < self.probability
+                return None
+            if self.script is not None:
+                mode = self.script[self.selected - 1] if self.selected <= len(self.script) else None
+            elif self.probability is not None:
+                mode = self.mode if self._rng.random() < self.probability else None
             else:
-                hit = (self.selected - 1) % self.every == 0
-            if hit:
+                mode = self.mode if (self.selected - 1) % self.every == 0 else None
+            if mode is not None:
                 self.injected += 1
                 self._per_request[fingerprint] = self._per_request.get(fingerprint, 0) + 1
-            return hit
+            return mode
 
     def record(self, entry: FaultRecord) -> None:
         with self._lock:
@@ -208,6 +217,19 @@ class LoggedRequest:
     """The fault mode applied to it, or None."""
     status: int = 0
     """The status sent to the client (0: none yet, or the connection was dropped)."""
+    served: int = 0
+    """moto's own status for the request, also when its answer was then lost (0: never reached moto)."""
+    body: bytes | None = None
+    """The body of a PUT (what a write would store), else None."""
+    write_id: str = ""
+    """The ``persidict-write`` metadata a PUT carried (its write id), else ""."""
+    at: float = field(default_factory=time.monotonic)
+    """When the request arrived (``time.monotonic``)."""
+
+    @property
+    def applied(self) -> bool:
+        """Whether moto applied this request (a 2xx from moto, whatever the client was told)."""
+        return 200 <= self.served < 300
 
 
 class _FaultMiddleware:
@@ -217,6 +239,8 @@ class _FaultMiddleware:
         self.stopping = stopping
         self.log: list[LoggedRequest] = []
         """Every S3 request seen."""
+        self.in_flight: dict[str, list[tuple[LoggedRequest, dict[str, Any]]]] = {}
+        """``commit_late`` requests by path: applied before the next write to that path."""
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -226,31 +250,48 @@ class _FaultMiddleware:
         method = environ["REQUEST_METHOD"]
         conditional = "HTTP_IF_MATCH" in environ or "HTTP_IF_NONE_MATCH" in environ
         plan = self.plan
-        faulted = False
-        if plan is not None and plan.selects(method, path, conditional):
-            body = _buffer_body(environ)
-            faulted = plan.decide(_fingerprint(environ, method, path, body))
-        entry = LoggedRequest(method, path, conditional, plan.mode if faulted and plan else None)
+        mode: str | None = None
+        body = _buffer_body(environ) if method == "PUT" or (plan and plan.selects(method, path, conditional)) else None
+        if plan is not None and body is not None and plan.selects(method, path, conditional):
+            mode = plan.decide(_fingerprint(environ, method, path, body))
+        entry = LoggedRequest(method, path, conditional, mode, body=body if method == "PUT" else None,
+                              write_id=environ.get("HTTP_X_AMZ_META_PERSIDICT_WRITE", ""))
         with self._lock:
             self.log.append(entry)
+        if method in OneWriteAtATime.WRITES:
+            self._land_in_flight(path)
 
         def logging_start_response(status: str, *args: Any) -> Any:
             entry.status = int(status.split()[0])
+            if entry.fault in (None, "delay"):
+                entry.served = entry.status  # moto answered (an injected error is not moto's)
             return start_response(status, *args)
 
-        if not faulted or plan is None:
+        if mode is None or plan is None:
             return self.app(environ, logging_start_response)
-        return self._inject(plan, environ, logging_start_response, method, path, conditional)
+        return self._inject(plan, mode, entry, environ, logging_start_response)
 
-    def _inject(self, plan: FaultPlan, environ: dict[str, Any], start_response: Callable[..., Any],
-                method: str, path: str, conditional: bool) -> Iterable[bytes]:
-        mode = plan.mode
+    def _land_in_flight(self, path: str) -> None:
+        """Apply the ``commit_late`` requests to ``path``, before the write that has just arrived."""
+        with self._lock:
+            landing = self.in_flight.pop(path, [])
+        for entry, environ in landing:
+            entry.served = self._forward_and_discard(environ)
+
+    def _inject(self, plan: FaultPlan, mode: str, entry: LoggedRequest, environ: dict[str, Any],
+                start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method, path, conditional = entry.method, entry.path, entry.conditional
+        if mode == "commit_late":
+            plan.record(FaultRecord(method, path, conditional, None))
+            with self._lock:
+                self.in_flight.setdefault(path, []).append((entry, environ))
+            _drop_connection(environ)
         if mode == "delay":
             plan.record(FaultRecord(method, path, conditional, None))
             plan.released.wait(plan.delay)  # a plan that ends stops the wait early
             return self.app(environ, start_response)
         if mode in ("commit_then_500", "drop_after"):
-            status = self._forward_and_discard(environ)
+            status = entry.served = self._forward_and_discard(environ)
             plan.record(FaultRecord(method, path, conditional, status))
             if mode == "drop_after":
                 _drop_connection(environ)
@@ -395,12 +436,43 @@ class FaultyS3:
             conditional_only=conditional_only, every=every, probability=probability, seed=seed, times=times,
             path_contains=path_contains, delay=delay, max_per_request=max_per_request,
         )
+        with self._installed(plan):
+            yield plan
+
+    @contextmanager
+    def script(
+        self,
+        *modes: str | None,
+        methods: Iterable[str] | None = ("PUT", "DELETE"),
+        conditional_only: bool = True,
+        path_contains: str | None = None,
+    ) -> Iterator[FaultPlan]:
+        """Give the selected requests made inside the block one mode each, in order (None: none).
+
+        ``script("commit_late", "slowdown_503", None)``: the first selected
+        request is cut off in flight, its resend is throttled, the next one is
+        served.  Resends are selected like any request; past the script's end
+        nothing is faulted.
+        """
+        unknown = {mode for mode in modes if mode is not None} - MODES
+        if unknown:
+            raise ValueError(f"unknown fault modes {sorted(unknown)}; known: {sorted(MODES)}")
+        plan = FaultPlan(
+            mode="script", methods=tuple(m.upper() for m in methods) if methods is not None else None,
+            conditional_only=conditional_only, every=1, probability=None, seed=0, times=None,
+            path_contains=path_contains, delay=0.0, max_per_request=None, script=tuple(modes),
+        )
+        with self._installed(plan):
+            yield plan
+
+    @contextmanager
+    def _installed(self, plan: FaultPlan) -> Iterator[None]:
         with self._plan_lock:
             if self._middleware.plan is not None:
                 raise RuntimeError("a fault plan is already active on this server")
             self._middleware.plan = plan
         try:
-            yield plan
+            yield
         finally:
             self._end_plan()
 
@@ -408,6 +480,8 @@ class FaultyS3:
         with self._plan_lock:
             plan = self._middleware.plan
             self._middleware.plan = None
+        with self._middleware._lock:
+            self._middleware.in_flight.clear()  # requests still in flight never land
         if plan is None:
             return
         plan.released.set()

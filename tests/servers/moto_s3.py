@@ -21,32 +21,74 @@ CREDENTIALS = {"key": "testing", "secret": "testing"}
 
 
 class OneWriteAtATime:
-    """WSGI middleware: moto serves one write at a time, so each precondition check and its write are atomic.
+    """WSGI middleware: moto applies one write at a time, and no read sees a write half done.
 
     moto checks ``If-Match`` / ``If-None-Match`` and then writes, in two steps, on
     the server's request threads: two racing conditional writes can both pass the
     check and both succeed (seen: two PUTs with the same ``If-Match`` both answered
-    200, and a counter ended at 39 of 40).  S3 refuses one of them.  Reads stay
-    concurrent.
+    200, and a counter ended at 39 of 40).  S3 refuses one of them.  moto also
+    installs a new object before it sets its metadata and closes the old object's
+    body before the new one is in place, so a read racing a write could get the
+    new version without its metadata, or a 500.  S3 shows a read the old version
+    or the new one, whole.  So writes hold the lock alone, reads share it.
     """
 
     WRITES = frozenset({"PUT", "POST", "DELETE"})
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
-        self._lock = threading.Lock()
+        self._lock = _ReadWriteLock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ["REQUEST_METHOD"] not in self.WRITES:
-            return self.app(environ, start_response)
-        with self._lock:
+        with self._lock.held(exclusive=environ["REQUEST_METHOD"] in self.WRITES):
             result = self.app(environ, start_response)
             try:
-                return list(result)  # the whole write happens under the lock
+                return list(result)  # the whole request is served under the lock
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+
+
+class _ReadWriteLock:
+    """Many readers or one writer, served in order of arrival (phase-fair).
+
+    A reader waits only for the writes queued before it arrived, a writer for
+    the writes before it and the reads already running: neither side starves.
+    A reader held back until every waiting writer is done (writer preference)
+    waited behind a stream of writes to one hot key, longer than any real S3
+    read takes.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writes_issued = 0
+        self._writes_done = 0
+
+    @contextmanager
+    def held(self, *, exclusive: bool) -> Iterator[None]:
+        with self._changed:
+            if exclusive:
+                turn = self._writes_issued
+                self._writes_issued += 1
+                self._changed.wait_for(lambda: self._writes_done == turn and self._readers == 0)
+                self._writing = True
+            else:
+                queued_before = self._writes_issued
+                self._changed.wait_for(lambda: self._writes_done >= queued_before and not self._writing)
+                self._readers += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                if exclusive:
+                    self._writing = False
+                    self._writes_done += 1
+                else:
+                    self._readers -= 1
+                self._changed.notify_all()
 
 
 class _RecordingMiddleware:
