@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 
 from fsspec import AbstractFileSystem
 
+from ..protocol.retry import DEFAULT_RETRY, RetryConfig
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 
 DEFAULT_TIMEOUT = 30.0
@@ -36,6 +37,8 @@ class StorageBackend(ABC):
     atomic_conditions: bool = False
     timeout: float = DEFAULT_TIMEOUT
     """Seconds one call may take, retries included, where the backend can bound it (remote stores)."""
+    retry: RetryConfig = DEFAULT_RETRY
+    """The store's retry policy: pauses and budgets of the requests the backend sends again."""
 
     def __init__(self, fs: AbstractFileSystem, root: str) -> None:
         self.fs = fs

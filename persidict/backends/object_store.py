@@ -47,11 +47,11 @@ import asyncio
 import collections
 import contextlib
 import copy
+import dataclasses
 import enum
 import errno
 import functools
 import os
-import random
 import time
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -60,6 +60,7 @@ from typing import Any, TypeVar
 
 from fsspec.asyn import sync
 
+from ..protocol.retry import RetryConfig
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 from .base import StorageBackend
 from .lineage import EvidenceGone, Lineages, Verdict
@@ -78,20 +79,15 @@ READ_BATCH = 8 * CONCURRENT_REQUESTS
 DELETE_ATTEMPTS = 16
 """Rounds of an unconditional delete of an object that other writers keep replacing."""
 
-LOST_ANSWER_ATTEMPTS = 5
-"""Sends of a request whose answers keep getting lost (5xx, resets, timeouts)."""
-
 UNREACHABLE_ATTEMPTS = 3
 """Sends of a request that cannot connect: a dead endpoint fails in about a second."""
 
 RECONCILE_SHARE = 0.2
 """The share of ``timeout`` a change keeps for the read that reconciles its last lost answer."""
 
-FIRST_BACKOFF = 0.1
-MAX_BACKOFF = 2.0
 CHECK_FIRST_BACKOFF = 0.005
-"""The first pause of a read that checks a lost answer: other writers landing meanwhile push our write
-out of the object's chain of versions, so it is retried at once, not after tenths of a second."""
+"""The bound of the first pause of a read that checks a lost answer: other writers landing meanwhile push
+our write out of the object's chain of versions, so it is retried at once, not after tenths of a second."""
 
 
 class Outcome(enum.Enum):
@@ -188,7 +184,7 @@ class ObjectStoreBackend(StorageBackend):
         conditional: bool = False,
         reconcile: Callable[[], Awaitable[tuple[Verdict, T | None]]] | None = None,
         deadline: float | None = None,
-        first_pause: float | None = None,
+        pauses: RetryConfig | None = None,
     ) -> T:
         """Run ``request()`` on the SDK's loop: retried where safe, settled, bounded by ``timeout``.
 
@@ -197,7 +193,8 @@ class ObjectStoreBackend(StorageBackend):
         stored and tells whether the request was applied: at once after every
         lost answer, and again when a later attempt is refused (412, 404)
         whatever came between, since the earlier request may have landed late.
-        Pauses between attempts double from ``first_pause`` (``FIRST_BACKOFF``).
+        Pauses between attempts follow ``pauses`` (the store's ``RetryConfig`` by
+        default), and lost answers get its ``request_attempts`` sends.
         """
         deadline = time.monotonic() + self.timeout if deadline is None else deadline
         reserve = 0.0 if reconcile is None else RECONCILE_SHARE * self.timeout  # time kept for the last check
@@ -227,10 +224,10 @@ class ObjectStoreBackend(StorageBackend):
                 elif outcome in (Outcome.NOT_FOUND, Outcome.CONFLICT):
                     raise _refusal(outcome, what) from exc
                 sent[outcome] += 1
-                if not _may_send_again(outcome, sent[outcome]):
+                if not _may_send_again(outcome, sent[outcome], self.retry.request_attempts):
                     failure = _failure(what, outcome, exc)
                     return self._last_word(reconcile, what, deadline, failure, lost=lost, fresh=fresh)
-            _pause(FIRST_BACKOFF if first_pause is None else first_pause, attempt, deadline - reserve)
+            _pause(pauses or self.retry, attempt, deadline - reserve)
             attempt += 1
 
     def _last_word(
@@ -283,7 +280,8 @@ class ObjectStoreBackend(StorageBackend):
         """
         try:
             checking = f"{what}: checking whether it was applied"
-            return self._run(reconcile, checking, deadline=deadline, first_pause=CHECK_FIRST_BACKOFF)
+            quick = dataclasses.replace(self.retry, init_backoff=min(self.retry.init_backoff, CHECK_FIRST_BACKOFF))
+            return self._run(reconcile, checking, deadline=deadline, pauses=quick)
         except EvidenceGone as exc:
             raise OSError(errno.EIO, f"{what}: {Outcome.LOST.value}, and {Verdict.UNKNOWN.value}: {exc} (other "
                           "writers replaced or deleted it meanwhile), so it may have been applied") from lost
@@ -405,7 +403,7 @@ class ObjectStoreBackend(StorageBackend):
             raise PreconditionFailed(path)
         name = self._name(path)
         conflict: PreconditionFailed | None = None
-        for _ in range(DELETE_ATTEMPTS if expected is ANY else 1):
+        for _ in self.retry.rounds(DELETE_ATTEMPTS - 1 if expected is ANY else 0):
             try:
                 self._run(
                     lambda: self._delete_object(name, expected),
@@ -529,14 +527,14 @@ def _failure(what: str, outcome: Outcome, exc: Exception) -> OSError:
     return failure
 
 
-def _pause(first: float, attempt: int, until: float) -> None:
-    """Sleep before attempt ``attempt + 1``: exponential from ``first``, jittered, never past ``until``."""
-    pause = min(first * 2**attempt, MAX_BACKOFF) * random.uniform(0.5, 1.0)
-    time.sleep(min(pause, max(0.0, until - time.monotonic())))
+def _pause(policy: RetryConfig, attempt: int, until: float) -> None:
+    """Sleep before attempt ``attempt + 1`` as ``policy`` says, never past ``until``."""
+    time.sleep(min(policy.backoff(attempt), max(0.0, until - time.monotonic())))
 
 
-def _may_send_again(outcome: Outcome, failed: int) -> bool:
-    """Whether sending a request again is safe and worth it, after ``failed`` attempts ended in ``outcome``.
+def _may_send_again(outcome: Outcome, failed: int, lost_budget: int) -> bool:
+    """Whether sending a request again is safe and worth it, after ``failed`` attempts ended in ``outcome``
+    (``lost_budget``: the sends a request whose answers are lost gets).
 
     Every request is either idempotent (reads, listings) or reconciled
     (every change), so a lost answer may always be followed by a resend.
@@ -546,9 +544,9 @@ def _may_send_again(outcome: Outcome, failed: int) -> bool:
     if outcome is Outcome.REFUSED:
         return True  # until the deadline: the service asked us to slow down
     if outcome is Outcome.UNREACHABLE:
-        return failed < UNREACHABLE_ATTEMPTS
+        return failed < min(UNREACHABLE_ATTEMPTS, lost_budget)
     if outcome is Outcome.LOST:
-        return failed < LOST_ANSWER_ATTEMPTS
+        return failed < lost_budget
     return False
 
 

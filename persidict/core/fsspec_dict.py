@@ -86,6 +86,8 @@ class FsspecDict(StoreDict[ValueType]):
         if not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         backend.timeout = float(timeout)
+        if retry is not None:
+            backend.retry = retry  # one policy for the front's conflict loops and the backend's requests
         records = not isinstance(backend, MemoryBackend)  # memory stores live and die with this process
         recorded = _read_layout_if_any(backend) if records else None
         fmt, naming = resolve_layout(recorded, digest_len=digest_len,

@@ -85,7 +85,7 @@ class FsspecStore(Store):
             backend = self.backend.child(relative)
         except Exception as exc:
             self._fail(exc, "init")
-        backend.timeout = self.backend.timeout  # not every backend's child() carries it
+        backend.timeout, backend.retry = self.backend.timeout, self.backend.retry  # not every child() carries them
         child = FsspecStore(backend, codec=self._codec, serialization_format=self._format,
                             digest_len=self._digest_len, base_class_for_values=self._base_class, layout=self._layout)
         child.ensure_root()

@@ -42,6 +42,11 @@ class RetryConfig:
             attempt; ``None``: bounded by ``conflict_timeout`` alone.
         transient_attempts: attempts of a local operation that failed for a
             reason that passes (a ``PermissionError`` from a virus scanner).
+        request_attempts: sends of one request to a remote store whose
+            answers keep getting lost (5xx, resets, timeouts; a request that
+            cannot connect gets at most 3: a dead endpoint fails fast).  Every
+            send is safe: reads are idempotent and every change is reconciled.
+            Throttling (503 SlowDown) is retried until the store's ``timeout``.
 
     Example:
         >>> policy = RetryConfig(conflict_timeout=5.0)
@@ -55,6 +60,7 @@ class RetryConfig:
     conflict_timeout: float = 120.0
     max_conflict_retries: int | None = None
     transient_attempts: int = 6
+    request_attempts: int = 5
 
     def __post_init__(self) -> None:
         for name in ("init_backoff", "max_backoff", "conflict_timeout"):
@@ -65,8 +71,9 @@ class RetryConfig:
             raise ValueError(f"RetryConfig.backoff_base must be >= 1, got {self.backoff_base!r}")
         if self.max_conflict_retries is not None and self.max_conflict_retries < 0:
             raise ValueError(f"RetryConfig.max_conflict_retries must be >= 0 or None, got {self.max_conflict_retries}")
-        if self.transient_attempts < 1:
-            raise ValueError(f"RetryConfig.transient_attempts must be >= 1, got {self.transient_attempts}")
+        for name in ("transient_attempts", "request_attempts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RetryConfig.{name} must be >= 1, got {getattr(self, name)}")
 
     def backoff(self, retry: int) -> float:
         """A jittered wait before retry number ``retry`` (0-based)."""

@@ -26,9 +26,10 @@ from typing import Any
 
 import fsspec.asyn
 
-from persidict.backends import object_store
+from persidict.backends.base import StorageBackend
 from persidict.backends.lineage import Lineages
 from persidict.backends.object_store import ObjectStoreBackend, Outcome
+from persidict.protocol.retry import RetryConfig
 from persidict.protocol.versions import ABSENT, Expected, Version
 
 BUCKET = "fake-bucket-42"
@@ -276,5 +277,4 @@ async def write_on_top(other: FakeBackend, data: bytes, times: int = 1) -> list[
 
 def short_pauses(monkeypatch: Any) -> None:
     """Make the runner's back-off pauses milliseconds long (a ``pytest.MonkeyPatch``)."""
-    monkeypatch.setattr(object_store, "FIRST_BACKOFF", 0.001)
-    monkeypatch.setattr(object_store, "MAX_BACKOFF", 0.005)
+    monkeypatch.setattr(StorageBackend, "retry", RetryConfig(init_backoff=0.001, max_backoff=0.005))

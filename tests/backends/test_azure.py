@@ -35,7 +35,9 @@ from persidict import (
 from persidict.backends import ABSENT, PreconditionFailed, object_store
 from persidict.backends import azure as azure_backend
 from persidict.backends.azure import AzureBackend
+from persidict.backends.base import StorageBackend
 from persidict.backends.object_store import Outcome
+from persidict.protocol.retry import RetryConfig
 from tests.servers.azurite import ACCOUNT_KEY, Azurite, make_azure_dict, running_azurite
 
 pytestmark = pytest.mark.timeout(120)
@@ -266,7 +268,7 @@ def test_empty_etags_match_nothing(d: FsspecDict[Any]) -> None:
 
 
 def test_a_dead_endpoint_fails_fast_with_a_bounded_number_of_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(object_store, "FIRST_BACKOFF", 0.01)
+    monkeypatch.setattr(StorageBackend, "retry", RetryConfig(init_backoff=0.01))
     dead = (
         f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={ACCOUNT_KEY};"
         "BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"

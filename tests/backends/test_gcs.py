@@ -26,8 +26,9 @@ from persidict import (
     NEVER_RETRIEVE,
     BackendError,
     FsspecDict,
+    RetryConfig,
 )
-from persidict.backends import ABSENT, PreconditionFailed, object_store
+from persidict.backends import ABSENT, PreconditionFailed
 from persidict.backends.gcs import GCSBackend, GCSResponseError
 from tests.servers.fake_gcs import FakeGCS, Request, make_gcs_dict, running_fake_gcs
 
@@ -415,7 +416,7 @@ def test_failures_surface_as_backend_errors(d: FsspecDict[Any], monkeypatch: pyt
     async def failing(*args: Any, **kwargs: Any) -> Any:
         raise original
 
-    monkeypatch.setattr(object_store, "FIRST_BACKOFF", 0.001)
+    monkeypatch.setattr(d._backend, "retry", RetryConfig(init_backoff=0.001))
     monkeypatch.setattr(d._backend, "_send", failing)
     for operation in (lambda: d["k"], lambda: d.__setitem__("k", 2), lambda: d.etag("k"),
                       lambda: len(d), lambda: d.__delitem__("k")):

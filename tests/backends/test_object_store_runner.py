@@ -24,10 +24,14 @@ import pytest
 from persidict import BackendError, FsspecDict
 from persidict.backends import lineage as lineage_module
 from persidict.backends.lineage import ABSENT_MARK, LINEAGE_BUDGET, Lineages, Verdict
-from persidict.backends.object_store import LOST_ANSWER_ATTEMPTS, UNREACHABLE_ATTEMPTS, Outcome
+from persidict.backends.object_store import UNREACHABLE_ATTEMPTS, Outcome
+from persidict.protocol.retry import DEFAULT_RETRY, RetryConfig
 from persidict.protocol.versions import ABSENT, ANY, PreconditionFailed, Version
 
 from .fake_cloud import BOUND, BUCKET, NAME, PATH, ROOT, FakeBackend, FakeCloud, short_pauses, write_on_top
+
+LOST_ANSWER_SENDS = DEFAULT_RETRY.request_attempts
+"""Sends of a request whose answers keep getting lost (the default policy's)."""
 
 
 # --- fixtures -------------------------------------------------------------------------------------------
@@ -259,23 +263,35 @@ def test_an_unreachable_service_gives_up_after_unreachable_attempts(backend: Fak
 def test_answers_that_keep_getting_lost_give_up_after_lost_answer_attempts(
     backend: FakeBackend, cloud: FakeCloud
 ) -> None:
-    """Lost answers are resent at most ``LOST_ANSWER_ATTEMPTS`` times in all."""
-    cloud.fail("get", *["lost_before"] * (LOST_ANSWER_ATTEMPTS + 5))
+    """Lost answers are resent at most ``LOST_ANSWER_SENDS`` times in all."""
+    cloud.fail("get", *["lost_before"] * (LOST_ANSWER_SENDS + 5))
     with pytest.raises(OSError) as caught:
         backend.read(PATH)
     assert not isinstance(caught.value, FileNotFoundError)
-    assert cloud.count("get") == LOST_ANSWER_ATTEMPTS
+    assert cloud.count("get") == LOST_ANSWER_SENDS
+
+
+@pytest.mark.parametrize("sends", [1, 2, 9])
+def test_the_stores_retry_policy_sets_how_often_a_lost_answer_is_resent(
+    backend: FakeBackend, cloud: FakeCloud, sends: int
+) -> None:
+    """``RetryConfig.request_attempts`` is the budget (one policy for the front and the backend)."""
+    backend.retry = RetryConfig(init_backoff=0.001, request_attempts=sends)
+    cloud.fail("get", *["lost_before"] * (sends + 5))
+    with pytest.raises(OSError):
+        backend.read(PATH)
+    assert cloud.count("get") == sends
 
 
 def test_a_write_whose_answers_keep_getting_lost_ends_with_a_definite_not_applied(
     backend: FakeBackend, cloud: FakeCloud
 ) -> None:
     """Each lost answer is checked at once; after the last one the error says what the check proved."""
-    cloud.fail("put", *["lost_before"] * (LOST_ANSWER_ATTEMPTS + 5))
+    cloud.fail("put", *["lost_before"] * (LOST_ANSWER_SENDS + 5))
     with pytest.raises(OSError, match="checked: not applied") as caught:
         backend.put(PATH, b"v", ABSENT)
     assert "may have been applied" not in str(caught.value)
-    assert cloud.count("put") == LOST_ANSWER_ATTEMPTS and cloud.count("head") == LOST_ANSWER_ATTEMPTS
+    assert cloud.count("put") == LOST_ANSWER_SENDS and cloud.count("head") == LOST_ANSWER_SENDS
     assert cloud.applied == []
 
 

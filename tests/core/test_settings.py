@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from upath import UPath
 
-from persidict import BackendError, FileDirDict, FsspecDict, LocalDict, MutableDictCached, WriteOnceDict
+from persidict import BackendError, FileDirDict, FsspecDict, LocalDict, MutableDictCached, RetryConfig, WriteOnceDict
 from persidict.core.settings import mask_secrets
 
 SECRETS = {"key": "AKIA-SECRET-ID", "secret": "s3cr3t-value", "token": "session-tok",
@@ -96,3 +96,11 @@ def test_storage_errors_never_echo_a_secret(tmp_path: Path, monkeypatch: pytest.
         store["k"]
     for secret in ("pa55word", "s3cr3t-sig", "Eby8vd"):
         assert secret not in str(info.value)
+
+
+def test_the_retry_policy_is_one_for_the_front_and_the_backend_of_every_subdict(tmp_path: Path) -> None:
+    policy = RetryConfig(init_backoff=0.001, request_attempts=2)
+    d = FsspecDict(str(tmp_path / "store"), retry=policy)
+    for store in (d, d.get_subdict("a"), d.get_subdict(("a", "b")), pickle.loads(pickle.dumps(d))):
+        assert store.get_params()["retry"] == policy
+        assert store._backend.retry == policy  # the requests the backend sends again follow it too

@@ -59,7 +59,8 @@ def test_transient_errors_are_tried_again_up_to_the_attempts(monkeypatch: pytest
 
 
 @pytest.mark.parametrize("bad", [{"init_backoff": -1}, {"max_backoff": "1"}, {"conflict_timeout": -0.5},
-                                 {"backoff_base": 0.5}, {"max_conflict_retries": -1}, {"transient_attempts": 0}])
+                                 {"backoff_base": 0.5}, {"max_conflict_retries": -1}, {"transient_attempts": 0},
+                                 {"request_attempts": 0}])
 def test_bad_settings_are_refused_when_the_policy_is_made(bad: dict) -> None:
     with pytest.raises(ValueError, match="RetryConfig"):
         RetryConfig(**bad)
