@@ -19,7 +19,10 @@ they had read, so ours is in their lineage); the version we expected still
 there means *not applied yet* (sending again is safe); the version we
 expected followed by someone else's write means *refused* (a compare-and-swap
 on one version succeeds once); anything else (the chain no longer reaches
-back to the version we expected) means the evidence is gone: *unknown*.
+back to the version we expected) means the evidence is gone: *unknown*,
+unless the chains this process learned since the request left (one
+``Lineages`` per bucket and filesystem, shared by every store and thread)
+still show it: a busy process's readers see most versions go by.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from __future__ import annotations
 import enum
 import secrets
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["ABSENT_MARK", "LINEAGE_BUDGET", "EvidenceGone", "Lineages", "Verdict"]
+__all__ = ["ABSENT_MARK", "LINEAGE_BUDGET", "EvidenceGone", "Lineages", "Verdict", "shared_lineages"]
 
 LINEAGE_BUDGET = 1600
 """Characters of lineage a write carries: about 30 S3 versions, 45 GCS or Azure ones.
@@ -74,7 +79,9 @@ class Lineages:
     def __init__(self, id_key: str, lineage_key: str) -> None:
         self.id_key = id_key
         self.lineage_key = lineage_key
-        self._seen: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str], tuple[int, str]] = OrderedDict()
+        """``(name, etag) -> (when it was learned, chain)``: "when" counts the chains learned."""
+        self._learned = 0
         self._lock = threading.Lock()  # one backend serves many threads
 
     @staticmethod
@@ -89,7 +96,8 @@ class Lineages:
             return  # not written by persidict: nothing to carry forward
         chain = _extended((metadata or {}).get(self.lineage_key, ""), f"{write_id}:{etag}")
         with self._lock:
-            self._seen[name, etag] = chain
+            self._learned += 1
+            self._seen[name, etag] = (self._learned, chain)
             self._seen.move_to_end((name, etag))
             if len(self._seen) > MEMORY_SIZE:
                 self._seen.popitem(last=False)
@@ -104,7 +112,7 @@ class Lineages:
             metadata[self.lineage_key] = ABSENT_MARK
         elif replaced:
             with self._lock:
-                chain = self._seen.get((name, replaced))
+                _, chain = self._seen.get((name, replaced), (0, ""))
             metadata[self.lineage_key] = chain or f"{UNKNOWN_WRITER}:{replaced}"
         return metadata
 
@@ -116,13 +124,17 @@ class Lineages:
         metadata: Mapping[str, str] | None,
         *,
         insert: bool = False,
+        seen_since: tuple[str, int] | None = None,
     ) -> tuple[Verdict, str | None]:
         """What the stored version ``etag`` (with ``metadata``) proves about our request.
 
         ``write_id`` is our write's (``None`` for a delete, which leaves none);
         ``expected`` the ETag our request replaces or deletes (``None``: an
         insert if ``insert``, else a blind write).  Returns the verdict, with
-        the ETag our write produced when it was applied.
+        the ETag our write produced when it was applied.  When the stored
+        chain no longer reaches back that far, the chains of the object this
+        backend has learned since our request left (``seen_since``: its name
+        and ``mark()`` then; any thread's reads) may still show what happened.
         """
         chain = self.chain_of(etag, metadata)
         for entry_id, entry_etag in chain:
@@ -132,7 +144,35 @@ class Lineages:
             return Verdict.NOT_YET, None  # a blind write replaces whatever is there: sending it again is safe
         if expected is not None and etag == expected:
             return Verdict.NOT_YET, None
-        return (Verdict.REFUSED if _replaced_by_another(chain, expected) else Verdict.UNKNOWN), None
+        if _replaced_by_another(chain, expected):
+            return Verdict.REFUSED, None
+        return (Verdict.UNKNOWN, None) if seen_since is None else self._learned_since(*seen_since, write_id, expected)
+
+    def mark(self) -> int:
+        """A point in this backend's learning, for ``verdict``'s ``seen_since``."""
+        with self._lock:
+            return self._learned
+
+    def _learned_since(
+        self, name: str, since: int, write_id: str | None, expected: str | None
+    ) -> tuple[Verdict, str | None]:
+        """The verdict the chains of ``name`` learned after ``since`` prove (each is a true part of its history).
+
+        Our write id in any of them means applied; what we expected replaced by
+        a write in any of them means refused (that write is not ours: ours
+        would have been found first).  Only chains learned after the request
+        left count: an older one may show an earlier life of the object (an
+        absence before a delete and an insert, a value stored again).
+        """
+        with self._lock:
+            chains = [_chain(text) for (seen, _), (when, text) in self._seen.items() if seen == name and when > since]
+        for chain in chains:
+            for entry_id, entry_etag in chain:
+                if write_id is not None and entry_id == write_id:
+                    return Verdict.APPLIED, entry_etag
+        if any(_replaced_by_another(chain, expected) for chain in chains):
+            return Verdict.REFUSED, None
+        return Verdict.UNKNOWN, None
 
     def gone(self, expected: str | None, etag: str, metadata: Mapping[str, str] | None) -> EvidenceGone:
         """The error for an ``UNKNOWN`` verdict, saying how far back the object's chain reaches."""
@@ -146,9 +186,32 @@ class Lineages:
     def chain_of(self, etag: str, metadata: Mapping[str, str] | None) -> list[tuple[str, str]]:
         """The versions of a stored object's chain, oldest first, ending with the object itself."""
         metadata = metadata or {}
-        chain = [_parsed(entry) for entry in metadata.get(self.lineage_key, "").split()]
-        chain.append((metadata.get(self.id_key, UNKNOWN_WRITER), etag))
-        return chain
+        return [*_chain(metadata.get(self.lineage_key, "")), (metadata.get(self.id_key, UNKNOWN_WRITER), etag)]
+
+
+_SHARED: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], Lineages]] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_lineages(fs: Any, bucket: str, id_key: str, lineage_key: str) -> Lineages:
+    """The one ``Lineages`` of a bucket on filesystem ``fs`` in this process.
+
+    Every store and thread on the bucket then learns for all: after a lost
+    answer, the versions any of them read meanwhile can still show what became
+    of it when the stored chain no longer reaches back that far.  (fsspec
+    filesystems with the same options are one instance, and compare equal.)
+    """
+    with _SHARED_LOCK:
+        try:
+            per_bucket = _SHARED.setdefault(fs, {})
+        except TypeError:  # a filesystem that cannot be weakly referenced: this store learns alone
+            return Lineages(id_key, lineage_key)
+        return per_bucket.setdefault((bucket, id_key, lineage_key), Lineages(id_key, lineage_key))
+
+
+def _chain(text: str) -> list[tuple[str, str]]:
+    """The entries of a chain's text, oldest first."""
+    return [_parsed(entry) for entry in text.split()]
 
 
 def _parsed(entry: str) -> tuple[str, str]:

@@ -63,7 +63,7 @@ from fsspec.asyn import sync
 from ..protocol.retry import RetryConfig
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 from .base import StorageBackend
-from .lineage import EvidenceGone, Lineages, Verdict
+from .lineage import EvidenceGone, Lineages, Verdict, shared_lineages
 
 __all__ = ["CONCURRENT_REQUESTS", "READ_BATCH", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends", "http_date"]
 
@@ -113,8 +113,8 @@ class ObjectStoreBackend(StorageBackend):
     def __init__(self, fs: Any, root: str) -> None:
         self._fs: Any = fs
         super().__init__(fs, root)
-        self._lineages = Lineages(*self.metadata_keys)
         self.bucket, _, prefix = self.root.partition("/")
+        self._lineages = shared_lineages(fs, self.bucket, *self.metadata_keys)
         self.prefix = prefix + "/" if prefix else ""
         self._bucket_checked = False
         self._pid = os.getpid()
@@ -364,12 +364,13 @@ class ObjectStoreBackend(StorageBackend):
         name, write_id = self._name(path), Lineages.new_write_id()
         replaced = expected if isinstance(expected, str) else None
         metadata = self._lineages.metadata_for(name, replaced, write_id, insert=expected is ABSENT)
+        sent = self._lineages.mark()
         try:
             return self._run(
                 lambda: self._put_written(name, data, expected, metadata),
                 f"write {path}",
                 conditional=expected is not ANY,
-                reconcile=lambda: self._confirm_write(name, write_id, expected),
+                reconcile=lambda: self._confirm_write(name, write_id, expected, sent),
             )
         except FileNotFoundError as exc:  # If-Match on a missing object: that version is gone too
             raise PreconditionFailed(path) from exc
@@ -379,8 +380,11 @@ class ObjectStoreBackend(StorageBackend):
         self._lineages.learn(name, etag, metadata)
         return etag
 
-    async def _confirm_write(self, name: str, write_id: str, expected: Expected) -> tuple[Verdict, str | None]:
-        """After a lost answer: what the stored object proves about our write (see ``lineage``)."""
+    async def _confirm_write(
+        self, name: str, write_id: str, expected: Expected, sent: int
+    ) -> tuple[Verdict, str | None]:
+        """After a lost answer: what the stored object, or the versions read since ``sent``, prove about
+        our write (see ``lineage``)."""
         try:
             version, metadata = await self._head(name)
         except Exception as exc:
@@ -393,7 +397,8 @@ class ObjectStoreBackend(StorageBackend):
             return Verdict.NOT_YET, None
         self._lineages.learn(name, version.etag, metadata)
         replaced = expected if isinstance(expected, str) else None
-        verdict = self._lineages.verdict(write_id, replaced, version.etag, metadata, insert=expected is ABSENT)
+        verdict = self._lineages.verdict(write_id, replaced, version.etag, metadata, insert=expected is ABSENT,
+                                         seen_since=(name, sent))
         if verdict[0] is Verdict.UNKNOWN:
             raise self._lineages.gone(replaced, version.etag, metadata)
         return verdict

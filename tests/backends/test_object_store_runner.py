@@ -23,12 +23,12 @@ import pytest
 
 from persidict import BackendError, FsspecDict
 from persidict.backends import lineage as lineage_module
-from persidict.backends.lineage import ABSENT_MARK, LINEAGE_BUDGET, Lineages, Verdict
+from persidict.backends.lineage import ABSENT_MARK, LINEAGE_BUDGET, Lineages, Verdict, shared_lineages
 from persidict.backends.object_store import UNREACHABLE_ATTEMPTS, Outcome
 from persidict.protocol.retry import DEFAULT_RETRY, RetryConfig
 from persidict.protocol.versions import ABSENT, ANY, PreconditionFailed, Version
 
-from .fake_cloud import BOUND, BUCKET, NAME, PATH, ROOT, FakeBackend, FakeCloud, short_pauses, write_on_top
+from .fake_cloud import BOUND, BUCKET, NAME, PATH, ROOT, FakeBackend, FakeCloud, FakeFS, short_pauses, write_on_top
 
 LOST_ANSWER_SENDS = DEFAULT_RETRY.request_attempts
 """Sends of a request whose answers keep getting lost (the default policy's)."""
@@ -500,6 +500,37 @@ def test_a_verdict_without_our_write(
 ) -> None:
     """Not ours: refused only when the chain shows what we expected replaced by someone else's write."""
     assert lineages.verdict("mine", expected, etag, metadata, insert=insert) == (verdict, None)
+
+
+def test_versions_learned_after_the_request_left_settle_what_the_stored_chain_no_longer_shows(
+    lineages: Lineages,
+) -> None:
+    """Another thread read the versions in between: ours (applied) or another's on what we expected (refused)."""
+    lineages.learn("obj", "e1", {"id": "a", "lineage": "+"})  # before we sent: the version our CAS expects
+    sent = lineages.mark()
+    lineages.learn("obj", "e2", {"id": "mine", "lineage": "+ a:e1"})
+    lineages.learn("obj", "e3", {"id": "b", "lineage": "+ a:e1 mine:e2"})
+    stored = {"id": "z", "lineage": "x:e8 y:e9"}  # the chain moved on past both
+    assert lineages.verdict("mine", "e1", "e10", stored) == (Verdict.UNKNOWN, None)
+    assert lineages.verdict("mine", "e1", "e10", stored, seen_since=("obj", sent)) == (Verdict.APPLIED, "e2")
+    assert lineages.verdict("late", "e1", "e10", stored, seen_since=("obj", sent)) == (Verdict.REFUSED, None)
+    assert lineages.verdict("mine", "e1", "e10", stored, seen_since=("other", sent)) == (Verdict.UNKNOWN, None)
+
+
+def test_chains_learned_before_the_request_left_prove_nothing(lineages: Lineages) -> None:
+    """An earlier life of the object (e1 replaced, then deleted and stored again) must not read as a refusal."""
+    lineages.learn("obj", "e2", {"id": "b", "lineage": "+ a:e1"})
+    sent = lineages.mark()
+    stored = {"id": "z", "lineage": "x:e8 y:e9"}
+    assert lineages.verdict("mine", "e1", "e10", stored, seen_since=("obj", sent)) == (Verdict.UNKNOWN, None)
+
+
+def test_stores_on_one_bucket_of_one_filesystem_learn_together() -> None:
+    fs, other_fs = FakeFS(), FakeFS()
+    first = shared_lineages(fs, "b1", "id", "lineage")
+    assert shared_lineages(fs, "b1", "id", "lineage") is first
+    assert shared_lineages(fs, "b2", "id", "lineage") is not first
+    assert shared_lineages(other_fs, "b1", "id", "lineage") is not first
 
 
 def test_a_write_records_what_it_replaces(lineages: Lineages) -> None:
