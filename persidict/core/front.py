@@ -559,6 +559,36 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         return engine.transform_item(key, transformer, get_item_if=self.get_item_if, set_item_if=self.set_item_if,
                                      discard_if=self.discard_if, rounds=rounds)
 
+    # --- coordination (persidict.coordination, the layer above; imported on first use) --------
+    def lease(self, name: Any, ttl: float = 30.0, *, timeout: float | None = None, poll: float = 1.0,
+              keep_alive: bool = True, allow_non_atomic: bool = False) -> Any:
+        """An exclusive lease on ``name`` among every process sharing this store, with a fencing token.
+
+        Waits (up to ``timeout`` seconds) while another process holds it;
+        renewed in the background every ``ttl / 3`` unless ``keep_alive=False``;
+        released by ``with store.lease(...) as lease:`` on exit.  Refuses a
+        store whose server ignores conditional writes (see ``check_conditions``)
+        unless ``allow_non_atomic``.  Details: docs/coordination.md.
+        """
+        # The coordination layer stands on this class; it is imported here, on use, not at import.
+        from ..coordination.conditions import require_atomic
+        from ..coordination.leases import acquire, lease_key
+
+        require_atomic(self, "a lease", allow_non_atomic=allow_non_atomic)
+        held = acquire(self, lease_key(name), ttl, timeout=timeout, poll=poll)
+        return held.keep_alive() if keep_alive else held
+
+    def check_conditions(self, *, refresh: bool = False) -> Any:
+        """Probe (once per endpoint and process) whether the server honours conditional writes and deletes.
+
+        A handful of requests on a scratch key under the root, removed after;
+        a failing store gets ``atomic_conditions = False``.  Returns a
+        ``ConditionsReport``.  Details: docs/coordination.md#check.
+        """
+        from ..coordination.conditions import check_conditions
+
+        return check_conditions(self, refresh=refresh)
+
 
 class StoreDict(PersiDict[ValueType]):
     """A PersiDict over a ``Store``, described by its ``Settings``: every store class of persidict.

@@ -1,0 +1,149 @@
+"""A self-test of conditional writes: does the server really honour If-None-Match and If-Match?
+
+Every guarantee of leases, the work queue and memoize rests on the server
+checking a write's or a delete's precondition atomically.  Some
+S3-compatible servers accept the headers and ignore them, which breaks
+those guarantees silently.  ``check_conditions(store)`` finds out with a
+handful of requests on a scratch key under the store's root (removed
+after): an insert-if-absent over an existing value, and a write and a
+delete with a stale ETag, must each be refused; a write with the current
+ETag must pass.  The verdict is remembered per endpoint (one probe per
+process) and a store that fails gets ``atomic_conditions = False``.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.front import PersiDict
+from ..keys.tuples import to_nonempty_key
+from ..protocol.exceptions import PersiDictError
+from ..protocol.store import Store
+from ..protocol.versions import ABSENT, PreconditionFailed
+
+__all__ = ["PROBE_PREFIX", "ConditionsReport", "NonAtomicStoreError", "check_conditions", "endpoint_of",
+           "require_atomic"]
+
+PROBE_PREFIX = "persidict~probe"
+"""The first key component of the probe's scratch keys."""
+
+
+class NonAtomicStoreError(PersiDictError, RuntimeError):
+    """The store does not check preconditions atomically: leases, queues and memoize would not be safe on it."""
+
+
+@dataclass(frozen=True)
+class ConditionsReport:
+    """What the probe found on one endpoint: ``atomic``, and in words what the server did."""
+
+    endpoint: str
+    atomic: bool
+    finding: str
+    requests: int
+    """Conditional requests the probe sent (the scratch key's cleanup not counted)."""
+
+    def __str__(self) -> str:
+        verdict = "atomic" if self.atomic else "not atomic"
+        return f"{self.endpoint}: {verdict}: {self.finding} ({self.requests} requests)"
+
+
+_REMEMBERED: dict[str, ConditionsReport] = {}
+_LOCK = threading.Lock()
+
+
+def _innermost(store: Store) -> Store:
+    while hasattr(store, "inner"):
+        store = store.inner
+    return store
+
+
+def endpoint_of(d: PersiDict[Any]) -> str:
+    """What the probe's verdict is remembered by: the backend, its server's URL and its bucket."""
+    store = _innermost(d._items)
+    backend = getattr(store, "backend", None)
+    if backend is None:
+        return f"{type(store).__name__}@{id(store)}"  # an in-process store: its own endpoint
+    if store.backend_name in ("filesystem", "memory"):
+        return f"{store.backend_name}:"  # one kind of file locks per host, one memory per process
+    options = dict(getattr(getattr(backend, "fs", None), "storage_options", None) or {})
+    url = options.get("endpoint_url") or (options.get("client_kwargs") or {}).get("endpoint_url")
+    url = url or options.get("account_name") or "default"
+    return f"{store.backend_name}:{url}/{getattr(backend, 'bucket', '')}"
+
+
+def _probe(store: Store) -> tuple[bool, str, int]:
+    """Run the probe on ``store`` (a fresh scratch key); (atomic, what the server did, requests sent)."""
+    key = to_nonempty_key((PROBE_PREFIX, uuid.uuid4().hex))
+    sent = 0
+
+    def refused(action: Any) -> bool:
+        nonlocal sent
+        sent += 1
+        try:
+            action()
+        except PreconditionFailed:
+            return True
+        return False
+
+    try:
+        sent += 1
+        first = store.write(key, "probe-1", ABSENT)
+        if not refused(lambda: store.write(key, "probe-2", ABSENT)):
+            return False, "it overwrote an existing value despite If-None-Match: * (insert-if-absent)", sent
+        sent += 1
+        try:
+            second = store.write(key, "probe-3", first)
+        except PreconditionFailed:
+            return False, "it refused a write carrying the current ETag in If-Match", sent
+        if not refused(lambda: store.write(key, "probe-4", first)):
+            return False, "it accepted a write whose If-Match named a replaced ETag", sent
+        if not refused(lambda: store.delete(key, first)):
+            return False, "it deleted a value whose ETag did not match If-Match", sent
+        sent += 1
+        store.delete(key, second)
+        return True, "it refused every write and delete whose condition failed, and accepted the others", sent
+    finally:
+        _clean(store, key)
+
+
+def _clean(store: Store, key: Any) -> None:
+    try:
+        store.delete(key)
+    except KeyError:
+        pass
+
+
+def check_conditions(d: PersiDict[Any], *, refresh: bool = False) -> ConditionsReport:
+    """Probe (or recall) whether ``d``'s server honours conditional writes and deletes.
+
+    A failing store gets ``atomic_conditions = False``.  A store that
+    declares no atomic conditions (a 0.x subclass, a folder without file
+    locks) is not probed: it fails at once.
+    """
+    store = d._items
+    endpoint = endpoint_of(d)
+    if not store.atomic_conditions and endpoint not in _REMEMBERED:
+        return ConditionsReport(endpoint, False, "the store does not declare atomic conditional operations", 0)
+    with _LOCK:
+        report = None if refresh else _REMEMBERED.get(endpoint)
+        if report is None:
+            atomic, finding, sent = _probe(store)
+            report = _REMEMBERED[endpoint] = ConditionsReport(endpoint, atomic, finding, sent)
+    if not report.atomic:
+        store.atomic_conditions = False
+    return report
+
+
+def require_atomic(d: PersiDict[Any], what: str, *, allow_non_atomic: bool = False) -> None:
+    """Refuse (``NonAtomicStoreError``) to run ``what`` on a store whose conditions are not atomic."""
+    if allow_non_atomic:
+        return
+    report = check_conditions(d)
+    if not report.atomic:
+        raise NonAtomicStoreError(
+            f"{what} needs atomic conditional writes, and {report.endpoint} failed the check: {report.finding}. "
+            "Two processes could then both believe they won. Pass allow_non_atomic=True to proceed anyway."
+        )
