@@ -13,6 +13,7 @@ process) and a store that fails gets ``atomic_conditions = False``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from dataclasses import dataclass
@@ -110,10 +111,8 @@ def _probe(store: Store) -> tuple[bool, str, int]:
 
 
 def _clean(store: Store, key: Any) -> None:
-    try:
+    with contextlib.suppress(KeyError):
         store.delete(key)
-    except KeyError:
-        pass
 
 
 def check_conditions(d: PersiDict[Any], *, refresh: bool = False) -> ConditionsReport:

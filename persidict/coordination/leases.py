@@ -19,7 +19,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..core.front import PersiDict
@@ -41,6 +41,9 @@ _log = logging.getLogger("persidict.coordination")
 
 LEASE_PREFIX = "persidict~leases"
 """The first key component of ``store.lease(name)``'s records: a valid key no other part of persidict uses."""
+
+Encoder = Callable[[LeaseRecord], Any]
+"""Turns a lease record into the value stored at its key."""
 
 FIRST_WAIT = 0.01
 """Seconds a waiter first sleeps; the wait then grows 1.5x per read, up to ``poll``."""
@@ -74,11 +77,13 @@ class Lease:
     ``token`` is the fencing token; ``renew()`` extends the lease, ``check()``
     asks the store whether it is still ours, ``release()`` gives it up.  Used
     as a context manager it is released on exit (and its keeper stopped).
+    ``encode`` turns the record into the value stored (JSON text by default;
+    memoize stores its own ``Lease`` records, of the same fields).
     """
 
     def __init__(self, store: PersiDict[Any], key: NonEmptySafeStrTuple, record: LeaseRecord,
-                 etag: ETagValue, ttl: float) -> None:
-        self.store, self.key, self.ttl = store, key, ttl
+                 etag: ETagValue, ttl: float, encode: Encoder = LeaseRecord.text) -> None:
+        self.store, self.key, self.ttl, self._encode = store, key, ttl, encode
         self._record, self._etag = record, etag
         self._lost: str | None = None
         self._lock = threading.RLock()
@@ -119,7 +124,7 @@ class Lease:
         with self._lock:
             self._raise_if_lost()
             record = self._record.renewed(self.ttl if ttl is None else ttl)
-            result = self.store.set_item_if(self.key, value=record.text(), condition=ETAG_IS_THE_SAME,
+            result = self.store.set_item_if(self.key, value=self._encode(record), condition=ETAG_IS_THE_SAME,
                                             expected_etag=self._etag, retrieve_value=NEVER_RETRIEVE)
             if not result.condition_was_satisfied:
                 self._mark_lost("another process took it")
@@ -160,7 +165,7 @@ class Lease:
         """
         self._stop_keeper()
         if keep_token:
-            return self.replace(self._record.tombstone().text())
+            return self.replace(self._encode(self._record.tombstone()))
         with self._lock:
             if self._lost:
                 return False
@@ -220,8 +225,8 @@ class _Keeper:
             self._thread.join()
 
 
-def take(store: PersiDict[Any], key: NonEmptySafeStrTuple, ttl: float,
-         seen: ConditionalOperationResult[Any]) -> tuple[Lease | None, ConditionalOperationResult[Any]]:
+def take(store: PersiDict[Any], key: NonEmptySafeStrTuple, ttl: float, seen: ConditionalOperationResult[Any],
+         encode: Encoder = LeaseRecord.text) -> tuple[Lease | None, ConditionalOperationResult[Any]]:
     """Write a new lease at ``key`` if it still holds what ``seen`` read (absent, or that version).
 
     The caller has decided that what ``seen`` read may be replaced.  Exactly
@@ -232,11 +237,11 @@ def take(store: PersiDict[Any], key: NonEmptySafeStrTuple, ttl: float,
     previous = LeaseRecord.parse(seen.new_value)
     record = LeaseRecord.fresh(ttl, (previous.token if previous else 0) + 1)
     expected = ITEM_NOT_AVAILABLE if seen.new_value is ITEM_NOT_AVAILABLE else seen.actual_etag
-    result = store.set_item_if(key, value=record.text(), condition=ETAG_IS_THE_SAME, expected_etag=expected,
+    result = store.set_item_if(key, value=encode(record), condition=ETAG_IS_THE_SAME, expected_etag=expected,
                                retrieve_value=ALWAYS_RETRIEVE)
     if not result.condition_was_satisfied:
         return None, result
-    return Lease(store, key, record, result.resulting_etag, ttl), result  # type: ignore[arg-type]
+    return Lease(store, key, record, result.resulting_etag, ttl, encode), result  # type: ignore[arg-type]
 
 
 def try_acquire(store: PersiDict[Any], key: NonEmptySafeStrTuple, ttl: float,

@@ -66,6 +66,7 @@ def _options(
     expire_after: datetime.timedelta | float | str | None,
     package_versions: bool,
     progress: bool,
+    allow_non_atomic: bool,
 ) -> Options:
     """The options, checked: each bad one is a clear error at decoration, not at the first call."""
     if not lease > 0 or not poll > 0:
@@ -78,7 +79,7 @@ def _options(
         raise TypeError(f"key= takes a function of the call's arguments, got {type(key).__name__}")
     expiry = None if expire_after is None else seconds_of(expire_after, "expire_after")
     return Options(version, float(lease), float(poll), name, tuple(ignore), key, expiry,
-                   bool(package_versions), bool(progress))
+                   bool(package_versions), bool(progress), bool(allow_non_atomic))
 
 
 def memoize(
@@ -93,6 +94,7 @@ def memoize(
     expire_after: datetime.timedelta | float | str | None = None,
     package_versions: bool = False,
     progress: bool = False,
+    allow_non_atomic: bool = False,
 ) -> Callable[[Callable[P, R]], MemoizedFunction[P, R]]:
     """Decorator: cache the function's results in ``store``, computed once across every process sharing it.
 
@@ -109,12 +111,16 @@ def memoize(
     between two reads of a waiter; ``progress``: show a bar while waiting.
     ``name``: the name in keys (required for lambdas and nested functions).
     ``package_versions``: installed packages the code uses count by version too.
+    A first miss checks once that the server honours conditional writes
+    (``store.check_conditions()``) and refuses a store that fails, unless
+    ``allow_non_atomic=True``.
     Details: docs/pipelines.md#memoize.
     """
     opened = open_store(store)
     if getattr(opened, "append_only", False):
         raise ValueError("memoize needs a mutable store: the result replaces the lease (got an append-only store)")
-    options = _options(version, lease, poll, name, ignore, key, expire_after, package_versions, progress)
+    options = _options(version, lease, poll, name, ignore, key, expire_after, package_versions, progress,
+                       allow_non_atomic)
 
     def decorate(func: Callable[P, R]) -> MemoizedFunction[P, R]:
         return MemoizedFunction(func, opened, options)

@@ -20,14 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar, cast
 
+from ...coordination.leases import waits
 from ...core.front import PersiDict
 from ...keys.chars import replace_unsafe_chars
 from ...keys.tuples import NonEmptySafeStrTuple, is_valid_component, key_text, to_nonempty_key
-from ...protocol.flags import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, NEVER_RETRIEVE, ConditionalOperationResult
+from ...protocol.flags import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, ConditionalOperationResult
 from .arguments import ArgumentDigester
 from .code import Fingerprint, fingerprint
 from .encoding import module_name, type_name
-from .lease import LeaseKeeper, claim, lease_is_over, new_lease, release, waits
+from .lease import HeldLease, claim, lease_is_over
 from .records import PUBLIC_MODULE, Lease, Result
 from .waiting import WaitNotice
 
@@ -61,6 +62,7 @@ class Options:
     expire_after: float | None = None
     package_versions: bool = False
     progress: bool = False
+    allow_non_atomic: bool = False
 
 
 @dataclass(frozen=True)
@@ -289,55 +291,58 @@ class MemoizedFunction(Generic[P, R]):
                     time.sleep(next(pauses))
                     seen = self.store.get_with_etag(key)
                     continue
-                claimed, mine = self._claim(key, seen, reason)
-                if claimed.condition_was_satisfied:
-                    return self._run_body(key, mine, claimed.resulting_etag, args, kwargs)
-                seen = claimed  # lost the race: the refusal carries what won
+                mine, seen = self._claim(key, seen, reason)
+                if mine is not None:
+                    return self._run_body(key, mine, args, kwargs)
+                # lost the race: the refusal carries what won
         finally:
             if notice is not None:
                 notice.close()
 
     def _claim(
         self, key: NonEmptySafeStrTuple, seen: ConditionalOperationResult[Any], reason: str
-    ) -> tuple[ConditionalOperationResult[Any], Lease]:
-        """Try to claim the key over what ``seen`` read (logging why, when it replaces a record); our lease."""
+    ) -> tuple[HeldLease | None, ConditionalOperationResult[Any]]:
+        """Try to claim the key over what ``seen`` read (logging why, when it replaces a record); our lease
+        (None if another caller won) and what the key holds now."""
         if reason:
             record = seen.new_value
             holder = f"the lease of {record.owner}" if isinstance(record, Lease) else "the stored result"
             _log.warning("memoize: taking over %s from %s: %s", key_text(key), holder, reason)
-        lease = new_lease(self.options.lease)
-        return claim(self.store, key, lease, seen), lease
+        self._require_atomic()
+        return claim(self.store, key, self.options.lease, seen)
 
     def _call_text(self, args: Any, kwargs: Any) -> str:
         return f"{self._qualname}({self._digester.summary(args, kwargs)})"
 
-    def _run_body(self, key: NonEmptySafeStrTuple, lease: Lease, etag: Any, args: Any, kwargs: Any) -> CallInfo[R]:
+    def _require_atomic(self) -> None:
+        """Refuse to claim on a store whose server ignores conditional writes (checked once per endpoint)."""
+        from ...coordination.conditions import require_atomic
+
+        require_atomic(self.store, "memoize", allow_non_atomic=self.options.allow_non_atomic)
+
+    def _run_body(self, key: NonEmptySafeStrTuple, lease: HeldLease, args: Any, kwargs: Any) -> CallInfo[R]:
         """Run the body under a renewed lease, then store its result (or release the key if it raised)."""
-        keeper = LeaseKeeper(self.store, key, lease, self.options.lease, etag)
+        lease.keep_alive()
         started = time.perf_counter()
         try:
             value = self._func(*args, **kwargs)
         except BaseException:
-            release(self.store, key, keeper.stop())
+            lease.release(keep_token=False)
             raise
         seconds = time.perf_counter() - started
         self._count(misses=1, seconds_computing=seconds)
         result = Result(value, time.time(), seconds, self._digester.summary(args, kwargs))
-        self._store_result(key, result, keeper.stop())
+        self._store_result(key, result, lease)
         return CallInfo(value, True, seconds, key, result.computed_at)
 
-    def _store_result(self, key: NonEmptySafeStrTuple, result: Result, etag: Any) -> None:
+    def _store_result(self, key: NonEmptySafeStrTuple, result: Result, lease: HeldLease) -> None:
         """Replace our lease by the result (nothing if the lease was lost); a refused value releases the key."""
-        if etag is None:
-            return
         try:
-            stored = self.store.set_item_if(
-                key, value=result, condition=ETAG_IS_THE_SAME, expected_etag=etag, retrieve_value=NEVER_RETRIEVE
-            )
+            stored = lease.replace(result)
         except BaseException:  # a result the store cannot hold: not cached, like an exception
-            release(self.store, key, etag)
+            lease.release(keep_token=False)
             raise
-        if not stored.condition_was_satisfied:
+        if not stored:
             _log.warning(
                 "memoize: the lease of %s was lost while its body ran; its result is not stored", key_text(key)
             )

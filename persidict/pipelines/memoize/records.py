@@ -23,6 +23,7 @@ class Lease:
     ``host``, ``pid`` and ``started`` name the claiming process (its host's
     identity, its pid and its start time), so that a caller on the same host
     can tell that the claimer died and take over at once; empty when unknown.
+    ``token`` is the lease's fencing token (``persidict.coordination``).
     """
 
     owner: str
@@ -30,6 +31,7 @@ class Lease:
     host: str = ""
     pid: int = 0
     started: str = ""
+    token: int = 0
 
 
 @dataclass(frozen=True)
