@@ -91,7 +91,10 @@ def _probe(store: Store) -> tuple[bool, str, int]:
 
     try:
         sent += 1
-        first = store.write(key, "probe-1", ABSENT)
+        try:
+            first = store.write(key, "probe-1", ABSENT)
+        except TypeError:  # a format that holds no text (arrays, tables): nothing to probe with
+            return store.atomic_conditions, "not probed: the store's format holds no text; trusted as declared", 0
         if not refused(lambda: store.write(key, "probe-2", ABSENT)):
             return False, "it overwrote an existing value despite If-None-Match: * (insert-if-absent)", sent
         sent += 1
@@ -129,8 +132,9 @@ def check_conditions(d: PersiDict[Any], *, refresh: bool = False) -> ConditionsR
     with _LOCK:
         report = None if refresh else _REMEMBERED.get(endpoint)
         if report is None:
-            atomic, finding, sent = _probe(store)
-            report = _REMEMBERED[endpoint] = ConditionsReport(endpoint, atomic, finding, sent)
+            report = ConditionsReport(endpoint, *_probe(store))
+            if report.requests:  # a store that could not be probed says nothing of its endpoint
+                _REMEMBERED[endpoint] = report
     if not report.atomic:
         store.atomic_conditions = False
     return report

@@ -41,3 +41,8 @@ def hold_and_die(store: PersiDict[Any], flag_path: str) -> None:
     lease = store.lease("held", ttl=600, keep_alive=False)
     append_line(flag_path, str(lease.token))
     os._exit(0)
+
+
+def square(x: int) -> int:
+    """A body for memoize."""
+    return x * x
