@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from .conditions import ConditionsReport, NonAtomicStoreError, check_conditions
 from .leases import LEASE_PREFIX, Lease, LeaseLost, LeaseTimeout
+from .queue import Progress, Task, WorkQueue
 from .records import LeaseRecord
 
 __all__ = ["LEASE_PREFIX", "ConditionsReport", "Lease", "LeaseLost", "LeaseRecord", "LeaseTimeout",
-           "NonAtomicStoreError", "check_conditions"]
+           "NonAtomicStoreError", "Progress", "Task", "WorkQueue", "check_conditions"]

@@ -162,10 +162,11 @@ class Lease:
 
         ``keep_token`` (default) leaves a tombstone that carries the token to
         the next holder; ``False`` deletes the record (the next token restarts at 1).
+        A storage failure is logged, not raised: the lease then expires in time.
         """
         self._stop_keeper()
         if keep_token:
-            return self.replace(self._encode(self._record.tombstone()))
+            return _quietly(lambda: self.replace(self._encode(self._record.tombstone())))
         with self._lock:
             if self._lost:
                 return False

@@ -46,3 +46,32 @@ def hold_and_die(store: PersiDict[Any], flag_path: str) -> None:
 def square(x: int) -> int:
     """A body for memoize."""
     return x * x
+
+
+def queue_worker(queue: Any, log_path: str, ttl: float, poll: float, barrier: Any) -> None:
+    """Run ``queue``'s tasks (doubling each) until none is open, logging each run and each recorded result.
+
+    Storage errors (a fault-injecting server's) are retried: a claim that
+    failed is claimed again later, a ``done`` whose answer was lost is
+    repeated (it records nothing twice).
+    """
+    from persidict import PersiDictError
+
+    barrier.wait(timeout=300)
+    while True:
+        try:
+            task = queue.claim(ttl, poll=poll)
+        except PersiDictError:
+            continue
+        if task is None:
+            return
+        append_line(log_path, f"run {task.id} {os.getpid()}")
+        time.sleep(random.uniform(0, 0.005))
+        for _ in range(20):
+            try:
+                recorded = queue.done(task, task.value * 2)
+                break
+            except PersiDictError:
+                recorded = False
+        if recorded:
+            append_line(log_path, f"done {task.id} {os.getpid()}")
