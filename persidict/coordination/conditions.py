@@ -68,7 +68,7 @@ def endpoint_of(d: PersiDict[Any]) -> str:
     if backend is None:
         return f"{type(store).__name__}@{id(store)}"  # an in-process store: its own endpoint
     if store.backend_name in ("filesystem", "memory"):
-        return f"{store.backend_name}:"  # one kind of file locks per host, one memory per process
+        return store.backend_name  # one kind of file locks per host, one memory per process
     options = dict(getattr(getattr(backend, "fs", None), "storage_options", None) or {})
     url = options.get("endpoint_url") or (options.get("client_kwargs") or {}).get("endpoint_url")
     url = url or options.get("account_name") or "default"

@@ -43,6 +43,7 @@ from ..core.fsspec_dict import FsspecDict
 from ..keys.tuples import NonEmptySafeStrTuple, key_text
 from ..presets.local import FileDirDict
 from ..protocol.exceptions import PersiDictError
+from . import coordination_cli
 from .copy import DEFAULT_WORKERS, CopyError, CopyReport, copy_store
 from .durations import parse_duration
 
@@ -443,6 +444,10 @@ COMMANDS: dict[str, Command] = {
     "gc": Command("remove temporary files that writers killed mid-write left behind", _gc_arguments, _gc),
     "demo": Command("show the main job on a temporary folder and in memory", _no_arguments, _demo,
                     opens_stores=False),
+    "check": Command("probe whether the server honours conditional writes (If-None-Match, If-Match): "
+                     "leases, queues and memoize need it", coordination_cli.check_arguments, coordination_cli.check),
+    "queue": Command("show a work queue's counts, with a progress bar until every task is closed",
+                     coordination_cli.queue_arguments, coordination_cli.queue),
 }
 
 
