@@ -71,12 +71,16 @@ from .protocol.retry import RetryConfig
 register_legacy_modules()
 
 if TYPE_CHECKING:  # real types for checkers and the API reference; at run time they load on first use
+    from .coordination.conditions import NonAtomicStoreError
+    from .coordination.leases import LeaseLost
+    from .coordination.queue import WorkQueue
     from .pipelines.copy import CopyError, CopyReport, copy_store
     from .pipelines.memoize import memoize
 
 
 _PIPELINE_NAMES = {"memoize": "pipelines.memoize", "copy_store": "pipelines.copy", "CopyError": "pipelines.copy",
-                   "CopyReport": "pipelines.copy"}
+                   "CopyReport": "pipelines.copy", "WorkQueue": "coordination.queue",
+                   "LeaseLost": "coordination.leases", "NonAtomicStoreError": "coordination.conditions"}
 """Public names imported on first use: the pipeline layer costs ~15 ms that a plain store does not need."""
 
 
@@ -133,11 +137,13 @@ __all__ = [
     "Joker",
     "KEEP_CURRENT",
     "KeepCurrentFlag",
+    "LeaseLost",
     "LocalDict",
     "MutableDictCached",
     "MutationPolicyError",
     "NEVER_RETRIEVE",
     "NeverRetrieveFlag",
+    "NonAtomicStoreError",
     "NonEmptyPersiDictKey",
     "NonEmptySafeStrTuple",
     "OperationResult",
@@ -154,6 +160,7 @@ __all__ = [
     "VALUE_NOT_RETRIEVED",
     "ValueNotRetrievedFlag",
     "ValueType",
+    "WorkQueue",
     "WriteOnceDict",
     "__version__",
     "copy_store",

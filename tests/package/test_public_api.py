@@ -75,6 +75,9 @@ EXPECTED_PUBLIC_NAMES = [
     "copy_store",
     "memoize",
     "RetryConfig",
+    "LeaseLost",
+    "NonAtomicStoreError",
+    "WorkQueue",
 ]
 
 # Names of persidict 0.x that later issues add. When one lands, move it to the list above.
@@ -83,7 +86,7 @@ PENDING_PUBLIC_NAMES: list[str] = []
 # Our additions to those 50 names.
 OUR_EXTRA_NAMES = [
     "BulkOperationError", "CopyError", "CopyReport", "FsspecDict", "PersiDictError", "RetryConfig", "copy_store",
-    "memoize",
+    "memoize", "LeaseLost", "NonAtomicStoreError", "WorkQueue",
 ]
 
 # In the package namespace but not in __all__, as in persidict 0.x.
