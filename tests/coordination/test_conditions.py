@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from persidict import FsspecDict, PersiDict
-from persidict.coordination import NonAtomicStoreError, check_conditions
+from persidict.coordination import NonAtomicStoreError, WorkQueue, check_conditions
 from persidict.coordination.conditions import PROBE_PREFIX
 from persidict.pipelines.memoize import memoize
 
@@ -50,15 +50,18 @@ def test_a_server_that_ignores_conditions_is_found_out_within_six_requests(
     assert list(lying_store.keys()) == [("existing",)]  # the scratch key was removed
 
 
-def test_leases_and_memoize_refuse_such_a_server_unless_allowed(lying_store: FsspecDict[Any]) -> None:
+def test_leases_the_queue_and_memoize_refuse_such_a_server_unless_allowed(lying_store: FsspecDict[Any]) -> None:
     check_conditions(lying_store, refresh=True)
     with pytest.raises(NonAtomicStoreError, match="allow_non_atomic=True") as refused:
         lying_store.lease("job", ttl=5)
     assert "If-None-Match" in str(refused.value)
     with pytest.raises(NonAtomicStoreError, match="memoize"):
         memoize(lying_store)(workers.square)(3)
+    with pytest.raises(NonAtomicStoreError, match="a work queue"):
+        WorkQueue(lying_store)
     with lying_store.lease("job", ttl=5, allow_non_atomic=True) as lease:
         assert lease.token == 1
+    assert WorkQueue(lying_store, allow_non_atomic=True).put("task")
 
 
 def test_the_verdict_is_remembered_per_endpoint(lying_store: FsspecDict[Any], stripping_s3: StrippingS3) -> None:

@@ -470,6 +470,15 @@ def test_an_expired_lease_is_taken_over(store: PersiDict[Any]) -> None:
     assert runs == [(4,)] and _stored_value(store, f.key(4)) == (40)
 
 
+def test_a_claim_is_a_coordination_lease_whose_token_follows_the_expired_one(store: PersiDict[Any]) -> None:
+    """memoize's claims are the leases of persidict.coordination: a takeover carries the next fencing token."""
+    held: list[Any] = []
+    f, _ = _counting(store, "fenced", lambda x: held.append(store[f.key(x)]) or x)
+    store[f.key(4)] = Lease("a claimer that crashed", time.time() - 1, token=7)
+    assert f(4) == 4
+    assert isinstance(held[0], Lease) and held[0].token == 8 and held[0].owner != "a claimer that crashed"
+
+
 def test_a_record_memoize_did_not_write_is_an_error(store: PersiDict[Any]) -> None:
     f, _ = _counting(store, "foreign", lambda x: x)
     store[f.key(1)] = "something else"
