@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, PersiDict, memoize
+from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, PersiDict, WorkQueue, memoize
 from persidict.pipelines.memoize import Lease
 
 STEP_SECONDS = 0.25
@@ -118,3 +118,13 @@ def claim_and_process(store: PersiDict[Any], n: int, task: str) -> tuple[int, st
     store["results", str(n)] = featurize(n)
     store.transform_item(("counters", "items"), transformer=_plus_one, n_retries=None)
     return n, task, True
+
+
+def work_through(queue: WorkQueue, ttl: float = 30.0) -> int:
+    """A dask task: claim the queue's tasks one at a time, featurize each, record its result; how many it recorded.
+
+    Runs until no task is open.  A claim whose worker died is taken again after
+    ``ttl`` (at once on the same machine), and each task's result is recorded
+    once, whichever worker finishes it.
+    """
+    return queue.run(featurize, ttl=ttl, poll=0.2)

@@ -54,6 +54,10 @@ EXPECTED: dict[str, list[str]] = {
         "every item claimed by exactly one task: True",
         "counters: tasks = 40, items = 20",
         "20 results, for example: {'n': 100, 'steps': 25, 'peak': 100}",
+        "queue: 40 of 40 done, 0 failed",
+        "results recorded by the workers: 40",
+        "one result per task: True",
+        "collatz: 100%",
     ],
 }
 """Lines each notebook must print (in its outputs), whatever the timing of the run."""
