@@ -127,6 +127,8 @@ def check_conditions(d: PersiDict[Any], *, refresh: bool = False) -> ConditionsR
     """
     store = d._items
     endpoint = endpoint_of(d)
+    if store.policy is not None:  # its scratch key could not be removed: nothing to probe with
+        return ConditionsReport(endpoint, False, f"the store is {store.policy}; coordination needs a mutable one", 0)
     if not store.atomic_conditions and endpoint not in _REMEMBERED:
         return ConditionsReport(endpoint, False, "the store does not declare atomic conditional operations", 0)
     with _LOCK:

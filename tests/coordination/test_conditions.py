@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from persidict import FsspecDict, PersiDict
+from persidict import FileDirDict, FsspecDict, PersiDict
 from persidict.coordination import NonAtomicStoreError, WorkQueue, check_conditions
 from persidict.coordination.conditions import PROBE_PREFIX
 from persidict.pipelines.memoize import memoize
@@ -75,3 +76,12 @@ def test_the_verdict_is_remembered_per_endpoint(lying_store: FsspecDict[Any], st
     with stripping_s3.counting() as seen:
         assert not other.check_conditions().atomic  # another bucket: asked itself
     assert seen
+
+
+def test_an_append_only_store_is_not_probed_and_refused(tmp_path: Path) -> None:
+    store = FileDirDict(base_dir=str(tmp_path), append_only=True)
+    report = store.check_conditions()
+    assert not report.atomic and "append-only" in report.finding and report.requests == 0
+    assert len(store) == 0  # no scratch key left behind
+    with pytest.raises(NonAtomicStoreError, match="mutable"):
+        store.lease("job")
