@@ -75,47 +75,65 @@ def endpoint_of(d: PersiDict[Any]) -> str:
     return f"{store.backend_name}:{url}/{getattr(backend, 'bucket', '')}"
 
 
-def _probe(store: Store) -> tuple[bool, str, int]:
-    """Run the probe on ``store`` (a fresh scratch key); (atomic, what the server did, requests sent)."""
-    key = to_nonempty_key((PROBE_PREFIX, uuid.uuid4().hex))
-    sent = 0
+class _Probe:
+    """The probe's requests on one scratch key, counted; the key is removed whatever happens."""
 
-    def refused(action: Any) -> bool:
-        nonlocal sent
-        sent += 1
+    def __init__(self, store: Store) -> None:
+        self.store, self.sent, self.removed = store, 0, False
+        self.key = to_nonempty_key((PROBE_PREFIX, uuid.uuid4().hex))
+
+    def write(self, value: str, expected: Any) -> str:
+        self.sent += 1
+        return self.store.write(self.key, value, expected)
+
+    def refused(self, action: Any) -> bool:
+        """Whether ``action`` (one conditional request) raised ``PreconditionFailed``."""
         try:
             action()
         except PreconditionFailed:
             return True
         return False
 
-    try:
-        sent += 1
+    def delete(self, expected: Any) -> None:
+        self.sent += 1
+        self.store.delete(self.key, expected)
+        self.removed = True
+
+    def run(self) -> tuple[bool, str]:
+        """(atomic, what the server did); stops at the first wrong answer."""
         try:
-            first = store.write(key, "probe-1", ABSENT)
+            first = self.write("probe-1", ABSENT)
         except TypeError:  # a format that holds no text (arrays, tables): nothing to probe with
-            return store.atomic_conditions, "not probed: the store's format holds no text; trusted as declared", 0
-        if not refused(lambda: store.write(key, "probe-2", ABSENT)):
-            return False, "it overwrote an existing value despite If-None-Match: * (insert-if-absent)", sent
-        sent += 1
+            self.sent, self.removed = 0, True
+            return self.store.atomic_conditions, "not probed: the store's format holds no text; trusted as declared"
+        if not self.refused(lambda: self.write("probe-2", ABSENT)):
+            return False, "it overwrote an existing value despite If-None-Match: * (insert-if-absent)"
         try:
-            second = store.write(key, "probe-3", first)
+            second = self.write("probe-3", first)
         except PreconditionFailed:
-            return False, "it refused a write carrying the current ETag in If-Match", sent
-        if not refused(lambda: store.write(key, "probe-4", first)):
-            return False, "it accepted a write whose If-Match named a replaced ETag", sent
-        if not refused(lambda: store.delete(key, first)):
-            return False, "it deleted a value whose ETag did not match If-Match", sent
-        sent += 1
-        store.delete(key, second)
-        return True, "it refused every write and delete whose condition failed, and accepted the others", sent
+            return False, "it refused a write carrying the current ETag in If-Match"
+        if not self.refused(lambda: self.write("probe-4", first)):
+            return False, "it accepted a write whose If-Match named a replaced ETag"
+        if not self.refused(lambda: self.delete(first)):
+            return False, "it deleted a value whose ETag did not match If-Match"
+        self.delete(second)
+        return True, "it refused every write and delete whose condition failed, and accepted the others"
+
+    def clean(self) -> None:
+        """Remove the scratch key if the probe stopped before removing it."""
+        if not self.removed:
+            with contextlib.suppress(KeyError):
+                self.store.delete(self.key)
+
+
+def _probe(store: Store) -> tuple[bool, str, int]:
+    """Run the probe on ``store`` (a fresh scratch key); (atomic, what the server did, requests sent)."""
+    probe = _Probe(store)
+    try:
+        atomic, finding = probe.run()
     finally:
-        _clean(store, key)
-
-
-def _clean(store: Store, key: Any) -> None:
-    with contextlib.suppress(KeyError):
-        store.delete(key)
+        probe.clean()
+    return atomic, finding, probe.sent
 
 
 def check_conditions(d: PersiDict[Any], *, refresh: bool = False) -> ConditionsReport:

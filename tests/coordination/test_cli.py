@@ -58,7 +58,15 @@ def test_queue_shows_the_counts_and_follows_them_with_a_bar(tmp_path: Path, caps
     assert main(["queue", str(tmp_path), "--name", "jobs", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"total": 3, "done": 0, "failed": 0, "running": 1, "pending": 2}
     queue.done(task, "ok")
-    queue.run(lambda x: 1 // (x - 2))  # one of the two left fails
+    calls: list[int] = []
+
+    def fails_first(x: int) -> int:
+        calls.append(x)
+        if len(calls) == 1:
+            raise ValueError("the first task run fails")
+        return x
+
+    queue.run(fails_first)  # of the two tasks left, the first run fails (max_attempts=1: for good)
     assert main(["queue", str(tmp_path), "--name", "jobs", "--poll", "0.05"]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == "total 3  done 2  failed 1  running 0  pending 0"
