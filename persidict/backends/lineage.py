@@ -20,7 +20,7 @@ there means *not applied yet* (sending again is safe); the version we
 expected followed by someone else's write means *refused* (a compare-and-swap
 on one version succeeds once); anything else (the chain no longer reaches
 back to the version we expected) means the evidence is gone: *unknown*,
-unless the chains this process learned since the request left (one
+unless the chains this process learned since it read that version (one
 ``Lineages`` per bucket and filesystem, shared by every store and thread)
 still show it: a busy process's readers see most versions go by.
 """
@@ -133,8 +133,8 @@ class Lineages:
         insert if ``insert``, else a blind write).  Returns the verdict, with
         the ETag our write produced when it was applied.  When the stored
         chain no longer reaches back that far, the chains of the object this
-        backend has learned since our request left (``seen_since``: its name
-        and ``mark()`` then; any thread's reads) may still show what happened.
+        backend has learned since (``seen_since``: its name and ``mark()``,
+        taken as the request left; any thread's reads) may still show it.
         """
         chain = self.chain_of(etag, metadata)
         for entry_id, entry_etag in chain:
@@ -148,10 +148,11 @@ class Lineages:
             return Verdict.REFUSED, None
         return (Verdict.UNKNOWN, None) if seen_since is None else self._learned_since(*seen_since, write_id, expected)
 
-    def mark(self) -> int:
-        """A point in this backend's learning, for ``verdict``'s ``seen_since``."""
+    def mark(self, name: str, replaced: str | None) -> int:
+        """A point in this backend's learning, for ``verdict``'s ``seen_since``: when version ``replaced``
+        of ``name`` was last learned (every chain since shows what became of it), else now."""
         with self._lock:
-            return self._learned
+            return self._seen.get((name, replaced), (self._learned, ""))[0] if replaced else self._learned
 
     def _learned_since(
         self, name: str, since: int, write_id: str | None, expected: str | None
@@ -160,9 +161,10 @@ class Lineages:
 
         Our write id in any of them means applied; what we expected replaced by
         a write in any of them means refused (that write is not ours: ours
-        would have been found first).  Only chains learned after the request
-        left count: an older one may show an earlier life of the object (an
-        absence before a delete and an insert, a value stored again).
+        would have been found first).  Only chains learned after the version
+        we replace was (or, for an insert, after the request left) count: an
+        older one may show an earlier life of the object (an absence before a
+        delete and an insert, a value stored again).
         """
         with self._lock:
             chains = [_chain(text) for (seen, _), (when, text) in self._seen.items() if seen == name and when > since]

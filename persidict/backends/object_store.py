@@ -364,7 +364,7 @@ class ObjectStoreBackend(StorageBackend):
         name, write_id = self._name(path), Lineages.new_write_id()
         replaced = expected if isinstance(expected, str) else None
         metadata = self._lineages.metadata_for(name, replaced, write_id, insert=expected is ABSENT)
-        sent = self._lineages.mark()
+        sent = self._lineages.mark(name, replaced)
         try:
             return self._run(
                 lambda: self._put_written(name, data, expected, metadata),

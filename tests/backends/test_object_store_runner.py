@@ -506,8 +506,10 @@ def test_versions_learned_after_the_request_left_settle_what_the_stored_chain_no
     lineages: Lineages,
 ) -> None:
     """Another thread read the versions in between: ours (applied) or another's on what we expected (refused)."""
-    lineages.learn("obj", "e1", {"id": "a", "lineage": "+"})  # before we sent: the version our CAS expects
-    sent = lineages.mark()
+    lineages.learn("obj", "e0", {"id": "z", "lineage": "+"})
+    lineages.learn("obj", "e1", {"id": "a", "lineage": "+ z:e0"})  # the version our compare-and-swap replaces
+    sent = lineages.mark("obj", "e1")
+    assert sent == lineages.mark("obj", "e0") + 1 and lineages.mark("obj", None) == sent
     lineages.learn("obj", "e2", {"id": "mine", "lineage": "+ a:e1"})
     lineages.learn("obj", "e3", {"id": "b", "lineage": "+ a:e1 mine:e2"})
     stored = {"id": "z", "lineage": "x:e8 y:e9"}  # the chain moved on past both
@@ -517,10 +519,10 @@ def test_versions_learned_after_the_request_left_settle_what_the_stored_chain_no
     assert lineages.verdict("mine", "e1", "e10", stored, seen_since=("other", sent)) == (Verdict.UNKNOWN, None)
 
 
-def test_chains_learned_before_the_request_left_prove_nothing(lineages: Lineages) -> None:
+def test_chains_learned_before_the_replaced_version_prove_nothing(lineages: Lineages) -> None:
     """An earlier life of the object (e1 replaced, then deleted and stored again) must not read as a refusal."""
     lineages.learn("obj", "e2", {"id": "b", "lineage": "+ a:e1"})
-    sent = lineages.mark()
+    sent = lineages.mark("obj", "e1")  # never read in this life: the chains learned from now on count
     stored = {"id": "z", "lineage": "x:e8 y:e9"}
     assert lineages.verdict("mine", "e1", "e10", stored, seen_since=("obj", sent)) == (Verdict.UNKNOWN, None)
 
