@@ -64,11 +64,14 @@ from ..protocol.retry import RetryConfig
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 from .base import StorageBackend
 from .lineage import EvidenceGone, Lineages, Verdict, shared_lineages
+from .transfers import Transfers
 
 __all__ = ["CONCURRENT_REQUESTS", "READ_BATCH", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends", "http_date"]
 
 T = TypeVar("T")
 Metadata = Mapping[str, str] | None
+Commit = Callable[[Expected], Awaitable[str]]
+"""The request that writes a value under a precondition (``Expected``) and returns the new ETag."""
 
 CONCURRENT_REQUESTS = 32
 """Requests in flight at once in a bulk read, write or delete (a real region's round trip is ~20 ms)."""
@@ -109,6 +112,8 @@ class ObjectStoreBackend(StorageBackend):
     atomic_conditions = True
     metadata_keys = ("persidict-write", "persidict-lineage")
     """The metadata names of a write's id and its lineage (clouds differ in what they allow)."""
+    transfers = Transfers()
+    """Part sizes and the byte budget of bulk reads (set per store by its ``transfers`` parameter)."""
 
     def __init__(self, fs: Any, root: str) -> None:
         self._fs: Any = fs
@@ -366,17 +371,30 @@ class ObjectStoreBackend(StorageBackend):
         metadata = self._lineages.metadata_for(name, replaced, write_id, insert=expected is ABSENT)
         sent = self._lineages.mark(name, replaced)
         try:
-            return self._run(
-                lambda: self._put_written(name, data, expected, metadata),
-                f"write {path}",
-                conditional=expected is not ANY,
-                reconcile=lambda: self._confirm_write(name, write_id, expected, sent),
-            )
+            with self._staged(path, data, metadata) as commit:
+                return self._run(
+                    lambda: self._put_written(name, commit, expected, metadata),
+                    f"write {path}",
+                    conditional=expected is not ANY,
+                    reconcile=lambda: self._confirm_write(name, write_id, expected, sent),
+                )
         except FileNotFoundError as exc:  # If-Match on a missing object: that version is gone too
             raise PreconditionFailed(path) from exc
 
-    async def _put_written(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:
-        etag = await self._put_object(name, data, expected, metadata)
+    @contextlib.contextmanager
+    def _staged(self, path: str, data: bytes, metadata: dict[str, str]) -> Iterator[Commit]:
+        """The request that writes ``data`` under a precondition, after whatever must be sent first.
+
+        Here the whole body goes in that one request; a backend that uploads
+        large values in parts (S3) sends the parts first, yields the request
+        that completes the upload with the precondition, and cleans up the
+        parts if that never succeeds.
+        """
+        name = self._name(path)
+        yield lambda expected: self._put_object(name, data, expected, metadata)
+
+    async def _put_written(self, name: str, commit: Commit, expected: Expected, metadata: dict[str, str]) -> str:
+        etag = await commit(expected)
         self._lineages.learn(name, etag, metadata)
         return etag
 

@@ -1,0 +1,170 @@
+"""Big values on S3: multipart uploads with the guarantees of one PutObject, and ranged reads.
+
+An upload in parts keeps everything a single conditional PUT promises:
+
+- the write id and lineage metadata go on ``CreateMultipartUpload`` (S3 gives
+  the completed object the metadata its upload was created with), so a lost
+  answer is reconciled exactly as for one PUT;
+- the precondition (``If-None-Match: *`` or ``If-Match``) goes on
+  ``CompleteMultipartUpload``, the one request that makes the value visible,
+  and S3 checks it atomically there: until then nothing is replaced;
+- parts are idempotent (a part sent again replaces itself), so a part whose
+  answer was lost is simply sent again;
+- an upload that does not complete is aborted; one whose writer died is left
+  to ``remove_temporary_files`` (``persidict gc``), which aborts the
+  incomplete uploads under the store's prefix older than its threshold.
+
+Reads of objects larger than ``part_threshold`` fetch the ranges concurrently
+into one buffer, each range pinned to the first answer's ETag (``If-Match``),
+so a value replaced mid-read is read again, never mixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from ..protocol.versions import ABSENT, Expected
+from .object_store import Commit, Outcome
+
+if TYPE_CHECKING:
+    from .s3 import S3Backend
+
+__all__ = ["ReplacedMidRead", "abort_stale_uploads", "conditions", "read_in_ranges", "staged_in_parts"]
+
+READ_CHUNK = 1024**2
+"""Bytes read from a response body at a time, straight into the value's buffer."""
+
+
+class ReplacedMidRead(ConnectionError):
+    """A ranged read met another version of the object: the read starts again (retried as a lost answer)."""
+
+
+def conditions(expected: Expected) -> dict[str, str]:
+    """The S3 headers of a write's precondition."""
+    if expected is ABSENT:
+        return {"IfNoneMatch": "*"}
+    if isinstance(expected, str):
+        return {"IfMatch": expected}
+    return {}
+
+
+@contextlib.contextmanager
+def staged_in_parts(backend: S3Backend, path: str, data: bytes, metadata: dict[str, str]) -> Iterator[Commit]:
+    """Start an upload carrying ``metadata``, send the parts, yield the conditional completion.
+
+    If the completion never succeeds (refused, failed, interrupted), the
+    upload is aborted, so its parts stop costing storage at once.
+    """
+    name = backend._name(path)
+    created = backend._run(lambda: backend._call("create_multipart_upload", Key=name, Metadata=metadata),
+                           f"start an upload of {path}")
+    upload_id = str(created["UploadId"])
+    try:
+        parts = _send_parts(backend, path, upload_id, memoryview(data).cast("B"))
+        yield functools.partial(_complete, backend, name, upload_id, parts)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            backend._run(lambda: backend._call("abort_multipart_upload", Key=name, UploadId=upload_id),
+                         f"abort the upload of {path}")
+        raise
+
+
+def _send_parts(backend: S3Backend, path: str, upload_id: str, view: memoryview) -> list[dict[str, Any]]:
+    """Upload every part, ``parts_in_flight`` at a time, each with its own retries and deadline."""
+    name, ranges = backend._name(path), backend.transfers.parts_of(len(view))
+
+    def send(number: int) -> dict[str, Any]:
+        start, end = ranges[number - 1]
+        body = bytes(view[start:end])  # one part's copy: botocore sends bytes, not views
+        response = backend._run(
+            lambda: backend._call("upload_part", Key=name, UploadId=upload_id, PartNumber=number, Body=body),
+            f"upload part {number} of {len(ranges)} of {path}")
+        checksums = {key: value for key, value in response.items() if key.startswith("Checksum")}
+        return {"PartNumber": number, "ETag": response["ETag"], **checksums}
+
+    with ThreadPoolExecutor(min(backend.transfers.parts_in_flight, len(ranges))) as pool:
+        return list(pool.map(send, range(1, len(ranges) + 1)))
+
+
+async def _complete(backend: S3Backend, name: str, upload_id: str, parts: list[dict[str, Any]],
+                    expected: Expected) -> str:
+    response = await backend._call("complete_multipart_upload", Key=name, UploadId=upload_id,
+                                   MultipartUpload={"Parts": parts}, **conditions(expected))
+    return str(response["ETag"])
+
+
+async def read_in_ranges(backend: S3Backend, name: str, response: dict[str, Any]) -> bytearray:
+    """The whole object, the first range from ``response``'s open body, the others fetched concurrently.
+
+    Every range must come from the version ``response`` is the start of (``If-Match``).
+    """
+    size, etag = int(response["ContentLength"]), str(response["ETag"])
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    ranges = backend.transfers.parts_of(size)
+    limit = asyncio.Semaphore(backend.transfers.parts_in_flight)
+
+    async def fetch(start: int, end: int) -> None:
+        async with limit:
+            try:
+                ranged = await backend._call("get_object", Key=name, Range=f"bytes={start}-{end - 1}", IfMatch=etag)
+            except Exception as exc:
+                if backend._outcome(exc) is Outcome.CONFLICT:  # not chained: a lost answer, not a refusal
+                    raise ReplacedMidRead(f"{name} was replaced while it was read") from None
+                raise
+            await _read_body(ranged["Body"], view[start:end])
+
+    first_start, first_end = ranges[0]
+    tasks = [asyncio.ensure_future(fetch(start, end)) for start, end in ranges[1:]]
+    try:
+        await _read_body(response["Body"], view[first_start:first_end])
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()  # one range failed: the read is retried whole, nothing must keep running
+    return buffer
+
+
+async def _read_body(body: Any, into: memoryview) -> None:
+    """Fill ``into`` from a response body, a chunk at a time; the body is closed after."""
+    try:
+        filled = 0
+        while filled < len(into):
+            count = await body.readinto(into[filled : filled + READ_CHUNK])
+            if not count:
+                raise ConnectionError(f"the body ended after {filled} of {len(into)} bytes")
+            filled += count
+    finally:
+        body.close()  # the first answer's body is closed early (its rest comes in ranges): that drops its connection
+
+
+def abort_stale_uploads(backend: S3Backend, older_than: float) -> int:
+    """Abort the incomplete uploads under the prefix started more than ``older_than`` seconds ago."""
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+    aborted = 0
+    for name, upload_id in _stale_uploads(backend, cutoff):
+        with contextlib.suppress(FileNotFoundError):  # completed or aborted meanwhile
+            backend._run(lambda n=name, u=upload_id: backend._call("abort_multipart_upload", Key=n, UploadId=u),
+                         f"abort the upload of {name}")
+            aborted += 1
+    return aborted
+
+
+def _stale_uploads(backend: S3Backend, cutoff: datetime) -> Iterator[tuple[str, str]]:
+    """``(key, upload id)`` of each upload under the prefix started before ``cutoff``, page by page."""
+    marker: dict[str, str] = {}
+    while True:
+        page = backend._run(lambda m=marker: backend._call("list_multipart_uploads", Prefix=backend.prefix, **m),
+                            f"list the incomplete uploads of {backend.url}")
+        for upload in page.get("Uploads", ()):
+            if upload["Initiated"] < cutoff:
+                yield upload["Key"], upload["UploadId"]
+        if not page.get("IsTruncated"):
+            return
+        marker = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
