@@ -26,8 +26,8 @@ import contextlib
 import functools
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from ..protocol.versions import ABSENT, Expected
 from .object_store import Commit, Outcome
@@ -99,10 +99,12 @@ async def _complete(backend: S3Backend, name: str, upload_id: str, parts: list[d
     return str(response["ETag"])
 
 
-async def read_in_ranges(backend: S3Backend, name: str, response: dict[str, Any]) -> bytearray:
+async def read_in_ranges(backend: S3Backend, name: str, response: dict[str, Any]) -> bytes:
     """The whole object, the first range from ``response``'s open body, the others fetched concurrently.
 
-    Every range must come from the version ``response`` is the start of (``If-Match``).
+    Every range must come from the version ``response`` is the start of
+    (``If-Match``).  The value comes back in the ``bytearray`` it was read
+    into (no copy): every reader of values takes any buffer.
     """
     size, etag = int(response["ContentLength"]), str(response["ETag"])
     buffer = bytearray(size)
@@ -128,7 +130,7 @@ async def read_in_ranges(backend: S3Backend, name: str, response: dict[str, Any]
     finally:
         for task in tasks:
             task.cancel()  # one range failed: the read is retried whole, nothing must keep running
-    return buffer
+    return cast(bytes, buffer)
 
 
 async def _read_body(body: Any, into: memoryview) -> None:
@@ -146,11 +148,11 @@ async def _read_body(body: Any, into: memoryview) -> None:
 
 def abort_stale_uploads(backend: S3Backend, older_than: float) -> int:
     """Abort the incomplete uploads under the prefix started more than ``older_than`` seconds ago."""
-    cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
     aborted = 0
     for name, upload_id in _stale_uploads(backend, cutoff):
         with contextlib.suppress(FileNotFoundError):  # completed or aborted meanwhile
-            backend._run(lambda n=name, u=upload_id: backend._call("abort_multipart_upload", Key=n, UploadId=u),
+            backend._run(functools.partial(backend._call, "abort_multipart_upload", Key=name, UploadId=upload_id),
                          f"abort the upload of {name}")
             aborted += 1
     return aborted
@@ -160,7 +162,7 @@ def _stale_uploads(backend: S3Backend, cutoff: datetime) -> Iterator[tuple[str, 
     """``(key, upload id)`` of each upload under the prefix started before ``cutoff``, page by page."""
     marker: dict[str, str] = {}
     while True:
-        page = backend._run(lambda m=marker: backend._call("list_multipart_uploads", Prefix=backend.prefix, **m),
+        page = backend._run(functools.partial(backend._call, "list_multipart_uploads", Prefix=backend.prefix, **marker),
                             f"list the incomplete uploads of {backend.url}")
         for upload in page.get("Uploads", ()):
             if upload["Initiated"] < cutoff:
