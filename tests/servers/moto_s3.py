@@ -7,6 +7,7 @@ each one (to imitate a real region's round trip).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -41,6 +42,7 @@ class OneWriteAtATime:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self._lock = _ReadWriteLock()
+        self._upload_times = _UploadTimes()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         with self._lock.held(exclusive=environ["REQUEST_METHOD"] in self.WRITES):
@@ -51,11 +53,41 @@ class OneWriteAtATime:
                 return [f"<Error><Code>{code}</Code><Message>If-Match</Message></Error>".encode()]
             result = self.app(environ, start_response)
             try:
-                return list(result)  # the whole request is served under the lock
+                return self._upload_times.dated(environ, list(result))  # the whole request is served under the lock
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+
+
+class _UploadTimes:
+    """moto dates every multipart upload 2010-11-10 in ListMultipartUploads; S3 gives its real start.
+
+    ``persidict gc`` aborts only uploads older than its threshold (a younger one
+    may be a live writer's), so the listing must say when each upload started:
+    the time its CreateMultipartUpload was answered, recorded here.
+    """
+
+    MOTO_DATE = b"<Initiated>2010-11-10T20:48:33.000Z</Initiated>"
+
+    def __init__(self) -> None:
+        self._started: dict[bytes, bytes] = {}
+
+    def dated(self, environ: dict[str, Any], body: list[bytes]) -> list[bytes]:
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        if "uploads" not in query:
+            return body
+        text = b"".join(body)
+        if environ["REQUEST_METHOD"] == "POST":
+            for upload_id in re.findall(rb"<UploadId>([^<]+)</UploadId>", text):
+                self._started[upload_id] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()).encode()
+            return body
+        return [re.sub(rb"<UploadId>([^<]+)</UploadId>(.*?)" + re.escape(self.MOTO_DATE), self._real_date, text,
+                       flags=re.S)]
+
+    def _real_date(self, match: re.Match[bytes]) -> bytes:
+        started = self._started.get(match[1], b"2010-11-10T20:48:33.000Z")  # same length: Content-Length holds
+        return b"<UploadId>%s</UploadId>%s<Initiated>%s</Initiated>" % (match[1], match[2], started)
 
 
 def _unmet_if_match_on_completion(environ: dict[str, Any]) -> tuple[str, str] | None:

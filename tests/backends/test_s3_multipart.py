@@ -1,0 +1,250 @@
+"""Big S3 values go up in parts and come back in ranges, with every guarantee of one request.
+
+Against moto's server (``tests/servers/moto_s3.py``, which also checks the
+``If-Match`` of a multipart completion that moto ignores) and the
+fault-injecting ``FaultyS3``, with the smallest parts S3 allows (5 MiB) and a
+threshold of 6 MiB, so a 12 MiB value is three parts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fsspec.asyn import sync
+
+from persidict import (
+    ETAG_IS_THE_SAME,
+    ITEM_NOT_AVAILABLE,
+    BackendError,
+    BasicS3Dict,
+    FsspecDict,
+    S3Dict,
+    Transfers,
+)
+from persidict.backends.transfers import MAX_PARTS, MIN_PART_SIZE
+
+from ..servers.faulty_s3 import FaultyS3
+from ..servers.moto_s3 import MotoS3
+
+MiB = 1024**2
+SMALL = Transfers(part_threshold=6 * MiB, part_size=5 * MiB, parts_in_flight=2)
+"""Parts as small as S3 allows: a 12 MiB value is three parts (5 + 5 + 2 MiB)."""
+BIG = 12 * MiB
+
+
+def _value(tag: int) -> bytes:
+    return bytes([tag]) * BIG
+
+
+@pytest.fixture
+def s3(moto_s3: MotoS3) -> MotoS3:
+    moto_s3.reset()
+    return moto_s3
+
+
+def _open(options: dict[str, Any], bucket: str) -> FsspecDict[Any]:
+    return FsspecDict(f"s3://{bucket}/root", storage_options=options, transfers=SMALL, timeout=60)
+
+
+def _uploads(d: FsspecDict[Any]) -> list[dict[str, Any]]:
+    """The incomplete multipart uploads in the store's bucket (straight from the server)."""
+    backend: Any = d._backend
+    page = sync(backend.fs.loop, backend._call, "list_multipart_uploads")
+    return list(page.get("Uploads", ()))
+
+
+# --- the part logic --------------------------------------------------------------------
+
+
+def test_parts_cover_the_value_in_order_with_only_the_last_part_short() -> None:
+    assert SMALL.parts_of(BIG) == [(0, 5 * MiB), (5 * MiB, 10 * MiB), (10 * MiB, BIG)]
+    assert SMALL.parts_of(10 * MiB) == [(0, 5 * MiB), (5 * MiB, 10 * MiB)]
+
+
+def test_a_value_beyond_ten_thousand_parts_gets_larger_parts() -> None:
+    five_tib = 5 * 1024**4
+    parts = Transfers().parts_of(five_tib)
+    assert len(parts) <= MAX_PARTS
+    assert parts[-1][1] == five_tib
+    assert all(end - start <= 5 * 1024**3 for start, end in parts)  # S3's largest part
+    assert len(Transfers().parts_of(6 * 1024**3)) == 384  # 6 GiB: over one PutObject's limit, in 16 MiB parts
+
+
+@pytest.mark.parametrize("bad", [
+    {"part_size": MIN_PART_SIZE - 1},
+    {"part_size": 8 * MiB, "part_threshold": 7 * MiB},
+    {"parts_in_flight": 0},
+    {"read_budget": -1},
+    {"part_size": 5.5 * MiB},
+])
+def test_transfers_refuse_what_s3_would_refuse(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        Transfers(**bad)
+
+
+def test_transfers_must_be_a_transfers_record(s3: MotoS3) -> None:
+    with pytest.raises(TypeError, match="Transfers"):
+        FsspecDict(f"s3://{s3.new_bucket_name()}/root", storage_options=s3.storage_options(),
+                   transfers={"part_size": 5 * MiB})  # type: ignore[arg-type]
+
+
+def test_transfers_travel_with_the_store_and_its_subdicts(s3: MotoS3, tmp_path: Any) -> None:
+    d: Any = BasicS3Dict(bucket_name=s3.new_bucket_name(), storage_options=s3.storage_options(), transfers=SMALL)
+    assert d.get_params()["transfers"] == SMALL
+    assert type(d)(**d.get_params())._backend.transfers == SMALL
+    assert d.get_subdict("sub")._backend.transfers == SMALL
+    cached: Any = S3Dict(bucket_name=s3.new_bucket_name(), storage_options=s3.storage_options(),
+                         base_dir=tmp_path, transfers=SMALL)
+    assert cached.get_params()["transfers"] == SMALL
+    assert cached.main_dict._backend.transfers == SMALL
+
+
+# --- uploads and reads on moto ---------------------------------------------------------
+
+
+def test_a_big_value_goes_up_in_parts_and_comes_back_in_ranges(s3: MotoS3) -> None:
+    d = _open(s3.storage_options(), s3.new_bucket_name())
+    path = "/" + d.key_to_path("big")
+    with s3.counting() as written:
+        d["big"] = _value(1)
+    mine = [method for method, at in written if at == path]
+    assert mine == ["POST", "PUT", "PUT", "PUT", "POST"]  # start, three parts, complete
+    assert d.etag("big").endswith('-3"')  # S3's ETag of a three-part object
+    with s3.counting() as read:
+        assert d["big"] == _value(1)
+    assert [method for method, at in read if at == path] == ["GET", "GET", "GET"]  # the first answer, two ranges
+    assert _uploads(d) == []
+
+
+def test_a_value_at_the_threshold_stays_one_request(s3: MotoS3) -> None:
+    d = _open(s3.storage_options(), s3.new_bucket_name())
+    path = "/" + d.key_to_path("small")
+    value = b"x" * (SMALL.part_threshold - 64)  # the pickle's header brings it near the threshold, not over
+    with s3.counting() as written:
+        d["small"] = value
+    with s3.counting() as read:
+        assert d["small"] == value
+    assert [m for m, at in written if at == path] == ["PUT"]
+    assert [m for m, at in read if at == path] == ["GET"]
+
+
+def test_compare_and_swap_of_a_big_value_checks_the_version_on_completion(s3: MotoS3) -> None:
+    d = _open(s3.storage_options(), s3.new_bucket_name())
+    d["k"] = _value(1)
+    first = d.etag("k")
+    done = d.set_item_if("k", value=_value(2), condition=ETAG_IS_THE_SAME, expected_etag=first)
+    assert done.condition_was_satisfied and done.value_was_mutated
+    stale = d.set_item_if("k", value=_value(3), condition=ETAG_IS_THE_SAME, expected_etag=first)
+    assert not stale.condition_was_satisfied
+    assert d["k"] == _value(2)
+    assert _uploads(d) == []  # the refused upload was aborted
+
+
+def test_two_writers_racing_an_insert_of_a_big_value_have_exactly_one_winner_that_knows_it(s3: MotoS3) -> None:
+    bucket = s3.new_bucket_name()
+    stores = [_open(s3.storage_options(), bucket) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    results: list[Any] = [None, None]
+
+    def insert(index: int) -> None:
+        barrier.wait(timeout=60)
+        results[index] = stores[index].setdefault_if(
+            "k", default_value=_value(index + 1), condition=ETAG_IS_THE_SAME, expected_etag=ITEM_NOT_AVAILABLE)
+
+    threads = [threading.Thread(target=insert, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(180)
+    winners = [i for i, result in enumerate(results) if result.value_was_mutated]
+    assert len(winners) == 1, results
+    stored = stores[0]["k"]
+    assert stored == _value(winners[0] + 1)
+    loser = results[1 - winners[0]]
+    assert loser.actual_etag == results[winners[0]].resulting_etag == stores[0].etag("k")
+    assert ("POST", "/" + stores[0].key_to_path("k")) in s3.requests
+    assert _uploads(stores[0]) == []  # a refused completion's parts are aborted
+
+
+# --- lost answers, failures and leftovers ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def faulty_server() -> Iterator[FaultyS3]:
+    with FaultyS3() as faulty:
+        yield faulty
+
+
+@pytest.fixture
+def faulty(faulty_server: FaultyS3) -> FaultyS3:
+    faulty_server.reset()
+    return faulty_server
+
+
+@pytest.mark.parametrize("mode", ["commit_then_500", "drop_after", "commit_late"])
+def test_a_lost_answer_on_the_completion_is_reconciled(faulty: FaultyS3, mode: str) -> None:
+    d = _open(faulty.storage_options(), faulty.new_bucket_name())
+    d["other"] = 0
+    with faulty.faults(mode, methods=("POST",), every=1) as plan:
+        inserted = d.setdefault_if("k", default_value=_value(1), condition=ETAG_IS_THE_SAME,
+                                   expected_etag=ITEM_NOT_AVAILABLE)
+        swapped = d.set_item_if("k", value=_value(2), condition=ETAG_IS_THE_SAME,
+                                expected_etag=inserted.resulting_etag)
+    assert plan.injected >= 2, plan.records  # both completions lost their answers
+    assert inserted.value_was_mutated and swapped.value_was_mutated  # the winner knows it won
+    assert swapped.resulting_etag == d.etag("k")
+    assert d["k"] == _value(2)
+    assert _uploads(d) == []
+
+
+def test_a_completion_that_never_answers_fails_and_its_upload_is_aborted(faulty: FaultyS3) -> None:
+    d = FsspecDict(f"s3://{faulty.new_bucket_name()}/root", storage_options=faulty.storage_options(),
+                   transfers=SMALL, timeout=3)
+    d["other"] = 0
+    hang = faulty.faults("hang", methods=("POST",), every=1, conditional_only=False, path_contains="/k.")
+    with hang as plan, pytest.raises(BackendError, match="no answer within"):
+        d["k"] = _value(1)
+    assert plan.injected >= 1
+    assert "k" not in d
+    assert _uploads(d) == []
+
+
+_KILLED_WRITER = textwrap.dedent("""
+    import sys
+    from persidict import FsspecDict, Transfers
+    options = {"endpoint_url": sys.argv[1], "key": "testing", "secret": "testing"}
+    d = FsspecDict(sys.argv[2], storage_options=options, timeout=120,
+                   transfers=Transfers(part_threshold=6 * 2**20, part_size=5 * 2**20, parts_in_flight=1))
+    d["k"] = bytes(40 * 2**20)
+""")
+
+
+def test_an_interrupted_upload_leaves_nothing_gc_does_not_remove(s3: MotoS3) -> None:
+    url = f"s3://{s3.new_bucket_name()}/root"
+    d = FsspecDict(url, storage_options=s3.storage_options(), transfers=SMALL)
+    path = "/" + d.key_to_path("k")
+    with s3.latency(0.5):  # slow parts: the writer is killed mid-upload
+        writer = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, s3.url, url], env=os.environ)
+        try:
+            deadline = time.monotonic() + 120
+            while ("PUT", path) not in s3.requests and writer.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert writer.poll() is None, "the writer ended before it was killed"
+        finally:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(60)
+    assert "k" not in d
+    assert len(_uploads(d)) == 1  # the parts it sent, still billed
+    assert d.remove_temporary_files(older_than=3600) == 0  # too young: may be a live writer's
+    assert d.remove_temporary_files(older_than=0) == 1
+    assert _uploads(d) == []
+    assert list(d.keys()) == []
