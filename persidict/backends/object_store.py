@@ -31,7 +31,7 @@ here, once:
 - **Every call has a deadline** (``timeout`` seconds, retries included), after
   which it fails: a server that accepts connections and never answers costs
   ``timeout``, not minutes.
-- Bulk reads fetch many values concurrently, bounded, batch by batch.
+- Bulk reads fetch many values concurrently, within a budget of bytes, in order.
 - Forked children rebuild their filesystem object: SDK clients and event
   loops do not survive ``fork``.
 
@@ -63,10 +63,11 @@ from fsspec.asyn import sync
 from ..protocol.retry import RetryConfig
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 from .base import StorageBackend
+from .bulk_reads import read_within_budget
 from .lineage import EvidenceGone, Lineages, Verdict, shared_lineages
 from .transfers import Transfers
 
-__all__ = ["CONCURRENT_REQUESTS", "READ_BATCH", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends", "http_date"]
+__all__ = ["CONCURRENT_REQUESTS", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends", "http_date"]
 
 T = TypeVar("T")
 Metadata = Mapping[str, str] | None
@@ -75,9 +76,6 @@ Commit = Callable[[Expected], Awaitable[str]]
 
 CONCURRENT_REQUESTS = 32
 """Requests in flight at once in a bulk read, write or delete (a real region's round trip is ~20 ms)."""
-
-READ_BATCH = 8 * CONCURRENT_REQUESTS
-"""Values fetched per round of a bulk read: bounds memory, keeps every connection busy."""
 
 DELETE_ATTEMPTS = 16
 """Rounds of an unconditional delete of an object that other writers keep replacing."""
@@ -331,36 +329,24 @@ class ObjectStoreBackend(StorageBackend):
         return True
 
     def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes, Version] | None]:
-        """Fetch many values concurrently, at most ``CONCURRENT_REQUESTS`` requests in flight.
+        """Fetch many values concurrently, in order, holding at most ``transfers.read_budget`` bytes.
 
-        Values come in batches of ``READ_BATCH``, so iterating over a huge store
-        holds one batch in memory, not the whole store.
+        At most ``CONCURRENT_REQUESTS`` requests are in flight, each with its
+        own retries and deadline (``bulk_reads`` says how the bytes are
+        counted), and each value is handed over as soon as it and those before
+        it have arrived.
         """
-        paths = list(paths)
-        for start in range(0, len(paths), READ_BATCH):
-            batch = paths[start : start + READ_BATCH]
-            yield from self._run(functools.partial(self._read_batch, batch), f"read {len(batch)} values")
 
-    async def _read_batch(self, paths: list[str]) -> list[tuple[str, bytes, Version] | None]:
-        limit = asyncio.Semaphore(CONCURRENT_REQUESTS)
+        def fetch(path: str) -> tuple[str, bytes, Version] | None:
+            try:
+                data, version = self.read_versioned(path)
+            except FileNotFoundError:
+                return None  # deleted since it was listed
+            return path, data, version
 
-        async def one(path: str) -> tuple[str, bytes, Version] | None:
-            async with limit:
-                try:
-                    data, version = await self._get_learning(self._name(path))
-                except Exception as exc:
-                    if self._outcome(exc) is Outcome.NOT_FOUND:
-                        return None  # deleted since it was listed
-                    raise
-                return path, data or b"", version
-
-        tasks = [asyncio.ensure_future(one(path)) for path in paths]
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:  # gather leaves the others running: a retry must not meet them
-                task.cancel()
-            raise
+        return read_within_budget(fetch, list(paths), budget=self.transfers.read_budget,
+                                  size_of=lambda entry: 0 if entry is None else len(entry[1]),
+                                  concurrency=CONCURRENT_REQUESTS)
 
     # --- writes -------------------------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:

@@ -165,8 +165,11 @@ class S3Backend(ObjectStoreBackend):
     async def _get_object(self, name: str, **options: str) -> tuple[bytes, dict[str, Any]]:
         """One GET; the body of an object over ``part_threshold`` bytes is completed by concurrent ranged GETs."""
         response = await self._call("get_object", Key=name, **options)
-        if "Range" not in options and int(response.get("ContentLength", 0)) > self.transfers.part_threshold:
+        size = int(response.get("ContentLength", 0))
+        if "Range" not in options and size > self.transfers.part_threshold:
             return await s3_parts.read_in_ranges(self, name, response), response
+        if size > s3_parts.READ_CHUNK:  # straight into one buffer: a plain read() joins chunks, holding it twice
+            return await s3_parts.read_whole(response), response
         body = response["Body"]
         try:
             data: bytes = await body.read()

@@ -35,7 +35,7 @@ from .object_store import Commit, Outcome
 if TYPE_CHECKING:
     from .s3 import S3Backend
 
-__all__ = ["ReplacedMidRead", "abort_stale_uploads", "conditions", "read_in_ranges", "staged_in_parts"]
+__all__ = ["ReplacedMidRead", "abort_stale_uploads", "conditions", "read_in_ranges", "read_whole", "staged_in_parts"]
 
 READ_CHUNK = 1024**2
 """Bytes read from a response body at a time, straight into the value's buffer."""
@@ -130,6 +130,13 @@ async def read_in_ranges(backend: S3Backend, name: str, response: dict[str, Any]
     finally:
         for task in tasks:
             task.cancel()  # one range failed: the read is retried whole, nothing must keep running
+    return cast(bytes, buffer)
+
+
+async def read_whole(response: dict[str, Any]) -> bytes:
+    """The body of one answer, read into a buffer of its ``ContentLength`` (no copy: see ``read_in_ranges``)."""
+    buffer = bytearray(int(response["ContentLength"]))
+    await _read_body(response["Body"], memoryview(buffer))
     return cast(bytes, buffer)
 
 
