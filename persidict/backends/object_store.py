@@ -357,9 +357,9 @@ class ObjectStoreBackend(StorageBackend):
         metadata = self._lineages.metadata_for(name, replaced, write_id, insert=expected is ABSENT)
         sent = self._lineages.mark(name, replaced)
         try:
-            with self._staged(path, data, metadata) as commit:
+            with self._staged(path, data, metadata) as staged:
                 return self._run(
-                    lambda: self._put_written(name, commit, expected, metadata),
+                    lambda: self._put_written(name, staged, expected, metadata),
                     f"write {path}",
                     conditional=expected is not ANY,
                     reconcile=lambda: self._confirm_write(name, write_id, expected, sent),
@@ -368,19 +368,22 @@ class ObjectStoreBackend(StorageBackend):
             raise PreconditionFailed(path) from exc
 
     @contextlib.contextmanager
-    def _staged(self, path: str, data: bytes, metadata: dict[str, str]) -> Iterator[Commit]:
-        """The request that writes ``data`` under a precondition, after whatever must be sent first.
+    def _staged(self, path: str, data: bytes, metadata: dict[str, str]) -> Iterator[bytes | Commit]:
+        """What the write's one conditional request sends, after whatever must be sent first.
 
-        Here the whole body goes in that one request; a backend that uploads
-        large values in parts (S3) sends the parts first, yields the request
-        that completes the upload with the precondition, and cleans up the
-        parts if that never succeeds.
+        Here the whole body, in one request; a backend that uploads large
+        values in parts (S3) sends the parts first, yields the request that
+        completes the upload with the precondition, and cleans up the parts
+        if that never succeeds.
         """
-        name = self._name(path)
-        yield lambda expected: self._put_object(name, data, expected, metadata)
+        yield data
 
-    async def _put_written(self, name: str, commit: Commit, expected: Expected, metadata: dict[str, str]) -> str:
-        etag = await commit(expected)
+    async def _put_written(self, name: str, data: bytes | Commit, expected: Expected, metadata: dict[str, str]) -> str:
+        """Write ``data`` (or complete a staged upload) under ``expected``; learn the new version's lineage."""
+        if callable(data):
+            etag = await data(expected)
+        else:
+            etag = await self._put_object(name, data, expected, metadata)
         self._lineages.learn(name, etag, metadata)
         return etag
 

@@ -197,11 +197,10 @@ class S3Backend(ObjectStoreBackend):
         return _version(response), response.get("Metadata")
 
     @contextlib.contextmanager
-    def _staged(self, path: str, data: bytes, metadata: dict[str, str]) -> Iterator[Commit]:
+    def _staged(self, path: str, data: bytes, metadata: dict[str, str]) -> Iterator[bytes | Commit]:
         """One PutObject, or for a value over ``part_threshold`` bytes a multipart upload (``s3_parts``)."""
         if len(data) <= self.transfers.part_threshold:
-            with super()._staged(path, data, metadata) as commit:
-                yield commit
+            yield data
         else:
             with s3_parts.staged_in_parts(self, path, data, metadata) as commit:
                 yield commit
