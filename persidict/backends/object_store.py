@@ -73,6 +73,8 @@ T = TypeVar("T")
 Metadata = Mapping[str, str] | None
 Commit = Callable[[Expected], Awaitable[str]]
 """The request that writes a value under a precondition (``Expected``) and returns the new ETag."""
+Stage = Callable[[dict[str, str]], contextlib.AbstractContextManager[bytes | Commit]]
+"""Sends what a write needs before its conditional request, given the write's metadata (see ``_staged``)."""
 
 CONCURRENT_REQUESTS = 32
 """Requests in flight at once in a bulk read, write or delete (a real region's round trip is ~20 ms)."""
@@ -350,6 +352,10 @@ class ObjectStoreBackend(StorageBackend):
 
     # --- writes -------------------------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
+        return self._write(path, expected, lambda metadata: self._staged(path, data, metadata))
+
+    def _write(self, path: str, expected: Expected, stage: Stage) -> str:
+        """One write under ``expected``, its body sent by ``stage(metadata)`` (see ``_staged``); the new ETag."""
         if expected == "":
             raise PreconditionFailed(path)  # no object's ETag is empty (and HTTP clients drop empty headers)
         name, write_id = self._name(path), Lineages.new_write_id()
@@ -357,7 +363,7 @@ class ObjectStoreBackend(StorageBackend):
         metadata = self._lineages.metadata_for(name, replaced, write_id, insert=expected is ABSENT)
         sent = self._lineages.mark(name, replaced)
         try:
-            with self._staged(path, data, metadata) as staged:
+            with stage(metadata) as staged:
                 return self._run(
                     lambda: self._put_written(name, staged, expected, metadata),
                     f"write {path}",

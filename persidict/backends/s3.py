@@ -22,10 +22,10 @@ import contextlib
 import errno
 import functools
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
-from ..protocol.versions import Expected, Version
-from . import s3_parts
+from ..protocol.versions import ANY, Expected, Version
+from . import s3_parts, s3_streams
 from .object_store import Commit, Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["S3Backend", "client_config", "conditional_request_failed", "not_found_error", "not_modified_error"]
@@ -187,6 +187,15 @@ class S3Backend(ObjectStoreBackend):
             return None, Version(headers.get("etag", if_none_match), http_date(headers.get("last-modified"))), None
         return data, _version(response), response.get("Metadata")
 
+    async def _get_first_range(self, name: str, size: int) -> tuple[bytes, dict[str, Any]]:
+        """The object's first ``size`` bytes (all of a smaller one) and the answer's headers."""
+        try:
+            return await self._get_object(name, Range=f"bytes=0-{size - 1}")
+        except Exception as exc:
+            if _status_of(exc) != 416:
+                raise
+            return await self._get_object(name)  # an empty object has no byte 0
+
     async def _head(self, name: str) -> tuple[Version, Metadata]:
         try:
             _, response = await self._get_object(name, Range="bytes=0-0")
@@ -204,6 +213,21 @@ class S3Backend(ObjectStoreBackend):
         else:
             with s3_parts.staged_in_parts(self, path, data, metadata) as commit:
                 yield commit
+
+    def put_stream(self, path: str, payload: Any, expected: Expected = ANY) -> str:
+        """Write what ``payload.write_to(file)`` writes, in parts as it is written (``s3_streams``); the new ETag."""
+        return self._write(path, expected,
+                           lambda metadata: s3_streams.staged_from_writes(self, path, payload.write_to, metadata))
+
+    def open_read(self, path: str) -> tuple[IO[bytes], Version]:
+        """A file of the object at ``path``, fetched in ranges as it is read, and its version."""
+        return s3_streams.open_ranged(self, path)
+
+    def read_decoded(self, path: str, decoder: Any, *, versioned: bool = True) -> tuple[Any, Version | None]:
+        """``decoder.from_file`` of the object, read in ranges (a large read filled in place), and its version."""
+        file, version = self.open_read(path)
+        with file:
+            return decoder.from_file(file), version if versioned else None
 
     async def _put_object(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:
         response = await self._call("put_object", Key=name, Body=data, Metadata=metadata,

@@ -35,7 +35,8 @@ from .object_store import Commit, Outcome
 if TYPE_CHECKING:
     from .s3 import S3Backend
 
-__all__ = ["ReplacedMidRead", "abort_stale_uploads", "conditions", "read_in_ranges", "read_whole", "staged_in_parts"]
+__all__ = ["ReplacedMidRead", "abort", "abort_stale_uploads", "complete", "conditions", "fill_ranges", "part_entry",
+           "read_in_ranges", "read_whole", "staged_in_parts"]
 
 READ_CHUNK = 1024**2
 """Bytes read from a response body at a time, straight into the value's buffer."""
@@ -67,12 +68,17 @@ def staged_in_parts(backend: S3Backend, path: str, data: bytes, metadata: dict[s
     upload_id = str(created["UploadId"])
     try:
         parts = _send_parts(backend, path, upload_id, memoryview(data).cast("B"))
-        yield functools.partial(_complete, backend, name, upload_id, parts)
+        yield functools.partial(complete, backend, name, upload_id, parts)
     except BaseException:
-        with contextlib.suppress(Exception):
-            backend._run(lambda: backend._call("abort_multipart_upload", Key=name, UploadId=upload_id),
-                         f"abort the upload of {path}")
+        abort(backend, path, upload_id)
         raise
+
+
+def abort(backend: S3Backend, path: str, upload_id: str) -> None:
+    """Abort an upload that will not be completed, so its parts stop costing storage (best effort: gc is there)."""
+    with contextlib.suppress(Exception):
+        backend._run(functools.partial(backend._call, "abort_multipart_upload", Key=backend._name(path),
+                                       UploadId=upload_id), f"abort the upload of {path}")
 
 
 def _send_parts(backend: S3Backend, path: str, upload_id: str, view: memoryview) -> list[dict[str, Any]]:
@@ -85,15 +91,21 @@ def _send_parts(backend: S3Backend, path: str, upload_id: str, view: memoryview)
         response = backend._run(
             lambda: backend._call("upload_part", Key=name, UploadId=upload_id, PartNumber=number, Body=body),
             f"upload part {number} of {len(ranges)} of {path}")
-        checksums = {key: value for key, value in response.items() if key.startswith("Checksum")}
-        return {"PartNumber": number, "ETag": response["ETag"], **checksums}
+        return part_entry(number, response)
 
     with ThreadPoolExecutor(min(backend.transfers.parts_in_flight, len(ranges))) as pool:
         return list(pool.map(send, range(1, len(ranges) + 1)))
 
 
-async def _complete(backend: S3Backend, name: str, upload_id: str, parts: list[dict[str, Any]],
-                    expected: Expected) -> str:
+def part_entry(number: int, response: dict[str, Any]) -> dict[str, Any]:
+    """A sent part as the completion lists it: its number, ETag and checksums (botocore adds a CRC)."""
+    checksums = {key: value for key, value in response.items() if key.startswith("Checksum")}
+    return {"PartNumber": number, "ETag": response["ETag"], **checksums}
+
+
+async def complete(backend: S3Backend, name: str, upload_id: str, parts: list[dict[str, Any]],
+                   expected: Expected) -> str:
+    """CompleteMultipartUpload under ``expected``: the one request that makes the value visible."""
     response = await backend._call("complete_multipart_upload", Key=name, UploadId=upload_id,
                                    MultipartUpload={"Parts": parts}, **conditions(expected))
     return str(response["ETag"])
@@ -109,28 +121,43 @@ async def read_in_ranges(backend: S3Backend, name: str, response: dict[str, Any]
     size, etag = int(response["ContentLength"]), str(response["ETag"])
     buffer = bytearray(size)
     view = memoryview(buffer)
-    ranges = backend.transfers.parts_of(size)
-    limit = asyncio.Semaphore(backend.transfers.parts_in_flight)
+    first = min(backend.transfers.part_size, size)
+    rest = asyncio.ensure_future(fill_ranges(backend, name, etag, view[first:], first))
+    try:
+        await _read_body(response["Body"], view[:first])
+        await rest
+    finally:
+        rest.cancel()  # the first range failed: the read is retried whole, nothing must keep running
+    return cast(bytes, buffer)
 
-    async def fetch(start: int, end: int) -> None:
+
+async def fill_ranges(backend: S3Backend, name: str, etag: str, into: memoryview, offset: int) -> None:
+    """Fill ``into`` with the object's bytes from ``offset`` on: ranges of ``part_size``, fetched concurrently.
+
+    Every range must come from version ``etag`` (``If-Match``): a value
+    replaced meanwhile raises ``ReplacedMidRead``, never a mix of versions.
+    """
+    limit = asyncio.Semaphore(backend.transfers.parts_in_flight)
+    step = backend.transfers.part_size
+
+    async def fetch(start: int) -> None:
+        end = min(start + step, len(into))
         async with limit:
             try:
-                ranged = await backend._call("get_object", Key=name, Range=f"bytes={start}-{end - 1}", IfMatch=etag)
+                ranged = await backend._call("get_object", Key=name, IfMatch=etag,
+                                             Range=f"bytes={offset + start}-{offset + end - 1}")
             except Exception as exc:
                 if backend._outcome(exc) is Outcome.CONFLICT:  # not chained: a lost answer, not a refusal
                     raise ReplacedMidRead(f"{name} was replaced while it was read") from None
                 raise
-            await _read_body(ranged["Body"], view[start:end])
+            await _read_body(ranged["Body"], into[start:end])
 
-    first_start, first_end = ranges[0]
-    tasks = [asyncio.ensure_future(fetch(start, end)) for start, end in ranges[1:]]
+    tasks = [asyncio.ensure_future(fetch(start)) for start in range(0, len(into), step)]
     try:
-        await _read_body(response["Body"], view[first_start:first_end])
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:
-            task.cancel()  # one range failed: the read is retried whole, nothing must keep running
-    return cast(bytes, buffer)
+            task.cancel()  # one range failed: nothing must keep writing into the buffer
 
 
 async def read_whole(response: dict[str, Any]) -> bytes:

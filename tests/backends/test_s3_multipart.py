@@ -9,6 +9,7 @@ threshold of 6 MiB, so a 12 MiB value is three parts.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from persidict import (
     Transfers,
 )
 from persidict.backends.transfers import MAX_PARTS, MIN_PART_SIZE
+from persidict.protocol.versions import ABSENT, PreconditionFailed
 
 from ..servers.faulty_s3 import FaultyS3
 from ..servers.moto_s3 import MotoS3
@@ -57,7 +59,10 @@ def _open(options: dict[str, Any], bucket: str) -> FsspecDict[Any]:
 
 def _uploads(d: FsspecDict[Any]) -> list[dict[str, Any]]:
     """The incomplete multipart uploads in the store's bucket (straight from the server)."""
-    backend: Any = d._backend
+    return _uploads_of(d._backend)
+
+
+def _uploads_of(backend: Any) -> list[dict[str, Any]]:
     page = sync(backend.fs.loop, backend._call, "list_multipart_uploads")
     return list(page.get("Uploads", ()))
 
@@ -248,3 +253,91 @@ def test_an_interrupted_upload_leaves_nothing_gc_does_not_remove(s3: MotoS3) -> 
     assert d.remove_temporary_files(older_than=0) == 1
     assert _uploads(d) == []
     assert list(d.keys()) == []
+
+
+# --- streams: a serializer writes into parts, a deserializer reads ranges ---------------
+
+
+class _Pickled:
+    """A value as the streaming hooks see it (their ``Payload`` and ``Decoder``), pickled with protocol 5."""
+
+    def __init__(self, value: Any = None, *, fail_after: int | None = None) -> None:
+        self.value = value
+        self.fail_after = fail_after
+
+    def to_bytes(self) -> bytes:
+        return pickle.dumps(self.value, protocol=5)
+
+    def write_to(self, file: Any) -> None:
+        if self.fail_after is not None:
+            file.write(bytes(self.fail_after))
+            raise TypeError("cannot pickle this value")
+        pickle.dump(self.value, file, protocol=5)
+
+    def from_bytes(self, data: bytes) -> Any:
+        return pickle.loads(data)
+
+    def from_file(self, file: Any) -> Any:
+        return pickle.load(file)
+
+
+def _backend(s3: MotoS3) -> Any:
+    return _open(s3.storage_options(), s3.new_bucket_name())._backend
+
+
+def test_a_streamed_big_value_goes_up_in_parts_and_is_read_back_in_ranges(s3: MotoS3) -> None:
+    backend = _backend(s3)
+    path = backend.path_for("big.pkl")
+    with s3.counting() as written:
+        etag = backend.put_stream(path, _Pickled(_value(7)), ABSENT)
+    assert [m for m, at in written if at == "/" + path] == ["POST", "PUT", "PUT", "PUT", "POST"]
+    with s3.counting() as read:
+        value, version = backend.read_decoded(path, _Pickled())
+    assert value == _value(7) and version.etag == etag
+    # the first range, the array's rest in two ranges at once, and the pickle's last two bytes
+    assert [m for m, at in read if at == "/" + path] == ["GET"] * 4
+    with backend.open_read(path)[0] as file:
+        assert file.read() == pickle.dumps(_value(7), protocol=5)
+
+
+def test_a_streamed_small_value_is_one_request_each_way(s3: MotoS3) -> None:
+    backend = _backend(s3)
+    path = backend.path_for("small.pkl")
+    with s3.counting() as seen:
+        backend.put_stream(path, _Pickled({"a": 1}))
+        assert backend.read_decoded(path, _Pickled())[0] == {"a": 1}
+        backend.put_stream(path, _Pickled(b""))
+        assert backend.read_decoded(path, _Pickled(), versioned=False) == (b"", None)
+    assert [m for m, at in seen if at == "/" + path] == ["PUT", "GET", "PUT", "GET"]
+
+
+def test_a_streamed_insert_that_loses_is_refused_and_aborted(s3: MotoS3) -> None:
+    backend = _backend(s3)
+    path = backend.path_for("k.pkl")
+    backend.put(path, b"there")
+    with pytest.raises(PreconditionFailed):
+        backend.put_stream(path, _Pickled(_value(1)), ABSENT)
+    assert backend.read(path) == b"there"
+    assert _uploads_of(backend) == []
+
+
+def test_a_serializer_failing_mid_stream_leaves_the_old_value_and_no_upload(s3: MotoS3) -> None:
+    backend = _backend(s3)
+    path = backend.path_for("k.pkl")
+    backend.put(path, b"old")
+    with pytest.raises(TypeError, match="cannot pickle"):
+        backend.put_stream(path, _Pickled(fail_after=BIG))  # past the threshold: the upload had started
+    assert backend.read(path) == b"old"
+    assert _uploads_of(backend) == []
+
+
+def test_a_value_replaced_while_it_is_read_is_never_a_mix(s3: MotoS3) -> None:
+    backend = _backend(s3)
+    path = backend.path_for("k.pkl")
+    backend.put(path, _value(1))
+    file, _ = backend.open_read(path)
+    with file:
+        assert file.read(10) == _value(1)[:10]
+        backend.put(path, _value(2))
+        with pytest.raises(OSError, match="replaced by another writer while it was read"):
+            file.read()
