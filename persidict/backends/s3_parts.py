@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -35,8 +36,8 @@ from .object_store import Commit, Outcome
 if TYPE_CHECKING:
     from .s3 import S3Backend
 
-__all__ = ["ReplacedMidRead", "abort", "abort_stale_uploads", "complete", "conditions", "fill_ranges", "part_entry",
-           "read_in_ranges", "read_whole", "staged_in_parts"]
+__all__ = ["ReplacedMidRead", "ViewFile", "abort", "abort_stale_uploads", "complete", "conditions", "fill_ranges",
+           "part_entry", "read_in_ranges", "read_whole", "send_part", "staged_in_parts"]
 
 READ_CHUNK = 1024**2
 """Bytes read from a response body at a time, straight into the value's buffer."""
@@ -87,14 +88,55 @@ def _send_parts(backend: S3Backend, path: str, upload_id: str, view: memoryview)
 
     def send(number: int) -> dict[str, Any]:
         start, end = ranges[number - 1]
-        body = bytes(view[start:end])  # one part's copy: botocore sends bytes, not views
-        response = backend._run(
-            lambda: backend._call("upload_part", Key=name, UploadId=upload_id, PartNumber=number, Body=body),
-            f"upload part {number} of {len(ranges)} of {path}")
-        return part_entry(number, response)
+        return send_part(backend, path, name, upload_id, number, view[start:end])
 
     with ThreadPoolExecutor(min(backend.transfers.parts_in_flight, len(ranges))) as pool:
         return list(pool.map(send, range(1, len(ranges) + 1)))
+
+
+def send_part(
+    backend: S3Backend, path: str, name: str, upload_id: str, number: int, body: memoryview
+) -> dict[str, Any]:
+    """UploadPart of ``body``, read from the buffer it lies in (no copy), with its own retries and deadline."""
+    response = backend._run(
+        lambda: backend._call("upload_part", Key=name, UploadId=upload_id, PartNumber=number, Body=ViewFile(body)),
+        f"upload part {number} of {path}")
+    return part_entry(number, response)
+
+
+class ViewFile(io.RawIOBase):
+    """A read-only, seekable file over a buffer: botocore sends it in chunks, as it sends any file.
+
+    Given bytes, botocore and aiohttp copy a part whole (into the socket's
+    send buffer); given a file, aiohttp reads it a chunk at a time.  A
+    resend (our retries) starts again from the beginning: botocore seeks.
+    """
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view = view
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        into = memoryview(buffer).cast("B")
+        count = max(0, min(len(into), len(self._view) - self._position))
+        into[:count] = self._view[self._position : self._position + count]
+        self._position += count
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = base + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
 
 
 def part_entry(number: int, response: dict[str, Any]) -> dict[str, Any]:

@@ -80,13 +80,19 @@ class PartSink(io.RawIOBase):
             return size
         if self._upload is None:
             self._start()
-        while view:
-            take = min(self._transfers.part_size - len(self._buffer), len(view))
+        step = self._transfers.part_size
+        if self._buffer:  # complete the part begun by earlier writes
+            take = min(step - len(self._buffer), size)
             self._buffer += view[:take]
             view = view[take:]
-            if len(self._buffer) == self._transfers.part_size:
+            if len(self._buffer) == step:
                 self._send(self._buffer)
                 self._buffer = bytearray()
+        whole = len(view) - len(view) % step
+        borrowed = [self._send(view[start : start + step]) for start in range(0, whole, step)]
+        for part in borrowed:
+            part.result()  # parts sent straight from the caller's buffer: done before it may change
+        self._buffer += view[whole:]
         return size
 
     def _start(self) -> None:
@@ -103,7 +109,7 @@ class PartSink(io.RawIOBase):
             self._send(bytearray(buffered[start : start + step]))
         self._buffer = bytearray(buffered[whole:])
 
-    def _send(self, body: bytearray) -> None:
+    def _send(self, body: bytearray | memoryview) -> Future[dict[str, Any]]:
         """Upload ``body`` as the next part; wait while ``parts_in_flight`` parts are on their way."""
         number = len(self._parts) + 1
         if number > MAX_PARTS:
@@ -114,17 +120,14 @@ class PartSink(io.RawIOBase):
                 part.result()  # a part failed for good: stop writing now
         self._room.acquire()
         assert self._pool is not None
-        future = self._pool.submit(self._upload_part, number, body)
+        future = self._pool.submit(self._upload_part, number, memoryview(body))
         future.add_done_callback(lambda _: self._room.release())
         self._parts.append(future)
+        return future
 
-    def _upload_part(self, number: int, body: bytearray) -> dict[str, Any]:
+    def _upload_part(self, number: int, body: memoryview) -> dict[str, Any]:
         name, upload = self._backend._name(self._path), self._upload
-        response = self._backend._run(
-            functools.partial(self._backend._call, "upload_part", Key=name, UploadId=upload,
-                              PartNumber=number, Body=body),
-            f"upload part {number} of {self._path}")
-        return s3_parts.part_entry(number, response)
+        return s3_parts.send_part(self._backend, self._path, name, upload or "", number, body)
 
     def finish(self) -> bytes | Commit:
         """The body of a small value, or, once every part is sent, the request that completes the upload."""
