@@ -120,7 +120,9 @@ def _child(spec: dict[str, Any]) -> dict[str, float]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH", "")]))
     env["MALLOC_MMAP_THRESHOLD_"] = str(128 * 1024)  # freed buffers leave at once: the peak is the peak
     completed = subprocess.run([sys.executable, os.path.abspath(__file__), json.dumps(spec)],
-                               env=env, capture_output=True, text=True, check=True, timeout=900)
+                               env=env, capture_output=True, text=True, timeout=900)
+    if completed.returncode:
+        raise RuntimeError(f"{spec['way']} {spec['operation']} failed: {completed.stderr[-2000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 

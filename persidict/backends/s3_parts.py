@@ -174,13 +174,13 @@ async def read_in_ranges(backend: S3Backend, name: str, response: dict[str, Any]
 
 
 async def fill_ranges(backend: S3Backend, name: str, etag: str, into: memoryview, offset: int) -> None:
-    """Fill ``into`` with the object's bytes from ``offset`` on: ranges of ``part_size``, fetched concurrently.
+    """Fill ``into`` with the object's bytes from ``offset`` on: ranges (``range_size_for``) fetched concurrently.
 
     Every range must come from version ``etag`` (``If-Match``): a value
     replaced meanwhile raises ``ReplacedMidRead``, never a mix of versions.
     """
     limit = asyncio.Semaphore(backend.transfers.parts_in_flight)
-    step = backend.transfers.part_size
+    step = backend.transfers.range_size_for(len(into))
 
     async def fetch(start: int) -> None:
         end = min(start + step, len(into))

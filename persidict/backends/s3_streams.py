@@ -210,10 +210,15 @@ class RangedReader(io.RawIOBase):
         self._window, self._window_start = memoryview(window), self._position
 
     def _fetch(self, into: memoryview, offset: int) -> None:
+        """Fill ``into`` from ``offset`` on: ``parts_in_flight`` ranges at a time, each group within ``timeout``."""
         name = self._backend._name(self._path)
+        transfers = self._backend.transfers
+        group = transfers.parts_in_flight * transfers.range_size_for(len(into))
         try:
-            self._backend._run(functools.partial(s3_parts.fill_ranges, self._backend, name, self._etag, into, offset),
-                               f"read {self._path}")
+            for start in range(0, len(into), group):
+                piece = into[start : start + group]
+                self._backend._run(functools.partial(s3_parts.fill_ranges, self._backend, name, self._etag, piece,
+                                                     offset + start), f"read {self._path}")
         except OSError as exc:
             if isinstance(exc.__cause__, s3_parts.ReplacedMidRead):
                 raise OSError(errno.ESTALE, f"read {self._path}: replaced by another writer while it was read "

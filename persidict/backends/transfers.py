@@ -5,8 +5,8 @@ One frozen record per store (``FsspecDict(..., transfers=Transfers(...))``,
 
 - a value longer than ``part_threshold`` bytes is uploaded in parts of
   ``part_size`` bytes (S3 multipart upload), ``parts_in_flight`` at a time,
-  and read back the same way: ranges of ``part_size`` fetched concurrently
-  into one buffer;
+  and read back the same way: ``parts_in_flight`` ranges (of one to four
+  parts each) fetched concurrently into one buffer;
 - a bulk read (``values()``, ``items()``, ``get_many()``, copies) holds at
   most ``read_budget`` bytes of fetched values it has not handed over yet (a
   single value larger than the budget is still fetched, alone).
@@ -30,6 +30,10 @@ MAX_PARTS = 10_000
 
 MAX_PART_SIZE = 5 * 1024**3
 """S3's largest part."""
+
+RANGES_PER_REQUEST = 4
+"""A read's request fetches at most this many ``part_size`` ranges at once (every request costs a server
+a lookup of the whole object: moto reads all of it again for each range)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,11 @@ class Transfers:
     def part_size_for(self, size: int) -> int:
         """The part size of a ``size``-byte upload: ``part_size``, or larger to stay within ``MAX_PARTS``."""
         return max(self.part_size, -(-size // MAX_PARTS))
+
+    def range_size_for(self, size: int) -> int:
+        """The range each request of a ``size``-byte read fetches: ``parts_in_flight`` requests cover it,
+        each between ``part_size`` and ``4 * part_size`` bytes (few requests, each done within ``timeout``)."""
+        return min(max(self.part_size, -(-size // self.parts_in_flight)), RANGES_PER_REQUEST * self.part_size)
 
     def parts_of(self, size: int) -> list[tuple[int, int]]:
         """``(start, end)`` of each part of a ``size``-byte value, in order."""
