@@ -207,11 +207,12 @@ class S3Backend(ObjectStoreBackend):
 
     @contextlib.contextmanager
     def _staged(self, path: str, data: bytes, metadata: dict[str, str]) -> Iterator[bytes | Commit]:
-        """One PutObject, or for a value over ``part_threshold`` bytes a multipart upload (``s3_parts``)."""
+        """One PutObject, or for a value over ``part_threshold`` bytes a multipart upload (``s3_streams``)."""
         if len(data) <= self.transfers.part_threshold:
             yield data
         else:
-            with s3_parts.staged_in_parts(self, path, data, metadata) as commit:
+            with s3_streams.staged_from_writes(self, path, lambda file: file.write(data), metadata,
+                                               len(data)) as commit:
                 yield commit
 
     def put_stream(self, path: str, payload: Any, expected: Expected = ANY) -> str:

@@ -14,6 +14,9 @@ An upload in parts keeps everything a single conditional PUT promises:
   to ``remove_temporary_files`` (``persidict gc``), which aborts the
   incomplete uploads under the store's prefix older than its threshold.
 
+The parts themselves are cut and sent by ``s3_streams.PartSink``, whether the
+value comes whole (bytes) or as a stream.
+
 Reads of objects larger than ``part_threshold`` fetch the ranges concurrently
 into one buffer, each range pinned to the first answer's ETag (``If-Match``),
 so a value replaced mid-read is read again, never mixed.
@@ -26,18 +29,17 @@ import contextlib
 import functools
 import io
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from ..protocol.versions import ABSENT, Expected
-from .object_store import Commit, Outcome
+from .object_store import Outcome
 
 if TYPE_CHECKING:
     from .s3 import S3Backend
 
 __all__ = ["ReplacedMidRead", "ViewFile", "abort", "abort_stale_uploads", "complete", "conditions", "fill_ranges",
-           "part_entry", "read_in_ranges", "read_whole", "send_part", "staged_in_parts"]
+           "part_entry", "read_in_ranges", "read_whole", "send_part", "start_upload"]
 
 READ_CHUNK = 1024**2
 """Bytes read from a response body at a time, straight into the value's buffer."""
@@ -56,23 +58,14 @@ def conditions(expected: Expected) -> dict[str, str]:
     return {}
 
 
-@contextlib.contextmanager
-def staged_in_parts(backend: S3Backend, path: str, data: bytes, metadata: dict[str, str]) -> Iterator[Commit]:
-    """Start an upload carrying ``metadata``, send the parts, yield the conditional completion.
+def start_upload(backend: S3Backend, path: str, metadata: dict[str, str]) -> str:
+    """CreateMultipartUpload carrying the write's id and lineage (the finished object gets them); the upload id.
 
-    If the completion never succeeds (refused, failed, interrupted), the
-    upload is aborted, so its parts stop costing storage at once.
+    A lost answer is sent again: an upload it started anyway is never completed, and gc removes it.
     """
-    name = backend._name(path)
-    created = backend._run(lambda: backend._call("create_multipart_upload", Key=name, Metadata=metadata),
-                           f"start an upload of {path}")
-    upload_id = str(created["UploadId"])
-    try:
-        parts = _send_parts(backend, path, upload_id, memoryview(data).cast("B"))
-        yield functools.partial(complete, backend, name, upload_id, parts)
-    except BaseException:
-        abort(backend, path, upload_id)
-        raise
+    created = backend._run(functools.partial(backend._call, "create_multipart_upload", Key=backend._name(path),
+                                             Metadata=metadata), f"start an upload of {path}")
+    return str(created["UploadId"])
 
 
 def abort(backend: S3Backend, path: str, upload_id: str) -> None:
@@ -80,18 +73,6 @@ def abort(backend: S3Backend, path: str, upload_id: str) -> None:
     with contextlib.suppress(Exception):
         backend._run(functools.partial(backend._call, "abort_multipart_upload", Key=backend._name(path),
                                        UploadId=upload_id), f"abort the upload of {path}")
-
-
-def _send_parts(backend: S3Backend, path: str, upload_id: str, view: memoryview) -> list[dict[str, Any]]:
-    """Upload every part, ``parts_in_flight`` at a time, each with its own retries and deadline."""
-    name, ranges = backend._name(path), backend.transfers.parts_of(len(view))
-
-    def send(number: int) -> dict[str, Any]:
-        start, end = ranges[number - 1]
-        return send_part(backend, path, name, upload_id, number, view[start:end])
-
-    with ThreadPoolExecutor(min(backend.transfers.parts_in_flight, len(ranges))) as pool:
-        return list(pool.map(send, range(1, len(ranges) + 1)))
 
 
 def send_part(

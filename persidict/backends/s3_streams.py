@@ -41,13 +41,16 @@ __all__ = ["PartSink", "RangedReader", "open_ranged", "staged_from_writes"]
 
 @contextlib.contextmanager
 def staged_from_writes(
-    backend: S3Backend, path: str, write: Callable[[IO[bytes]], None], metadata: dict[str, str]
+    backend: S3Backend, path: str, write: Callable[[IO[bytes]], object], metadata: dict[str, str],
+    size: int | None = None,
 ) -> Iterator[bytes | Commit]:
     """``write`` into a ``PartSink``; yield the one body of a small value or the completion of an upload.
 
-    Whatever fails (the serializer, a part, the completion), the upload is aborted.
+    ``size``, if known, sets the part size (larger parts for a value over
+    ``MAX_PARTS`` of them).  Whatever fails (the serializer, a part, the
+    completion), the upload is aborted.
     """
-    sink = PartSink(backend, path, metadata)
+    sink = PartSink(backend, path, metadata, size)
     try:
         write(cast(IO[bytes], sink))
         yield sink.finish()
@@ -59,10 +62,11 @@ def staged_from_writes(
 class PartSink(io.RawIOBase):
     """A write-only file whose bytes become one PutObject body or the parts of a multipart upload."""
 
-    def __init__(self, backend: S3Backend, path: str, metadata: dict[str, str]) -> None:
+    def __init__(self, backend: S3Backend, path: str, metadata: dict[str, str], size: int | None = None) -> None:
         super().__init__()
         self._backend, self._path, self._metadata = backend, path, metadata
         self._transfers = backend.transfers
+        self._step = self._transfers.part_size if size is None else self._transfers.part_size_for(size)
         self._buffer = bytearray()
         self._upload: str | None = None
         self._parts: list[Future[dict[str, Any]]] = []
@@ -80,7 +84,7 @@ class PartSink(io.RawIOBase):
             return size
         if self._upload is None:
             self._start()
-        step = self._transfers.part_size
+        step = self._step
         if self._buffer:  # complete the part begun by earlier writes
             take = min(step - len(self._buffer), size)
             self._buffer += view[:take]
@@ -97,13 +101,9 @@ class PartSink(io.RawIOBase):
 
     def _start(self) -> None:
         """Create the upload (carrying the write's metadata) and send what was buffered, in parts."""
-        created = self._backend._run(
-            functools.partial(self._backend._call, "create_multipart_upload",
-                              Key=self._backend._name(self._path), Metadata=self._metadata),
-            f"start an upload of {self._path}")
-        self._upload = str(created["UploadId"])
+        self._upload = s3_parts.start_upload(self._backend, self._path, self._metadata)
         self._pool = ThreadPoolExecutor(self._transfers.parts_in_flight)
-        buffered, step = memoryview(self._buffer), self._transfers.part_size
+        buffered, step = memoryview(self._buffer), self._step
         whole = len(buffered) - len(buffered) % step
         for start in range(0, whole, step):
             self._send(bytearray(buffered[start : start + step]))
@@ -114,7 +114,7 @@ class PartSink(io.RawIOBase):
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise ValueError(f"write {self._path}: a streamed value over {MAX_PARTS} parts of "
-                             f"{self._transfers.part_size} bytes; raise Transfers.part_size")
+                             f"{self._step} bytes; raise Transfers.part_size")
         for part in self._parts:
             if part.done() and part.exception() is not None:
                 part.result()  # a part failed for good: stop writing now

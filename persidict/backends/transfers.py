@@ -65,8 +65,3 @@ class Transfers:
         """The range each request of a ``size``-byte read fetches: ``parts_in_flight`` requests cover it,
         each between ``part_size`` and ``4 * part_size`` bytes (few requests, each done within ``timeout``)."""
         return min(max(self.part_size, -(-size // self.parts_in_flight)), RANGES_PER_REQUEST * self.part_size)
-
-    def parts_of(self, size: int) -> list[tuple[int, int]]:
-        """``(start, end)`` of each part of a ``size``-byte value, in order."""
-        step = self.part_size_for(size)
-        return [(start, min(start + step, size)) for start in range(0, size, step)]

@@ -70,18 +70,19 @@ def _uploads_of(backend: Any) -> list[dict[str, Any]]:
 # --- the part logic --------------------------------------------------------------------
 
 
-def test_parts_cover_the_value_in_order_with_only_the_last_part_short() -> None:
-    assert SMALL.parts_of(BIG) == [(0, 5 * MiB), (5 * MiB, 10 * MiB), (10 * MiB, BIG)]
-    assert SMALL.parts_of(10 * MiB) == [(0, 5 * MiB), (5 * MiB, 10 * MiB)]
+def test_parts_are_part_size_until_ten_thousand_would_not_hold_the_value() -> None:
+    assert SMALL.part_size_for(BIG) == 5 * MiB
+    assert Transfers().part_size_for(6 * 1024**3) == 16 * MiB  # 6 GiB, over one PutObject's limit: 384 parts
+    five_tib = 5 * 1024**4  # S3's largest object
+    step = Transfers().part_size_for(five_tib)
+    assert -(-five_tib // step) <= MAX_PARTS
+    assert step <= 5 * 1024**3  # S3's largest part
 
 
-def test_a_value_beyond_ten_thousand_parts_gets_larger_parts() -> None:
-    five_tib = 5 * 1024**4
-    parts = Transfers().parts_of(five_tib)
-    assert len(parts) <= MAX_PARTS
-    assert parts[-1][1] == five_tib
-    assert all(end - start <= 5 * 1024**3 for start, end in parts)  # S3's largest part
-    assert len(Transfers().parts_of(6 * 1024**3)) == 384  # 6 GiB: over one PutObject's limit, in 16 MiB parts
+def test_reads_fetch_few_ranges_of_one_to_four_parts() -> None:
+    assert SMALL.range_size_for(7 * MiB) == 5 * MiB  # never below a part
+    assert Transfers().range_size_for(240 * MiB) == 60 * MiB  # parts_in_flight ranges cover it
+    assert Transfers().range_size_for(5 * 1024**3) == 64 * MiB  # at most four parts per request
 
 
 @pytest.mark.parametrize("bad", [
