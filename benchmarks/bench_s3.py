@@ -332,7 +332,8 @@ def bulk_rows(server: CountingServer, settings: Settings) -> list[Row]:
     rows = [_request_row(f"values() over {n:,} keys", per_op, kinds, n + pages, f"{pages} LIST + {n:,} GET")]
     fill(d, n)
     per_op, kinds = count_requests(server, lambda i: d.clear, times=1)
-    rows.append(_request_row(f"clear() of {n:,} keys", per_op, kinds, 2 * pages, "1 LIST + 1 DeleteObjects per 1,000"))
+    rows.append(_request_row(f"clear() of {n:,} keys", per_op, kinds, 2 * pages + 1,
+                             "1 LIST + 1 DeleteObjects per 1,000, 1 list of abandoned uploads"))
     ms = int(settings.s3_latency_s * 1000)
     for case in bulk_cases(d, keys):
         single, many = _timed_pair(server, settings, case)

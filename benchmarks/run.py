@@ -21,7 +21,7 @@ from bench_local import run_local, run_rewrites, run_scaling
 
 import persidict
 
-SECTIONS = ("local", "rewrite", "memoize", "scaling", "import", "s3", "hotkeys")
+SECTIONS = ("local", "rewrite", "memoize", "scaling", "import", "s3", "hotkeys", "bigvalues_s3")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -72,6 +72,10 @@ def _section(name: str, settings: Settings) -> tuple[list[Row], list[str]]:
         from bench_hot_keys import run_hot_keys
 
         return run_hot_keys(runs=2 if settings.quick else 20), []
+    if name == "bigvalues_s3":
+        from bench_big_values_s3 import run_big_values_s3
+
+        return run_big_values_s3(settings), []
     from bench_s3 import run_s3
 
     return run_s3(settings), []

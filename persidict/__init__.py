@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._compat.modules import register_legacy_modules
+from .backends.transfers import Transfers
 from .core.front import NonEmptyPersiDictKey, PersiDict, PersiDictKey
 from .core.fsspec_dict import FsspecDict
 from .keys.chars import (  # the three extras are in the namespace, not in __all__
@@ -156,6 +157,7 @@ __all__ = [
     "S3Dict",
     "S3Dict_FileDirCached",
     "SafeStrTuple",
+    "Transfers",
     "TransformingFunction",
     "VALUE_NOT_RETRIEVED",
     "ValueNotRetrievedFlag",

@@ -31,7 +31,7 @@ here, once:
 - **Every call has a deadline** (``timeout`` seconds, retries included), after
   which it fails: a server that accepts connections and never answers costs
   ``timeout``, not minutes.
-- Bulk reads fetch many values concurrently, bounded, batch by batch.
+- Bulk reads fetch many values concurrently, within a budget of bytes, in order.
 - Forked children rebuild their filesystem object: SDK clients and event
   loops do not survive ``fork``.
 
@@ -63,18 +63,21 @@ from fsspec.asyn import sync
 from ..protocol.retry import RetryConfig
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 from .base import StorageBackend
+from .bulk_reads import read_within_budget
 from .lineage import EvidenceGone, Lineages, Verdict, shared_lineages
+from .transfers import Transfers
 
-__all__ = ["CONCURRENT_REQUESTS", "READ_BATCH", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends", "http_date"]
+__all__ = ["CONCURRENT_REQUESTS", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends", "http_date"]
 
 T = TypeVar("T")
 Metadata = Mapping[str, str] | None
+Commit = Callable[[Expected], Awaitable[str]]
+"""The request that writes a value under a precondition (``Expected``) and returns the new ETag."""
+Stage = Callable[[dict[str, str]], contextlib.AbstractContextManager[bytes | Commit]]
+"""Sends what a write needs before its conditional request, given the write's metadata (see ``_staged``)."""
 
 CONCURRENT_REQUESTS = 32
 """Requests in flight at once in a bulk read, write or delete (a real region's round trip is ~20 ms)."""
-
-READ_BATCH = 8 * CONCURRENT_REQUESTS
-"""Values fetched per round of a bulk read: bounds memory, keeps every connection busy."""
 
 DELETE_ATTEMPTS = 16
 """Rounds of an unconditional delete of an object that other writers keep replacing."""
@@ -109,6 +112,8 @@ class ObjectStoreBackend(StorageBackend):
     atomic_conditions = True
     metadata_keys = ("persidict-write", "persidict-lineage")
     """The metadata names of a write's id and its lineage (clouds differ in what they allow)."""
+    transfers = Transfers()
+    """Part sizes and the byte budget of bulk reads (set per store by its ``transfers`` parameter)."""
 
     def __init__(self, fs: Any, root: str) -> None:
         self._fs: Any = fs
@@ -326,39 +331,31 @@ class ObjectStoreBackend(StorageBackend):
         return True
 
     def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes, Version] | None]:
-        """Fetch many values concurrently, at most ``CONCURRENT_REQUESTS`` requests in flight.
+        """Fetch many values concurrently, in order, holding at most ``transfers.read_budget`` bytes.
 
-        Values come in batches of ``READ_BATCH``, so iterating over a huge store
-        holds one batch in memory, not the whole store.
+        At most ``CONCURRENT_REQUESTS`` requests are in flight, each with its
+        own retries and deadline (``bulk_reads`` says how the bytes are
+        counted), and each value is handed over as soon as it and those before
+        it have arrived.
         """
-        paths = list(paths)
-        for start in range(0, len(paths), READ_BATCH):
-            batch = paths[start : start + READ_BATCH]
-            yield from self._run(functools.partial(self._read_batch, batch), f"read {len(batch)} values")
 
-    async def _read_batch(self, paths: list[str]) -> list[tuple[str, bytes, Version] | None]:
-        limit = asyncio.Semaphore(CONCURRENT_REQUESTS)
+        def fetch(path: str) -> tuple[str, bytes, Version] | None:
+            try:
+                data, version = self.read_versioned(path)
+            except FileNotFoundError:
+                return None  # deleted since it was listed
+            return path, data, version
 
-        async def one(path: str) -> tuple[str, bytes, Version] | None:
-            async with limit:
-                try:
-                    data, version = await self._get_learning(self._name(path))
-                except Exception as exc:
-                    if self._outcome(exc) is Outcome.NOT_FOUND:
-                        return None  # deleted since it was listed
-                    raise
-                return path, data or b"", version
-
-        tasks = [asyncio.ensure_future(one(path)) for path in paths]
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:  # gather leaves the others running: a retry must not meet them
-                task.cancel()
-            raise
+        return read_within_budget(fetch, list(paths), budget=self.transfers.read_budget,
+                                  size_of=lambda entry: 0 if entry is None else len(entry[1]),
+                                  concurrency=CONCURRENT_REQUESTS)
 
     # --- writes -------------------------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
+        return self._write(path, expected, lambda metadata: self._staged(path, data, metadata))
+
+    def _write(self, path: str, expected: Expected, stage: Stage) -> str:
+        """One write under ``expected``, its body sent by ``stage(metadata)`` (see ``_staged``); the new ETag."""
         if expected == "":
             raise PreconditionFailed(path)  # no object's ETag is empty (and HTTP clients drop empty headers)
         name, write_id = self._name(path), Lineages.new_write_id()
@@ -366,17 +363,33 @@ class ObjectStoreBackend(StorageBackend):
         metadata = self._lineages.metadata_for(name, replaced, write_id, insert=expected is ABSENT)
         sent = self._lineages.mark(name, replaced)
         try:
-            return self._run(
-                lambda: self._put_written(name, data, expected, metadata),
-                f"write {path}",
-                conditional=expected is not ANY,
-                reconcile=lambda: self._confirm_write(name, write_id, expected, sent),
-            )
+            with stage(metadata) as staged:
+                return self._run(
+                    lambda: self._put_written(name, staged, expected, metadata),
+                    f"write {path}",
+                    conditional=expected is not ANY,
+                    reconcile=lambda: self._confirm_write(name, write_id, expected, sent),
+                )
         except FileNotFoundError as exc:  # If-Match on a missing object: that version is gone too
             raise PreconditionFailed(path) from exc
 
-    async def _put_written(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:
-        etag = await self._put_object(name, data, expected, metadata)
+    @contextlib.contextmanager
+    def _staged(self, path: str, data: bytes, metadata: dict[str, str]) -> Iterator[bytes | Commit]:
+        """What the write's one conditional request sends, after whatever must be sent first.
+
+        Here the whole body, in one request; a backend that uploads large
+        values in parts (S3) sends the parts first, yields the request that
+        completes the upload with the precondition, and cleans up the parts
+        if that never succeeds.
+        """
+        yield data
+
+    async def _put_written(self, name: str, data: bytes | Commit, expected: Expected, metadata: dict[str, str]) -> str:
+        """Write ``data`` (or complete a staged upload) under ``expected``; learn the new version's lineage."""
+        if callable(data):
+            etag = await data(expected)
+        else:
+            etag = await self._put_object(name, data, expected, metadata)
         self._lineages.learn(name, etag, metadata)
         return etag
 

@@ -6,9 +6,9 @@ body together with its ETag and LastModified; a PUT carries ``If-None-Match: *``
 carries ``If-Match``.  Requests go straight to the botocore client that s3fs
 holds, never through s3fs's listing cache or its retry loop (retries,
 deadlines and the reconciling of lost answers are ``ObjectStoreBackend``'s),
-so other writers' changes are seen at once.  Bodies are always sent with a
-single PutObject, so a condition can never be dropped the way s3fs drops it
-for multipart uploads.
+so other writers' changes are seen at once.  A value up to ``part_threshold``
+bytes is one PutObject; a larger one is a multipart upload whose completion
+carries the condition (``s3_parts``), never dropped the way s3fs drops it.
 
 A version is read with a one-byte ranged GET rather than a HEAD: it costs the
 same, carries the same headers and metadata, and its 404 says whether the key
@@ -18,21 +18,20 @@ or the whole bucket is missing (a HEAD's 404 has no body to say it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
 
-from ..protocol.versions import ABSENT, ANY, Expected, Version
-from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
+from ..protocol.versions import ANY, Expected, Version
+from . import s3_parts, s3_streams
+from .object_store import Commit, Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["S3Backend", "client_config", "conditional_request_failed", "not_found_error", "not_modified_error"]
 
 DELETE_BATCH = 1000
 """Keys per DeleteObjects request (S3's maximum)."""
-
-MAX_SINGLE_PUT = 5 * 1024**3
-"""S3's limit for one PutObject; larger values would need multipart, which loses conditions."""
 
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
@@ -143,6 +142,8 @@ class S3Backend(ObjectStoreBackend):
         status = _status_of(exc) or 0
         if _code_of(exc) == "NoSuchBucket":
             return Outcome.BUCKET_MISSING
+        if _code_of(exc) == "NoSuchUpload":
+            return Outcome.FAILED  # aborted (or, after a lost answer, completed: reconciled then)
         if not_found_error(exc):
             return Outcome.NOT_FOUND
         if conditional_request_failed(exc):
@@ -162,7 +163,13 @@ class S3Backend(ObjectStoreBackend):
         return await call(**fs._get_s3_method_kwargs(call, Bucket=self.bucket, **kwargs))
 
     async def _get_object(self, name: str, **options: str) -> tuple[bytes, dict[str, Any]]:
+        """One GET; the body of an object over ``part_threshold`` bytes is completed by concurrent ranged GETs."""
         response = await self._call("get_object", Key=name, **options)
+        size = int(response.get("ContentLength", 0))
+        if "Range" not in options and size > self.transfers.part_threshold:
+            return await s3_parts.read_in_ranges(self, name, response), response
+        if size > s3_parts.READ_CHUNK:  # straight into one buffer: a plain read() joins chunks, holding it twice
+            return await s3_parts.read_whole(response), response
         body = response["Body"]
         try:
             data: bytes = await body.read()
@@ -180,6 +187,15 @@ class S3Backend(ObjectStoreBackend):
             return None, Version(headers.get("etag", if_none_match), http_date(headers.get("last-modified"))), None
         return data, _version(response), response.get("Metadata")
 
+    async def _get_first_range(self, name: str, size: int) -> tuple[bytes, dict[str, Any]]:
+        """The object's first ``size`` bytes (all of a smaller one) and the answer's headers."""
+        try:
+            return await self._get_object(name, Range=f"bytes=0-{size - 1}")
+        except Exception as exc:
+            if _status_of(exc) != 416:
+                raise
+            return await self._get_object(name)  # an empty object has no byte 0
+
     async def _head(self, name: str) -> tuple[Version, Metadata]:
         try:
             _, response = await self._get_object(name, Range="bytes=0-0")
@@ -189,21 +205,39 @@ class S3Backend(ObjectStoreBackend):
             response = await self._call("head_object", Key=name)  # an empty object has no byte 0
         return _version(response), response.get("Metadata")
 
-    def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
-        if len(data) > MAX_SINGLE_PUT:
-            raise ValueError(f"values over {MAX_SINGLE_PUT} bytes need multipart uploads, which cannot be conditional")
-        return super().put(path, data, expected)
+    @contextlib.contextmanager
+    def _staged(self, path: str, data: bytes, metadata: dict[str, str]) -> Iterator[bytes | Commit]:
+        """One PutObject, or for a value over ``part_threshold`` bytes a multipart upload (``s3_streams``)."""
+        if len(data) <= self.transfers.part_threshold:
+            yield data
+        else:
+            with s3_streams.staged_from_writes(self, path, lambda file: file.write(data), metadata,
+                                               len(data)) as commit:
+                yield commit
+
+    def put_stream(self, path: str, payload: Any, expected: Expected = ANY) -> str:
+        """Write what ``payload.write_to(file)`` writes, in parts as it is written (``s3_streams``); the new ETag."""
+        return self._write(path, expected,
+                           lambda metadata: s3_streams.staged_from_writes(self, path, payload.write_to, metadata))
+
+    def open_read(self, path: str) -> tuple[IO[bytes], Version]:
+        """A file of the object at ``path``, fetched in ranges as it is read, and its version."""
+        return s3_streams.open_ranged(self, path)
+
+    def read_decoded(self, path: str, decoder: Any, *, versioned: bool = True) -> tuple[Any, Version | None]:
+        """``decoder.from_file`` of the object, read in ranges (a large read filled in place), and its version."""
+        file, version = self.open_read(path)
+        with file:
+            return decoder.from_file(file), version if versioned else None
 
     async def _put_object(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:
-        conditions: dict[str, str] = {}
-        if expected is ABSENT:
-            conditions["IfNoneMatch"] = "*"
-        elif isinstance(expected, str):
-            conditions["IfMatch"] = expected
-        response = await self._call(
-            "put_object", Key=name, Body=data, Metadata=metadata, **conditions
-        )
+        response = await self._call("put_object", Key=name, Body=data, Metadata=metadata,
+                                    **s3_parts.conditions(expected))
         return str(response["ETag"])
+
+    def remove_temporary_files(self, older_than: float) -> int:
+        """Abort the multipart uploads under the prefix that writers started and never finished."""
+        return s3_parts.abort_stale_uploads(self, older_than)
 
     async def _delete_object(self, name: str, expected: Expected) -> None:
         # S3 answers a plain DELETE of a missing key with success, so the version

@@ -13,6 +13,7 @@ import os
 from typing import Any, Self
 
 from ..backends import DEFAULT_TIMEOUT, MemoryBackend, StorageBackend, open_backend
+from ..backends.transfers import Transfers
 from ..codecs.registry import get_codec
 from ..keys.tuples import to_nonempty_key
 from ..layers.policy import AppendOnlyStore
@@ -56,13 +57,15 @@ class FsspecDict(StoreDict[ValueType]):
         safe_json: bool | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryConfig | None = None,
+        transfers: Transfers | None = None,
     ) -> None:
         if isinstance(url_or_path, os.PathLike) and not hasattr(url_or_path, "storage_options"):
             url_or_path = os.fspath(url_or_path)
         params = {"url_or_path": url_or_path, "storage_options": storage_options, "timeout": timeout,
                   "serialization_format": serialization_format, "append_only": append_only,
                   "base_class_for_values": base_class_for_values, "digest_len": digest_len, "safe_json": safe_json}
-        self._open_files(open_backend(url_or_path, storage_options), params, _URL, defaults=(0, "pkl"), retry=retry)
+        self._open_files(open_backend(url_or_path, storage_options), params, _URL, defaults=(0, "pkl"), retry=retry,
+                         transfers=transfers)
 
     def _open_files(
         self,
@@ -72,6 +75,7 @@ class FsspecDict(StoreDict[ValueType]):
         *,
         defaults: tuple[int, str],
         retry: RetryConfig | None = None,
+        transfers: Transfers | None = None,
     ) -> None:
         """Open the front on ``backend``: the constructors' shared last step.
 
@@ -107,6 +111,8 @@ class FsspecDict(StoreDict[ValueType]):
             resolved["digest_len"] = naming.digest_len
         if retry is not None:
             resolved["retry"] = retry
+        if transfers is not None:
+            resolved["transfers"] = _use_transfers(backend, transfers)
         self._open(store, Settings(type(self), {**params, **resolved}, location), base_class_for_values=base_class,
                    serialization_format=fmt, retry=retry)
 
@@ -227,3 +233,10 @@ def _check_digest_len(digest_len: Any) -> None:
     if digest_len < 0:
         raise ValueError(f"digest_len must be >= 0, got {digest_len}")
 
+
+def _use_transfers(backend: StorageBackend, transfers: Transfers) -> Transfers:
+    """Give ``backend`` the store's part sizes and read budget (object stores use them)."""
+    if not isinstance(transfers, Transfers):
+        raise TypeError(f"transfers must be a persidict.Transfers, got {type(transfers).__name__}")
+    backend.transfers = transfers  # type: ignore[attr-defined]
+    return transfers

@@ -14,6 +14,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..backends import DEFAULT_TIMEOUT, open_backend
+from ..backends.transfers import Transfers
 from ..core.front import StoreDict
 from ..core.fsspec_dict import FsspecDict
 from ..core.settings import Location, Settings
@@ -30,7 +31,7 @@ __all__ = ["BasicS3Dict", "S3Dict", "S3Dict_FileDirCached"]
 _S3_ERROR_CLASSIFIERS = ("conditional_request_failed", "not_found_error", "not_modified_error")
 _PREFIX = Location("root_prefix", "prefix")
 _MAIN_PARAMETERS = ("bucket_name", "region", "root_prefix", "serialization_format", "append_only",
-                    "base_class_for_values", "storage_options", "safe_json", "timeout")
+                    "base_class_for_values", "storage_options", "safe_json", "timeout", "transfers")
 
 
 def __getattr__(name: str) -> Any:
@@ -70,6 +71,7 @@ class BasicS3Dict(FsspecDict[ValueType]):
         safe_json: bool | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryConfig | None = None,
+        transfers: Transfers | None = None,
     ) -> None:
         root_prefix = _prefix(root_prefix)
         backend = open_backend(f"s3://{bucket_name}/{root_prefix}", _s3_options(storage_options, region))
@@ -77,7 +79,7 @@ class BasicS3Dict(FsspecDict[ValueType]):
                   "storage_options": storage_options, "timeout": timeout,
                   "serialization_format": serialization_format, "append_only": append_only,
                   "base_class_for_values": base_class_for_values, "safe_json": safe_json}
-        self._open_files(backend, params, _PREFIX, defaults=(0, "pkl"), retry=retry)
+        self._open_files(backend, params, _PREFIX, defaults=(0, "pkl"), retry=retry, transfers=transfers)
 
     @property
     def _s3(self) -> S3Backend:
@@ -133,12 +135,13 @@ class S3Dict_FileDirCached(StoreDict[ValueType]):
         timeout: float = DEFAULT_TIMEOUT,
         max_bytes: int | None = None,
         retry: RetryConfig | None = None,
+        transfers: Transfers | None = None,
     ) -> None:
         main: BasicS3Dict[ValueType] = BasicS3Dict(
             bucket_name=bucket_name, region=region, root_prefix=root_prefix,
             serialization_format=serialization_format, append_only=append_only,
             base_class_for_values=base_class_for_values, storage_options=storage_options, safe_json=safe_json,
-            timeout=timeout, retry=retry,
+            timeout=timeout, retry=retry, transfers=transfers,
         )
         folder = cache_folder(base_dir, main.url, _s3_options(storage_options, region),
                               serialization_format=main.serialization_format, safe_json=main.safe_json,

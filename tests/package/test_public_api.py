@@ -78,6 +78,7 @@ EXPECTED_PUBLIC_NAMES = [
     "LeaseLost",
     "NonAtomicStoreError",
     "WorkQueue",
+    "Transfers",
 ]
 
 # Names of persidict 0.x that later issues add. When one lands, move it to the list above.
@@ -85,8 +86,8 @@ PENDING_PUBLIC_NAMES: list[str] = []
 
 # Our additions to those 50 names.
 OUR_EXTRA_NAMES = [
-    "BulkOperationError", "CopyError", "CopyReport", "FsspecDict", "PersiDictError", "RetryConfig", "copy_store",
-    "memoize", "LeaseLost", "NonAtomicStoreError", "WorkQueue",
+    "BulkOperationError", "CopyError", "CopyReport", "FsspecDict", "PersiDictError", "RetryConfig", "Transfers",
+    "copy_store", "memoize", "LeaseLost", "NonAtomicStoreError", "WorkQueue",
 ]
 
 # In the package namespace but not in __all__, as in persidict 0.x.

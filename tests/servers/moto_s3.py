@@ -7,12 +7,14 @@ each one (to imitate a real region's round trip).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import parse_qs
 
 import requests
 from moto.server import ThreadedMotoServer
@@ -30,7 +32,9 @@ class OneWriteAtATime:
     installs a new object before it sets its metadata and closes the old object's
     body before the new one is in place, so a read racing a write could get the
     new version without its metadata, or a 500.  S3 shows a read the old version
-    or the new one, whole.  So writes hold the lock alone, reads share it.
+    or the new one, whole.  So writes hold the lock alone, reads share it.  And
+    since the lock makes a check and a write one step, ``If-Match`` on a
+    multipart completion, which moto ignores, is checked here, honestly.
     """
 
     WRITES = frozenset({"PUT", "POST", "DELETE"})
@@ -38,16 +42,79 @@ class OneWriteAtATime:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self._lock = _ReadWriteLock()
+        self._upload_times = _UploadTimes()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         with self._lock.held(exclusive=environ["REQUEST_METHOD"] in self.WRITES):
+            refusal = _unmet_if_match_on_completion(environ)
+            if refusal is not None:
+                status, code = refusal
+                start_response(status, [("Content-Type", "application/xml")])
+                return [f"<Error><Code>{code}</Code><Message>If-Match</Message></Error>".encode()]
             result = self.app(environ, start_response)
             try:
-                return list(result)  # the whole request is served under the lock
+                return self._upload_times.dated(environ, list(result))  # the whole request is served under the lock
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+
+
+class _UploadTimes:
+    """moto dates every multipart upload 2010-11-10 in ListMultipartUploads; S3 gives its real start.
+
+    ``persidict gc`` aborts only uploads older than its threshold (a younger one
+    may be a live writer's), so the listing must say when each upload started:
+    the time its CreateMultipartUpload was answered, recorded here.
+    """
+
+    MOTO_DATE = b"<Initiated>2010-11-10T20:48:33.000Z</Initiated>"
+
+    def __init__(self) -> None:
+        self._started: dict[bytes, bytes] = {}
+
+    def dated(self, environ: dict[str, Any], body: list[bytes]) -> list[bytes]:
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        if "uploads" not in query:
+            return body
+        text = b"".join(body)
+        if environ["REQUEST_METHOD"] == "POST":
+            for upload_id in re.findall(rb"<UploadId>([^<]+)</UploadId>", text):
+                self._started[upload_id] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()).encode()
+            return body
+        return [re.sub(rb"<UploadId>([^<]+)</UploadId>(.*?)" + re.escape(self.MOTO_DATE), self._real_date, text,
+                       flags=re.S)]
+
+    def _real_date(self, match: re.Match[bytes]) -> bytes:
+        started = self._started.get(match[1], b"2010-11-10T20:48:33.000Z")  # same length: Content-Length holds
+        return b"<UploadId>%s</UploadId>%s<Initiated>%s</Initiated>" % (match[1], match[2], started)
+
+
+def _unmet_if_match_on_completion(environ: dict[str, Any]) -> tuple[str, str] | None:
+    """S3's answer to a CompleteMultipartUpload whose ``If-Match`` fails; ``None`` if it holds (or is absent).
+
+    moto 5.2 checks ``If-None-Match: *`` on the completion but ignores
+    ``If-Match``; S3 refuses the completion (412, or 404 for a missing key).
+    Checked here while this request holds the write lock alone, so the check
+    and moto's write are one step, as S3's are.  A completion sent again after
+    it succeeded is left to moto, which answers it with the object it made.
+    """
+    if_match = environ.get("HTTP_IF_MATCH")
+    if environ["REQUEST_METHOD"] != "POST" or not if_match or "uploadId=" not in environ.get("QUERY_STRING", ""):
+        return None
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    upload_id = parse_qs(environ["QUERY_STRING"])["uploadId"][0]
+    bucket, _, key = environ.get("PATH_INFO", "").lstrip("/").partition("/")
+    current = s3_backends[DEFAULT_ACCOUNT_ID]["global"].get_object(bucket, key)
+    if current is None:
+        return "404 Not Found", "NoSuchKey"
+    if current.multipart is not None and current.multipart.id == upload_id:
+        return None
+    if if_match.strip('"') != current.etag.strip('"'):
+        return "412 Precondition Failed", "PreconditionFailed"
+    return None
 
 
 class _ReadWriteLock:

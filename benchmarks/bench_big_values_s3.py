@@ -1,0 +1,166 @@
+"""Big values on S3: a 256 MiB float64 array set and got on moto, against s3fs ``pipe``/``cat`` of the same bytes.
+
+moto runs in its own process (``bench_s3_server.py``), and every operation in a
+fresh child process (the ways interleaved, ``repeats`` times, the fastest
+kept), which reports its seconds and its peak resident memory beyond the
+value (``VmHWM`` of ``/proc/self/status``, reset through
+``/proc/self/clear_refs`` just before the operation; for a get, the value it
+got is subtracted).  Three ways, in the same run:
+
+- ``s3fs``: ``pipe_file`` of the array's protocol-5 pickle (made before the
+  clock starts) and ``cat_file`` of it: the raw limit;
+- ``S3 dict``: ``d[k] = array`` and ``d[k]``: the bytes path (the value pickled
+  whole, then sent in parts; read in concurrent ranges into one buffer);
+- ``S3 streamed``: the backend's ``put_stream``/``read_decoded`` with pickle
+  writing into the parts and loading from the ranges, the path the dict takes
+  once the streaming codecs hooks (issue 15, items 2 and 6) are merged.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench_common import Row, Settings
+
+MIB = 1 << 20
+WAYS = ("s3fs", "S3 dict", "S3 streamed")
+OPERATIONS = ("set", "get")
+BUCKET = "bigvalues"
+PATH = f"{BUCKET}/v/value.pkl"
+TARGETS = {"set": ">= 1.0x s3fs, peak <= 0.5x", "get": ">= 1.0x s3fs, peak <= 0.5x"}
+
+
+class _Pickled:
+    """A value for the streaming hooks (their Payload and Decoder): pickle protocol 5 into and out of a file."""
+
+    def __init__(self, value: Any = None) -> None:
+        self.value = value
+
+    def to_bytes(self) -> bytes:
+        return pickle.dumps(self.value, protocol=5)
+
+    def write_to(self, file: Any) -> None:
+        pickle.dump(self.value, file, protocol=5)
+
+    def from_bytes(self, data: bytes) -> Any:
+        return pickle.loads(data)
+
+    def from_file(self, file: Any) -> Any:
+        return pickle.load(file)
+
+
+def _status(field: str) -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith(field + ":"))
+
+
+def _prepare(url: str, way: str, operation: str, mib: int) -> tuple[Any, Any]:
+    """The client of ``way`` and the value (or payload) a set sends; opened before the clock starts."""
+    import numpy as np
+
+    options = {"endpoint_url": url, "key": "testing", "secret": "testing"}
+    value: Any = np.arange(mib * MIB // 8, dtype=np.float64) if operation == "set" else None
+    if way == "s3fs":
+        import s3fs
+
+        fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": url}, key="testing", secret="testing",
+                               skip_instance_cache=True)
+        fs.ls(BUCKET)  # connect
+        return fs, (pickle.dumps(value, protocol=5) if operation == "set" else None)
+    from persidict import FsspecDict
+
+    d = FsspecDict(f"s3://{BUCKET}/v", storage_options=options, serialization_format="pkl")
+    d.get("absent")  # connect
+    return d, value
+
+
+def _operate(client: Any, way: str, operation: str, value: Any) -> Any:
+    if way == "s3fs":
+        if operation == "set":
+            client.pipe_file(PATH, value)
+            return None
+        return client.cat_file(PATH)
+    if way == "S3 dict":
+        if operation == "set":
+            client["value"] = value
+            return None
+        return client["value"]
+    backend = client._backend
+    if operation == "set":
+        backend.put_stream(backend.path_for("value.pkl"), _Pickled(value))
+        return None
+    return backend.read_decoded(backend.path_for("value.pkl"), _Pickled())[0]
+
+
+def measure_in_child(spec: dict[str, Any]) -> dict[str, float]:
+    """One operation in this fresh process: seconds, the value's size, peak memory beyond it."""
+    client, value = _prepare(spec["url"], spec["way"], spec["operation"], spec["mib"])
+    gc.collect()
+    before = _status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # VmHWM := VmRSS
+    started = time.perf_counter()
+    result = _operate(client, spec["way"], spec["operation"], value)
+    seconds = time.perf_counter() - started
+    peak = _status("VmHWM") - before
+    size = spec["mib"] * MIB
+    return {"seconds": seconds, "extra": max(0, peak - (size if spec["operation"] == "get" else 0)),
+            "got": 0 if result is None else len(result)}
+
+
+def _child(spec: dict[str, Any]) -> dict[str, float]:
+    env = dict(os.environ)
+    here = os.path.dirname(os.path.abspath(__file__))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH", "")]))
+    env["MALLOC_MMAP_THRESHOLD_"] = str(128 * 1024)  # freed buffers leave at once: the peak is the peak
+    completed = subprocess.run([sys.executable, os.path.abspath(__file__), json.dumps(spec)],
+                               env=env, capture_output=True, text=True, timeout=900)
+    if completed.returncode:
+        raise RuntimeError(f"{spec['way']} {spec['operation']} failed: {completed.stderr[-2000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def run_big_values_s3(settings: Settings) -> list[Row]:
+    """Set and get rows of each way, with MB/s, the ratio to s3fs and the peak memory multiple."""
+    from bench_s3 import counting_moto_server
+
+    mib = 64 if settings.quick else 256
+    rows: list[Row] = []
+    results: dict[tuple[str, str], dict[str, float]] = {}
+    with counting_moto_server() as server:
+        _create_bucket(server.url)
+        for _ in range(settings.repeats):  # interleaved: every way meets the same load; the fastest is kept
+            for way in WAYS:
+                for op in OPERATIONS:
+                    result = _child({"url": server.url, "way": way, "operation": op, "mib": mib})
+                    if (way, op) not in results or result["seconds"] < results[way, op]["seconds"]:
+                        results[way, op] = result
+    for way in WAYS:
+        for op in OPERATIONS:
+            result, raw = results[way, op], results["s3fs", op]
+            rate = mib * MIB / result["seconds"] / 1e6
+            ratio = raw["seconds"] / result["seconds"]
+            multiple = result["extra"] / (mib * MIB)
+            rows.append(Row(section="bigvalues_s3", store=f"{way} ({mib} MiB array)", operation=op,
+                            value=f"{rate:.0f} MB/s, peak +{multiple:.2f}x", vs_raw=ratio if way != "s3fs" else None,
+                            target=TARGETS[op] if way == "S3 streamed" else "",
+                            meets=(ratio >= 1.0 and multiple <= 0.5) if way == "S3 streamed" else None))
+    return rows
+
+
+def _create_bucket(url: str) -> None:
+    import boto3
+
+    boto3.client("s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing",
+                 region_name="us-east-1").create_bucket(Bucket=BUCKET)
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure_in_child(json.loads(sys.argv[1]))))
