@@ -33,6 +33,8 @@ from .protocol.exceptions import (
     BackendError,
     BulkOperationError,
     ConcurrencyConflictError,
+    MissingKeyError,
+    MissingRootError,
     MutationPolicyError,
     PersiDictError,
 )
@@ -140,6 +142,8 @@ __all__ = [
     "KeepCurrentFlag",
     "LeaseLost",
     "LocalDict",
+    "MissingKeyError",
+    "MissingRootError",
     "MutableDictCached",
     "MutationPolicyError",
     "NEVER_RETRIEVE",

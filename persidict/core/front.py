@@ -29,7 +29,7 @@ from ..codecs.registry import formats_for_any_value, values_held
 from ..keys.chars import contains_unsafe_chars
 from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
 from ..protocol import engine
-from ..protocol.exceptions import BulkOperationError, ConcurrencyConflictError, MutationPolicyError
+from ..protocol.exceptions import BulkOperationError, ConcurrencyConflictError, MissingKeyError, MutationPolicyError
 from ..protocol.flags import (
     ALWAYS_RETRIEVE,
     ANY_ETAG,
@@ -315,7 +315,7 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
             return removed[0]
         if default:
             return default[0]
-        raise KeyError(key)
+        raise MissingKeyError(key)
 
     def popitem(self) -> tuple[NonEmptySafeStrTuple, ValueType]:
         """Remove and return some ``(key, value)`` pair; ``KeyError`` when empty."""

@@ -57,10 +57,29 @@ def _check_component(s: str) -> str:
             f"{SAFE_STRING_MAX_LENGTH - 1}: {s[:40]!r}..."
         )
     if not is_safe(s):
-        bad = sorted({c for c in s if c not in SAFE_CHARS_SET})
-        raise ValueError(f"Key component {s!r} contains unsafe characters: {bad!r}")
+        raise ValueError(_unsafe_message(s))
     # Plain str only: a str subclass (numpy.str_) would drag its type into pickles.
     return s if type(s) is str else str.__str__(s)
+
+
+def _unsafe_message(s: str) -> str:
+    """Why ``s`` cannot be a key component, and what to write instead."""
+    bad = sorted({c for c in s if c not in SAFE_CHARS_SET})
+    message = f"Key component {s!r} contains unsafe characters: {bad!r} (allowed: a-z A-Z 0-9 ( ) _ - ~ . =)"
+    parts = [part for part in s.split("/") if part]
+    if "/" in bad and len(parts) > 1 and all(is_valid_component(part) for part in parts):
+        return f"{message}; a key with several parts is a tuple: write d[{', '.join(map(repr, parts))}]"
+    replaced = "".join(c if c in SAFE_CHARS_SET else "_" for c in s)
+    return (f"{message}; persidict.replace_unsafe_chars({s!r}, '_') gives {replaced!r}, "
+            "and a key with several parts is a tuple of strings: d['folder', 'name']")
+
+
+def _type_message(arg: object) -> str:
+    """Why ``arg`` cannot be (part of) a key, and what to write instead."""
+    message = f"Invalid argument type: {type(arg)}: keys are strings or tuples of strings (d['a'], d['a', 'b'])"
+    if isinstance(arg, (int, float)):
+        return f"{message}; for a key made of a number, write d[str({arg!r})]"
+    return message
 
 
 def _is_sequence(arg: object) -> bool:
@@ -88,7 +107,7 @@ def _flatten_into(args: Any, out: list[str]) -> None:
         elif _is_sequence(arg):
             _flatten_into(arg, out)
         else:
-            raise TypeError(f"Invalid argument type: {type(arg)}")
+            raise TypeError(_type_message(arg))
 
 
 class SafeStrTuple(Sequence[str]):

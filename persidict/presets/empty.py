@@ -9,6 +9,7 @@ from typing import Any
 from ..core.front import NonEmptyPersiDictKey, PersiDict, PersiDictKey, validate_iter_request
 from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, to_nonempty_key
 from ..protocol.engine import absent_result, condition_holds, require_retrieve_mode
+from ..protocol.exceptions import MissingKeyError
 from ..protocol.flags import (
     IF_ETAG_CHANGED,
     ITEM_NOT_AVAILABLE,
@@ -34,10 +35,10 @@ class EmptyStore(Store):
     backend_name = "empty"
 
     def read(self, key: NonEmptySafeStrTuple, *, unless_etag: str | None = None) -> tuple[Any, Version]:
-        raise KeyError(key)
+        raise MissingKeyError(key)
 
     def stat(self, key: NonEmptySafeStrTuple) -> Version:
-        raise KeyError(key)
+        raise MissingKeyError(key)
 
     def write(self, key: NonEmptySafeStrTuple, value: Any, expected: Expected = ANY) -> str:
         if isinstance(expected, str):
@@ -45,7 +46,7 @@ class EmptyStore(Store):
         return secrets.token_hex(8)  # the version it would have had, already gone
 
     def delete(self, key: NonEmptySafeStrTuple, expected: Expected = ANY) -> None:
-        raise KeyError(key)
+        raise MissingKeyError(key)
 
     def list(self, *, with_timestamps: bool = False) -> Iterator[tuple[NonEmptySafeStrTuple, float]]:
         return iter(())
@@ -65,13 +66,13 @@ class EmptyDict(PersiDict[ValueType]):
         return _EMPTY
 
     def __getitem__(self, key: NonEmptyPersiDictKey) -> ValueType:
-        raise KeyError(key)
+        raise MissingKeyError(key)
 
     def __setitem__(self, key: NonEmptyPersiDictKey, value: Any) -> None:
         self._process_setitem_args(key, value)
 
     def __delitem__(self, key: NonEmptyPersiDictKey) -> None:
-        raise KeyError(key)
+        raise MissingKeyError(key)
 
     def __contains__(self, key: object) -> bool:
         return False
@@ -87,7 +88,7 @@ class EmptyDict(PersiDict[ValueType]):
         return iter(())
 
     def timestamp(self, key: NonEmptyPersiDictKey) -> float:
-        raise KeyError(key)
+        raise MissingKeyError(key)
 
     def discard(self, key: NonEmptyPersiDictKey) -> bool:
         return False

@@ -7,10 +7,14 @@ that code written for plain dicts would already catch::
     ├── MutationPolicyError      (also a TypeError) a mutation the store's policy forbids
     ├── ConcurrencyConflictError (also a RuntimeError) a conditional retry loop ran out of attempts
     └── BackendError             (also a RuntimeError) the storage failed, chained ``from`` the cause
-        └── BulkOperationError   some items of a bulk operation failed (``.failures``), the rest were done
+        ├── BulkOperationError   some items of a bulk operation failed (``.failures``), the rest were done
+        └── MissingRootError     (also a KeyError) the bucket or container does not exist (yet)
 
-A missing key is always ``KeyError`` (chained from the backend's not-found
-error); bad keys and values are ``TypeError``/``ValueError``.  Every one of
+A missing key is always a ``KeyError`` (``MissingKeyError``, whose message
+shows the key as people write it, ``'runs/r1'``, while ``args[0]`` stays the
+normalized key, as in persidict 0.x; chained from the backend's not-found
+error); bad keys and values are ``TypeError``/``ValueError``.  Messages say
+what to do next.  Every one of
 them survives ``pickle`` with its attributes, so an error raised in a worker
 process reaches the parent as itself (``multiprocessing`` and process pools
 pickle exceptions).
@@ -20,7 +24,23 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BackendError", "BulkOperationError", "ConcurrencyConflictError", "MutationPolicyError", "PersiDictError"]
+__all__ = [
+    "BackendError",
+    "BulkOperationError",
+    "ConcurrencyConflictError",
+    "MissingKeyError",
+    "MissingRootError",
+    "MutationPolicyError",
+    "PersiDictError",
+]
+
+
+def plain_key(key: Any) -> str:
+    """A key as people write it in messages: ``total``, ``runs/r1`` (a key tuple's parts joined by ``/``)."""
+    strings = getattr(key, "strings", key)
+    if isinstance(strings, tuple) and strings and all(isinstance(part, str) for part in strings):
+        return "/".join(strings)
+    return str(key)
 
 
 def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
@@ -55,9 +75,25 @@ class ConcurrencyConflictError(PersiDictError, RuntimeError):
     """Other writers kept changing a key until the retry budget was spent."""
 
     def __init__(self, key: Any, attempts: int) -> None:
-        super().__init__(f"operation failed after {attempts} attempt(s) for key {key!r}")
+        super().__init__(
+            f"other writers kept changing key {plain_key(key)!r}: gave up after {attempts} attempt(s), nothing "
+            "was written. Call again, let it retry longer (n_retries=None retries until it succeeds; "
+            "RetryConfig(conflict_timeout=SECONDS) gives every call of the store more time), or have fewer "
+            "writers on one key"
+        )
         self.key = key
         self.attempts = attempts
+
+
+class MissingKeyError(KeyError):
+    """A key the store does not hold: a plain ``KeyError`` to every ``except KeyError``.
+
+    ``args[0]`` is the normalized key (a ``NonEmptySafeStrTuple``, as persidict
+    0.x raises it); the message shows it as people write it: ``'runs/r1'``.
+    """
+
+    def __str__(self) -> str:
+        return repr(plain_key(self.args[0])) if len(self.args) == 1 else super().__str__()
 
 
 class BackendError(PersiDictError, RuntimeError):
@@ -77,13 +113,35 @@ class BulkOperationError(BackendError):
     """
 
     def __init__(self, failures: dict[Any, BaseException], *, backend: str, operation: str) -> None:
-        shown = ", ".join(f"{key!r} ({type(error).__name__}: {error})" for key, error in list(failures.items())[:5])
+        shown = ", ".join(f"{plain_key(key)!r} ({type(error).__name__}: {error})"
+                          for key, error in list(failures.items())[:5])
         more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
         super().__init__(f"{operation} failed for {len(failures)} key(s): {shown}{more}",
                          backend=backend, operation=operation)
         self.failures = failures
 
 
+class MissingRootError(BackendError, KeyError):
+    """The store's root, a bucket or a container, does not exist (a typo, or nothing written yet).
+
+    A ``BackendError`` whose message names what is missing (``root``: "bucket
+    'b'", ``url``: the store's), and a ``KeyError`` too, so code that treats a
+    missing key as a cache miss (``get``, ``setdefault``, ``memoize``) goes on to
+    write, and the write creates the bucket.  ``k in d`` is False.
+    """
+
+    def __init__(self, root: str, url: str, *, backend: str, operation: str, key: Any = None) -> None:
+        super().__init__(f"the {root} does not exist: {url}. Check the name; a store on it creates it with its "
+                         "first write (FsspecDict(..., create_root=True) creates it at once)",
+                         backend=backend, operation=operation, key=key)
+        self.root = root
+        self.url = url
+
+    def __str__(self) -> str:  # KeyError's would show the message's repr
+        return str(self.args[0])
+
+
 # Raised in workers and stored in values: pickled under persidict 0.x's module path.
-for _cls in (PersiDictError, MutationPolicyError, ConcurrencyConflictError, BackendError, BulkOperationError):
+for _cls in (PersiDictError, MutationPolicyError, ConcurrencyConflictError, BackendError, BulkOperationError,
+             MissingKeyError, MissingRootError):
     _cls.__module__ = "persidict.exceptions"

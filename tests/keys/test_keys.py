@@ -930,3 +930,27 @@ def test_the_modules_hold_what_persidict_0x_users_import_from_them() -> None:
     assert {"SafeStrTuple", "NonEmptySafeStrTuple"} <= set(keys_module.__all__)
     assert {"sign_safe_str_tuple", "unsign_safe_str_tuple"} <= set(signing_module.__all__)
     assert {"SAFE_CHARS_SET", "get_safe_chars", "replace_unsafe_chars"} <= set(safe_chars_module.__all__)
+
+
+# --- messages that say what to write instead ---------------------------------------------------------
+def test_an_unsafe_character_points_to_replace_unsafe_chars_and_tuple_keys() -> None:
+    with pytest.raises(ValueError) as info:
+        SafeStrTuple("texts_my doc.txt")
+    assert str(info.value) == (
+        "Key component 'texts_my doc.txt' contains unsafe characters: [' '] (allowed: a-z A-Z 0-9 ( ) _ - ~ . =); "
+        "persidict.replace_unsafe_chars('texts_my doc.txt', '_') gives 'texts_my_doc.txt', and a key with "
+        "several parts is a tuple of strings: d['folder', 'name']")
+
+
+def test_a_slash_suggests_the_tuple_key() -> None:
+    with pytest.raises(ValueError) as info:
+        NonEmptySafeStrTuple("a/b")
+    assert str(info.value) == ("Key component 'a/b' contains unsafe characters: ['/'] (allowed: a-z A-Z 0-9 ( ) _ - "
+                               "~ . =); a key with several parts is a tuple: write d['a', 'b']")
+
+
+def test_a_number_key_says_keys_are_strings() -> None:
+    with pytest.raises(TypeError) as info:
+        NonEmptySafeStrTuple(5)
+    assert str(info.value) == ("Invalid argument type: <class 'int'>: keys are strings or tuples of strings "
+                               "(d['a'], d['a', 'b']); for a key made of a number, write d[str(5)]")

@@ -79,6 +79,8 @@ EXPECTED_PUBLIC_NAMES = [
     "NonAtomicStoreError",
     "WorkQueue",
     "Transfers",
+    "MissingKeyError",
+    "MissingRootError",
 ]
 
 # Names of persidict 0.x that later issues add. When one lands, move it to the list above.
@@ -87,7 +89,7 @@ PENDING_PUBLIC_NAMES: list[str] = []
 # Our additions to those 50 names.
 OUR_EXTRA_NAMES = [
     "BulkOperationError", "CopyError", "CopyReport", "FsspecDict", "PersiDictError", "RetryConfig", "Transfers",
-    "copy_store", "memoize", "LeaseLost", "NonAtomicStoreError", "WorkQueue",
+    "copy_store", "memoize", "LeaseLost", "NonAtomicStoreError", "WorkQueue", "MissingKeyError", "MissingRootError",
 ]
 
 # In the package namespace but not in __all__, as in persidict 0.x.

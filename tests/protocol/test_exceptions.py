@@ -27,6 +27,8 @@ from persidict import (
     BackendError,
     ConcurrencyConflictError,
     FileDirDict,
+    MissingKeyError,
+    MissingRootError,
     MutationPolicyError,
     NonEmptySafeStrTuple,
     PersiDictError,
@@ -48,6 +50,7 @@ def _samples() -> list[PersiDictError]:
         ConcurrencyConflictError(KEY, 7),
         BackendError("list failed: injected", backend="s3", operation="list"),
         BackendError("read failed for key", backend="filesystem", operation="read", key=KEY),
+        MissingRootError("bucket 'b'", "s3://b/p", backend="s3", operation="read", key=KEY),
     ]
 
 
@@ -59,7 +62,8 @@ def _state(error: BaseException) -> tuple[Any, ...]:
 # --- the hierarchy ---------------------------------------------------------------------------------
 def test_the_exception_classes_are_the_public_ones() -> None:
     """The exceptions module exports exactly these classes, all public in ``persidict``."""
-    names = {"PersiDictError", "MutationPolicyError", "ConcurrencyConflictError", "BackendError", "BulkOperationError"}
+    names = {"PersiDictError", "MutationPolicyError", "ConcurrencyConflictError", "BackendError", "BulkOperationError",
+             "MissingKeyError", "MissingRootError"}
     assert set(exceptions_module.__all__) == names
     assert names <= set(persidict.__all__)
     for name in names:
@@ -83,9 +87,26 @@ def test_attributes_and_messages() -> None:
     assert policy.policy == "append-only" and str(policy) == "append-only"
     conflict = ConcurrencyConflictError(KEY, 3)
     assert conflict.key == KEY and conflict.attempts == 3
-    assert str(conflict) == f"operation failed after 3 attempt(s) for key {KEY!r}"
+    assert str(conflict) == (
+        "other writers kept changing key 'folder/item': gave up after 3 attempt(s), nothing was written. Call "
+        "again, let it retry longer (n_retries=None retries until it succeeds; RetryConfig(conflict_timeout=SECONDS) "
+        "gives every call of the store more time), or have fewer writers on one key")
     backend = BackendError("boom", backend="gcs", operation="write")
     assert (str(backend), backend.backend, backend.operation, backend.key) == ("boom", "gcs", "write", None)
+    root = MissingRootError("bucket 'b'", "s3://b/p", backend="s3", operation="list")
+    assert (root.root, root.url, root.backend, root.operation) == ("bucket 'b'", "s3://b/p", "s3", "list")
+    assert str(root) == ("the bucket 'b' does not exist: s3://b/p. Check the name; a store on it creates it with "
+                         "its first write (FsspecDict(..., create_root=True) creates it at once)")
+    assert isinstance(root, KeyError) and isinstance(root, BackendError)
+
+
+def test_a_missing_key_shows_the_key_as_people_write_it() -> None:
+    """``MissingKeyError``: a ``KeyError`` whose ``args[0]`` is the normalized key, whose message is plain."""
+    error = MissingKeyError(KEY)
+    assert isinstance(error, KeyError) and error.args == (KEY,)
+    assert str(error) == "'folder/item'"
+    clone = pickle.loads(pickle.dumps(error))
+    assert type(clone) is MissingKeyError and clone.args == (KEY,) and str(clone) == "'folder/item'"
 
 
 # --- pickling in one process ------------------------------------------------------------------------
