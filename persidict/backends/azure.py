@@ -74,6 +74,7 @@ class AzureBackend(ObjectStoreBackend):
     """A container (``self.bucket``) and blob-name prefix on Azure Blob Storage (or Azurite)."""
 
     backend_name = "azure"
+    root_kind = "container"
     metadata_keys = ("persidict_write", "persidict_lineage")  # metadata names must be C# identifiers
 
     def _outcome(self, exc: BaseException) -> Outcome:
@@ -190,12 +191,15 @@ class AzureBackend(ObjectStoreBackend):
         return items, pages.continuation_token
 
     def ensure_root(self) -> None:
+        self.check_root()
+        super().ensure_root()
+
+    def check_root(self) -> None:
         if not _CONTAINER_NAME.match(self.bucket):
             raise ValueError(
                 f"{self.bucket!r} is not a valid Azure container name: use 3 to 63 lowercase letters, "
                 "digits and single hyphens, starting and ending with a letter or digit"
             )
-        super().ensure_root()
 
     async def _bucket_exists(self) -> bool:
         """Whether the container exists.

@@ -35,6 +35,8 @@ class StorageBackend(ABC):
 
     backend_name: str = "fsspec"
     atomic_conditions: bool = False
+    lazy_root: bool = False
+    """Whether ``FsspecDict`` leaves the root (a bucket) to its first write instead of creating it at open."""
     timeout: float = DEFAULT_TIMEOUT
     """Seconds one call may take, retries included, where the backend can bound it (remote stores)."""
     retry: RetryConfig = DEFAULT_RETRY
@@ -149,6 +151,16 @@ class StorageBackend(ABC):
 
     def prune_empty_dirs(self) -> None:
         """Remove empty directories below the root (a no-op where directories are implicit)."""
+
+    def missing_root(self, exc: BaseException) -> str | None:
+        """What is missing if ``exc``, raised by this backend, says the root itself does not exist
+        (``"bucket 'b'"``), else None.  Only roots that writes need and keys cannot create (buckets,
+        containers) are reported: a missing folder holds no keys."""
+        return None
+
+    def check_root(self) -> None:
+        """Refuse a root the storage could never hold (a bad container name) without a request: a store
+        that leaves its root to the first write still fails at open."""
 
     def ensure_root(self) -> None:
         """Make the root exist where the filesystem needs directories."""

@@ -103,13 +103,16 @@ class Outcome(enum.Enum):
     REFUSED = "the service refused it (throttling): not applied"
     UNREACHABLE = "no connection: never sent"
     LOST = "the answer was lost"
-    FAILED = "failed for good"
+    FAILED = "the request failed"
 
 
 class ObjectStoreBackend(StorageBackend):
     """A bucket (or container) and a key prefix ending in ``/`` (or empty)."""
 
     atomic_conditions = True
+    lazy_root = True
+    """A store opened by ``FsspecDict`` creates its bucket on its first write (or at once with ``create_root``)."""
+    root_kind = "bucket"
     metadata_keys = ("persidict-write", "persidict-lineage")
     """The metadata names of a write's id and its lineage (clouds differ in what they allow)."""
     transfers = Transfers()
@@ -479,6 +482,13 @@ class ObjectStoreBackend(StorageBackend):
                     yield name[start:], timestamp if with_timestamps else 0.0
             if not token:
                 return
+
+    def missing_root(self, exc: BaseException) -> str | None:
+        """``"bucket 'b'"`` if ``exc`` (an error of ``_run``, chained from the SDK's) says the bucket is missing."""
+        cause = exc.__cause__
+        if isinstance(exc, OSError) and cause is not None and self._outcome(cause) is Outcome.BUCKET_MISSING:
+            return f"{self.root_kind} {self.bucket!r}"
+        return None
 
     def ensure_root(self) -> None:
         """Create the bucket if it does not exist."""

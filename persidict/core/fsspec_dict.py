@@ -38,6 +38,13 @@ class FsspecDict(StoreDict[ValueType]):
     adopt the layout recorded in the store (else 0, ``"pkl"``, False); given
     ones must agree with it (see ``core/layout.py``).
 
+    Opening creates nothing remote: a bucket (or container) that does not
+    exist is created by the store's first write, or at once with
+    ``create_root=True``.  Until then ``k in d`` is False and every other
+    operation raises ``MissingRootError`` (a ``BackendError`` naming the
+    bucket, and a ``KeyError``, so ``get`` and ``setdefault`` see no key).
+    A local folder is created at once, as ``FileDirDict`` does.
+
     Example:
         >>> d = FsspecDict("memory://doc-example")
         >>> d["a", "b"] = 1
@@ -58,6 +65,7 @@ class FsspecDict(StoreDict[ValueType]):
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryConfig | None = None,
         transfers: Transfers | None = None,
+        create_root: bool = False,
     ) -> None:
         if isinstance(url_or_path, os.PathLike) and not hasattr(url_or_path, "storage_options"):
             url_or_path = os.fspath(url_or_path)
@@ -65,7 +73,7 @@ class FsspecDict(StoreDict[ValueType]):
                   "serialization_format": serialization_format, "append_only": append_only,
                   "base_class_for_values": base_class_for_values, "digest_len": digest_len, "safe_json": safe_json}
         self._open_files(open_backend(url_or_path, storage_options), params, _URL, defaults=(0, "pkl"), retry=retry,
-                         transfers=transfers)
+                         transfers=transfers, create_root=bool(create_root))
 
     def _open_files(
         self,
@@ -76,13 +84,15 @@ class FsspecDict(StoreDict[ValueType]):
         defaults: tuple[int, str],
         retry: RetryConfig | None = None,
         transfers: Transfers | None = None,
+        create_root: bool = True,
     ) -> None:
         """Open the front on ``backend``: the constructors' shared last step.
 
         ``params`` are the class's own constructor parameters, as given; the
         layout ones (``digest_len``, ``serialization_format``, ``safe_json``) are
         resolved against what the store records (``defaults``: the class's
-        digest length and format) and stored resolved.
+        digest length and format) and stored resolved.  Unless ``create_root``,
+        a root the backend may leave missing (a bucket) waits for the first write.
         """
         digest_len = params.get("digest_len")
         _check_digest_len(digest_len)
@@ -92,6 +102,7 @@ class FsspecDict(StoreDict[ValueType]):
         backend.timeout = float(timeout)
         if retry is not None:
             backend.retry = retry  # one policy for the front's conflict loops and the backend's requests
+        backend.check_root()  # a root no storage could hold fails here, before any request
         records = not isinstance(backend, MemoryBackend)  # memory stores live and die with this process
         recorded = _read_layout_if_any(backend) if records else None
         fmt, naming = resolve_layout(recorded, digest_len=digest_len,
@@ -101,9 +112,12 @@ class FsspecDict(StoreDict[ValueType]):
         base_class = params["base_class_for_values"]
         check_format(fmt, base_class)
         layout = LayoutRecorder(backend, fmt, naming, recorded) if records else None
+        lazy_root = backend.lazy_root and not create_root
         files = FsspecStore(backend, codec=get_codec(fmt, safe_json=naming.safe_json), serialization_format=fmt,
-                            digest_len=naming.digest_len, base_class_for_values=base_class, layout=layout)
-        files.ensure_root()
+                            digest_len=naming.digest_len, base_class_for_values=base_class, layout=layout,
+                            lazy_root=lazy_root)
+        if not lazy_root:
+            files.ensure_root()
         store: Store = AppendOnlyStore(files) if params["append_only"] else files
         resolved = {"serialization_format": fmt, "append_only": bool(params["append_only"]),
                     "safe_json": naming.safe_json}

@@ -19,10 +19,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NoReturn
 
 from ..backends.base import StorageBackend
+from ..backends.credentials import credentials_advice, missing_credentials
 from ..codecs.registry import Codec
 from ..keys.digests import sign_component, unsign_component
 from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, forget_key, to_nonempty_key
-from ..protocol.exceptions import BackendError
+from ..protocol.exceptions import BackendError, MissingKeyError, MissingRootError, plain_key
 from ..protocol.flags import VALUE_NOT_RETRIEVED
 from ..protocol.store import Store
 from ..protocol.versions import ANY, Expected, PreconditionFailed, Version
@@ -52,8 +53,10 @@ class FsspecStore(Store):
         digest_len: int,
         base_class_for_values: type | None,
         layout: LayoutRecorder | None,
+        lazy_root: bool = False,
     ) -> None:
         self.backend = backend
+        self._lazy_root = lazy_root  # the root (a bucket) is created by the first write, not by opening
         self.atomic_conditions = backend.atomic_conditions
         self.backend_name = backend.backend_name
         self._codec = codec
@@ -75,7 +78,8 @@ class FsspecStore(Store):
         try:
             self.backend.ensure_root()
         except Exception as exc:
-            self._fail(exc, "init", failure=f"cannot create the store's root {self.backend.root!r}")
+            self._fail(exc, "init", failure=f"cannot create the store's root {self.backend.url}")
+        self._lazy_root = False
 
     def child(self, prefix: SafeStrTuple) -> FsspecStore:
         relative = self.relative_path(prefix)
@@ -87,8 +91,10 @@ class FsspecStore(Store):
             self._fail(exc, "init")
         backend.timeout, backend.retry = self.backend.timeout, self.backend.retry  # not every child() carries them
         child = FsspecStore(backend, codec=self._codec, serialization_format=self._format,
-                            digest_len=self._digest_len, base_class_for_values=self._base_class, layout=self._layout)
-        child.ensure_root()
+                            digest_len=self._digest_len, base_class_for_values=self._base_class, layout=self._layout,
+                            lazy_root=self._lazy_root)
+        if not self._lazy_root:
+            child.ensure_root()
         return child
 
     # --- keys and paths ----------------------------------------------------------------------
@@ -174,22 +180,35 @@ class FsspecStore(Store):
         elif not isinstance(exc, OSError):
             raise exc  # KeyError, TypeError, ValueError, the persidict errors: already documented ones
         elif exc.errno == errno.ENAMETOOLONG:
-            raise ValueError(f"Key {key!r} is too long for this filesystem") from exc
+            raise ValueError(f"Key {plain_key(key)!r} is too long for this filesystem") from exc
         elif exc.errno in (errno.EISDIR, errno.ENOTDIR) and key is not None:
             # Local folders: a key's file name is another key's folder, or the reverse
             # (with digest_len=0, key ("c.pkl", "x") needs a folder where key "c" has its file).
             raise ValueError(
-                f"Key {key!r} cannot be stored here: its path runs into another key's "
+                f"Key {plain_key(key)!r} cannot be stored here: its path runs into another key's "
                 f"{'folder' if exc.errno == errno.EISDIR else 'file'} ({exc.filename})"
             ) from exc
         if failure is None:
-            failure = f"{operation} failed" + ("" if key is None else f" for key {key!r}")
+            failure = f"{operation} failed" + ("" if key is None else f" for key {plain_key(key)!r}")
+        self._fail_plainly(exc, operation, key, failure)
         raise BackendError(  # a storage library's text may echo a URL or a connection string: masked
-            failure if isinstance(exc, PreconditionFailed) else mask_secrets(f"{failure}: {exc}"),
+            failure if isinstance(exc, PreconditionFailed) else mask_secrets(f"{failure}: {_plain(exc)}"),
             backend=self.backend.backend_name,
             operation=operation,
             key=key,
         ) from exc
+
+    def _fail_plainly(self, exc: BaseException, operation: str, key: Any, failure: str) -> None:
+        """Raise the failures people meet first in words that say what to do: a missing bucket
+        (``MissingRootError``), missing credentials."""
+        missing = self.backend.missing_root(exc)
+        if missing is not None:
+            raise MissingRootError(missing, self.backend.url, backend=self.backend.backend_name,
+                                   operation=operation, key=key) from exc
+        cloud = missing_credentials(exc)
+        if cloud is not None:
+            raise BackendError(f"{failure}: {credentials_advice(cloud)}", backend=self.backend.backend_name,
+                               operation=operation, key=key) from exc
 
     def encode(self, value: Any) -> bytes:
         """The bytes the format stores for ``value`` (``TypeError`` if it cannot hold it)."""
@@ -224,7 +243,7 @@ class FsspecStore(Store):
                     return VALUE_NOT_RETRIEVED, version
                 data = maybe
         except FileNotFoundError as exc:
-            raise KeyError(key) from exc
+            raise MissingKeyError(key) from exc
         except Exception as exc:
             self._fail(exc, "read", key)
         return self._decode(data, key), version
@@ -233,7 +252,7 @@ class FsspecStore(Store):
         try:
             data = self.backend.read(self.path(key))
         except FileNotFoundError as exc:
-            raise KeyError(key) from exc
+            raise MissingKeyError(key) from exc
         except Exception as exc:
             self._fail(exc, "read", key)
         return self._decode(data, key)
@@ -242,7 +261,7 @@ class FsspecStore(Store):
         try:
             return self.backend.stat(self.path(key))
         except FileNotFoundError:
-            raise KeyError(key) from None
+            raise MissingKeyError(key) from None
         except Exception as exc:
             self._fail(exc, "stat", key)
 
@@ -252,6 +271,8 @@ class FsspecStore(Store):
         except FileNotFoundError:
             return False
         except Exception as exc:
+            if self.backend.missing_root(exc) is not None:
+                return False  # no bucket, no key: `in` answers the question it was asked
             self._fail(exc, "exists", key)
 
     def read_many(self, keys: Iterable[Key]) -> Iterator[tuple[Any, Version] | None]:
@@ -279,7 +300,7 @@ class FsspecStore(Store):
         try:
             self.backend.remove(self.path(key), expected)
         except FileNotFoundError as exc:
-            raise KeyError(key) from exc
+            raise MissingKeyError(key) from exc
         except Exception as exc:
             if isinstance(exc, PreconditionFailed) and expected is not ANY:
                 raise
@@ -320,11 +341,21 @@ class FsspecStore(Store):
         return {paths[path]: error for path, error in failures.items()}
 
     def _record_layout(self) -> None:
+        """Record the layout before the first write; on a lazy root, that write makes the bucket exist first.
+
+        A store whose bucket is missing has no layout record yet, so its first
+        write of any kind passes here: creating the bucket here covers them all.
+        The bucket is looked at (and created) before the record is written, not
+        after a failed write: not every cloud tells a missing bucket from a
+        missing object, and a lost answer's check cannot tell either.
+        """
         if self._layout is not None and self._layout.pending:
+            if self._lazy_root:
+                self.ensure_root()
             try:
                 self._layout.record()
             except Exception as exc:
-                self._fail(exc, "write", failure="cannot record the store's layout")
+                self._fail(exc, "write", failure=f"cannot write to {self.backend.url}")
 
     # --- listing -----------------------------------------------------------------------------------
     def list(self, *, with_timestamps: bool = False) -> Iterator[tuple[Key, float]]:
@@ -357,3 +388,10 @@ class FsspecStore(Store):
             return self.backend.remove_temporary_files(older_than)
         except Exception as exc:
             self._fail(exc, "gc")
+
+
+def _plain(exc: BaseException) -> str:
+    """An error's text for people: an ``OSError``'s words without its ``[Errno N]`` prefix."""
+    if isinstance(exc, OSError) and exc.strerror:  # also "[Errno None] ..." of an OSError re-made from another
+        return exc.strerror if exc.filename is None else f"{exc.strerror}: {exc.filename}"
+    return str(exc)

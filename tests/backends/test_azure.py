@@ -234,7 +234,12 @@ def test_other_failures_are_backend_errors(azurite: Azurite) -> None:
     store["k"] = 1
     bad_key = azurite.connection_string.replace("AccountKey=Eby8", "AccountKey=AAAA")
     with pytest.raises(BackendError, match="cannot create the store's root"):
-        FsspecDict(store.url, storage_options={"connection_string": bad_key, "skip_instance_cache": True})
+        FsspecDict(store.url, storage_options={"connection_string": bad_key, "skip_instance_cache": True},
+                   create_root=True)
+    lazy: FsspecDict[Any] = FsspecDict(store.url, storage_options={"connection_string": bad_key,
+                                                                    "skip_instance_cache": True})
+    with pytest.raises(BackendError, match="read failed for key 'k'"):
+        lazy["k"]  # opening made no request that needs the key: the first use fails
     intruder: FsspecDict[Any] = FsspecDict(store.url, storage_options=azurite.storage_options(fresh_instance=True))
     intruder.fs.service_client = BlobServiceClient.from_connection_string(bad_key)
     calls = (

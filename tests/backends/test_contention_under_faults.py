@@ -138,7 +138,8 @@ def _in_processes(params: dict[str, Any], workers: int) -> dict[str, str]:
 
 def _run(faulty: FaultyS3, spread: Callable[[dict[str, Any], int], dict[str, str]], workers: int, run: int) -> Run:
     faulty.reset()
-    params = FsspecDict(f"s3://{faulty.new_bucket_name()}/root", storage_options=faulty.storage_options()).get_params()
+    params = FsspecDict(f"s3://{faulty.new_bucket_name()}/root", storage_options=faulty.storage_options(),
+                        create_root=True).get_params()  # the bucket exists before the faults begin
     with faulty.faults(MODES[run % len(MODES)], probability=LOST_SHARE, seed=run, max_per_request=None) as plan:
         said = spread(params, workers)
     assert plan.injected > 0

@@ -438,7 +438,7 @@ def test_an_unreachable_bucket_fails_init_with_backend_error(server: FakeGCS, mo
     fresh = GCSBackend(backend.fs, f"{server.new_bucket_name()}/x")
     monkeypatch.setattr(fresh, "_send", failing)
     with pytest.raises(BackendError, match="no answer within 1 s"):
-        FsspecDict(fresh, timeout=1)  # throttled until the deadline
+        FsspecDict(fresh, timeout=1, create_root=True)  # throttled until the deadline
 
 
 def test_a_bucket_we_may_not_inspect_is_assumed_to_exist(server: FakeGCS, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -474,5 +474,5 @@ def test_a_dead_endpoint_fails_within_seconds(server: FakeGCS) -> None:
     options = {**server.storage_options(), "endpoint_url": "http://127.0.0.1:9", "skip_instance_cache": True}
     started = time.monotonic()
     with pytest.raises(BackendError, match="no connection"):
-        FsspecDict(f"gs://{server.bucket}/dead", storage_options=options)
+        FsspecDict(f"gs://{server.bucket}/dead", storage_options=options, create_root=True)
     assert time.monotonic() - started < 25  # gcsfs alone would wait about 33 s

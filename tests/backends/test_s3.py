@@ -36,7 +36,7 @@ def s3(moto_s3: MotoS3) -> MotoS3:
 
 @pytest.fixture
 def store(s3: MotoS3) -> FsspecDict[Any]:
-    return FsspecDict(f"s3://{s3.new_bucket_name()}/root", storage_options=s3.storage_options())
+    return FsspecDict(f"s3://{s3.new_bucket_name()}/root", storage_options=s3.storage_options(), create_root=True)
 
 
 def _requests_of(s3: MotoS3, action: Any) -> list[tuple[str, str]]:
@@ -285,15 +285,20 @@ def test_bad_credentials_give_a_backend_error(s3: MotoS3, monkeypatch: pytest.Mo
 
 def test_a_bucket_that_cannot_be_created_gives_a_backend_error(s3: MotoS3) -> None:
     with pytest.raises(BackendError) as caught:
-        FsspecDict("s3://ab/x", storage_options=s3.storage_options())  # too short to be a bucket name
+        FsspecDict("s3://ab/x", storage_options=s3.storage_options(), create_root=True)  # too short a name
     assert caught.value.operation == "init"
     assert caught.value.__cause__ is not None
+    lazy: FsspecDict[Any] = FsspecDict("s3://ab/x", storage_options=s3.storage_options())
+    with pytest.raises(BackendError, match="cannot create the store's root s3://ab/x") as caught:
+        lazy["k"] = 1  # the first write creates the bucket, or says why it cannot
+    assert caught.value.operation == "init"
 
 
 def test_a_server_that_is_down_gives_a_backend_error_quickly() -> None:
     started = time.monotonic()
     with pytest.raises(BackendError) as caught:
-        FsspecDict("s3://bucket/x", storage_options={"endpoint_url": "http://127.0.0.1:9", "key": "a", "secret": "b"})
+        FsspecDict("s3://bucket/x", storage_options={"endpoint_url": "http://127.0.0.1:9", "key": "a", "secret": "b"},
+                   create_root=True)
     assert time.monotonic() - started < 60, "bounded: no endless retries"
     assert caught.value.__cause__ is not None
 
