@@ -9,7 +9,10 @@ folder sees (digest-suffixed file names).  Anything with a protocol opens as
 ``--digest-len`` overrides either default.
 
 Commands that only read (``ls``, ``get``, ``du``, ``rm``, ``gc`` and the source of
-``cp``) refuse a local folder that does not exist instead of creating it.
+``cp``) create nothing: a local folder, bucket or container that does not exist is
+an error naming it.  ``ls`` and ``cp`` that find no key of the format asked for, but
+files of other formats, name those formats and the options that read them.  ``cp``
+shows a progress bar when stderr is a terminal (``--progress``, ``--no-progress``).
 
 Storage options come from ``PERSIDICT_STORAGE_OPTIONS`` (a JSON object), then
 ``--options-file PATH`` (a JSON object), then each ``-o NAME=VALUE``: later ones
@@ -32,17 +35,18 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from fsspec.core import split_protocol
 
+from ..backends.credentials import credentials_advice, missing_credentials
 from ..codecs.registry import is_text_format
 from ..core.fsspec_dict import FsspecDict
 from ..keys.tuples import NonEmptySafeStrTuple, key_text
 from ..presets.local import FileDirDict
-from ..protocol.exceptions import PersiDictError
+from ..protocol.exceptions import MissingRootError, PersiDictError
 from . import coordination_cli
 from .copy import DEFAULT_WORKERS, CopyError, CopyReport, copy_store
 from .durations import parse_duration
@@ -164,7 +168,7 @@ def open_store(spec: StoreSpec, *, create: bool) -> FsspecDict[Any]:
     """
     folder = _local_folder(spec.location)
     if not create and folder is not None and not os.path.isdir(folder):
-        raise CommandFailed(f"no store at {spec.location}: not a folder")
+        raise CommandFailed(f"no store at {spec.location}: not a folder (check the path)")
     options: dict[str, Any] = {
         "serialization_format": spec.serialization_format,
         "base_class_for_values": str if is_text_format(spec.serialization_format) else None,
@@ -174,7 +178,9 @@ def open_store(spec: StoreSpec, *, create: bool) -> FsspecDict[Any]:
         options["digest_len"] = spec.digest_len
     if split_protocol(spec.location)[0] is None:
         return FileDirDict(base_dir=spec.location, **options)
-    return FsspecDict(spec.location, storage_options=dict(spec.storage_options) or None, **options)
+    # Reading commands create no bucket: a missing one is reported by the first request (MissingRootError).
+    return FsspecDict(spec.location, storage_options=dict(spec.storage_options) or None, create_root=create,
+                      **options)
 
 
 def _spec(
@@ -233,6 +239,8 @@ def _iso(timestamp: float | None) -> str:
 def _ls(args: argparse.Namespace) -> int:
     store = open_store(_spec(args, args.url), create=False)
     keys = sorted(key_text(key) for key in store)
+    if not keys:
+        _refuse_other_formats(_spec(args, args.url), "ls")
     if args.json:
         _print_json(keys)
     else:
@@ -324,16 +332,62 @@ def _du(args: argparse.Namespace) -> int:
 
 
 def _cp(args: argparse.Namespace) -> int:
-    src = open_store(_spec(args, args.src, args.src_format, args.src_option), create=False)
+    src_spec = _spec(args, args.src, args.src_format, args.src_option)
+    src = open_store(src_spec, create=False)
+    if not src:
+        _refuse_other_formats(src_spec, "cp", "--src-format")
     dst = open_store(_spec(args, args.dst, args.dst_format, args.dst_option, safe_json=False), create=True)
     try:
-        report = copy_store(src, dst, overwrite=args.overwrite, workers=args.workers, progress=not args.no_progress)
+        report = copy_store(src, dst, overwrite=args.overwrite, workers=args.workers, progress=args.progress)
     except CopyError as exc:
         report = exc.report
         for key, error in report.failures.items():
             print(f"{_PROG}: not copied: {key_text(key)}: {type(error).__name__}: {error}", file=sys.stderr)
     _print_report(report, as_json=args.json)
     return 1 if report.failures else 0
+
+
+def _refuse_other_formats(spec: StoreSpec, command: str, option: str = "--format") -> None:
+    """Fail if the store ``spec`` names holds no keys of its format but files of others, naming the options
+    that read them (with ``--digest-len 0`` for files whose names carry no digest suffix)."""
+    found = suffix_counts(open_store(spec, create=False))
+    if not found:
+        return  # an empty store: nothing to say
+    counts = ", ".join(_count(count, f"{suffix} file") for suffix, count in found.items())
+    readers = [reader for suffix in found if (reader := _reader_of(spec, suffix, option))]
+    verb = "lists" if command == "ls" else "reads"
+    advice = "; ".join(f"{command} {options} {verb} {_count(n, 'key')}" for options, n in readers) or "no keys"
+    raise CommandFailed(f"no {spec.serialization_format} keys in {spec.location}; found {counts}: {advice}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _reader_of(spec: StoreSpec, suffix: str, option: str) -> tuple[str, int] | None:
+    """The options that open ``spec``'s location as a store of ``suffix`` files holding keys, and how many."""
+    for digest_len in (spec.digest_len, 0):
+        try:
+            count = len(open_store(replace(spec, serialization_format=suffix, digest_len=digest_len), create=False))
+        except (PersiDictError, ValueError, TypeError, ImportError):
+            continue  # a layout recorded for another format, a format whose library is missing, ...
+        if count:
+            return f"{option} {suffix}" + ("" if digest_len == spec.digest_len else " --digest-len 0"), count
+    return None
+
+
+def suffix_counts(store: FsspecDict[Any]) -> dict[str, int]:
+    """The suffixes of the files below ``store``'s root with their counts, most common first.
+
+    Hidden files (the layout record, writers' temporary files) are no values.
+    """
+    counts: dict[str, int] = {}
+    for path in store.fs.find(store.url):
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        stem, dot, suffix = name.rpartition(".")
+        if dot and stem and not name.startswith(".") and suffix.isidentifier():
+            counts[suffix] = counts.get(suffix, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _print_report(report: CopyReport, *, as_json: bool) -> None:
@@ -346,7 +400,9 @@ def _print_report(report: CopyReport, *, as_json: bool) -> None:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    removed = open_store(_spec(args, args.url), create=False).remove_temporary_files(older_than=args.older_than)
+    store = open_store(_spec(args, args.url), create=False)
+    next(iter(store), None)  # object stores keep no temporary files: this look is what finds a missing bucket
+    removed = store.remove_temporary_files(older_than=args.older_than)
     if args.json:
         _print_json({"removed": removed})
     else:
@@ -404,7 +460,11 @@ def _cp_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace values DST already holds (default: skip)")
     parser.add_argument("--workers", metavar="N", type=_positive_int, default=DEFAULT_WORKERS,
                         help=f"writes in flight at once (default {DEFAULT_WORKERS})")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument("--progress", action="store_true", default=None,
+                          help="show a progress bar on stderr (default: only when stderr is a terminal)")
+    progress.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                          help="no progress bar")
     for end in ("src", "dst"):
         parser.add_argument(f"--{end}-format", metavar="FMT", help=f"the format of {end.upper()} (default --format)")
         parser.add_argument(f"--{end}-option", metavar="NAME=VALUE", type=parse_option, action="append", default=[],
@@ -520,8 +580,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: a copy resumes where it stopped when run again
         print(f"{_PROG}: interrupted", file=sys.stderr)
         return 130
+    except MissingRootError as exc:
+        return _fail(f"the {exc.root} does not exist: {exc.url} (check the name; put and cp create it)")
     except KeyError as exc:
         key = exc.args[0] if exc.args else None
         return _fail(f"key not found: {key_text(key) if isinstance(key, NonEmptySafeStrTuple) else key}")
     except _FAILURES as exc:
-        return _fail(str(exc) or type(exc).__name__)
+        return _fail(_for_the_command_line(str(exc) or type(exc).__name__, exc))
+
+
+def _for_the_command_line(message: str, exc: BaseException) -> str:
+    """``message``, with advice on credentials given as command-line options instead of Python arguments."""
+    cloud = missing_credentials(exc)
+    if cloud is None:
+        return message
+    return message.replace(credentials_advice(cloud), credentials_advice(cloud, command_line=True))

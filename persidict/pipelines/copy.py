@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 
 from ..core.front import PersiDict
 from ..keys.tuples import NonEmptySafeStrTuple, key_text
-from ..protocol.exceptions import PersiDictError
+from ..protocol.exceptions import MissingRootError, PersiDictError
 from ..protocol.flags import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, NEVER_RETRIEVE
 
 __all__ = ["CopyError", "CopyReport", "copy_store"]
@@ -102,6 +103,24 @@ class _NoProgressBar:
 
     def close(self) -> None:
         """Nothing to close."""
+
+
+def _shows_progress(progress: bool | None) -> bool:
+    """Whether to show a bar: as asked, or (``None``) when someone watches: stderr is a terminal, or Jupyter.
+
+    A bar redraws its line with ``\r``: written into a log file or a CI log,
+    that is one garbled line per update.
+    """
+    if progress is not None:
+        return progress
+    return _in_jupyter() or bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def _in_jupyter() -> bool:
+    """Whether this runs in a Jupyter kernel (whose stderr is no terminal, but a cell shows a bar)."""
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def _progress_bar(total: int, done: int) -> _ProgressBar:
@@ -230,7 +249,10 @@ def _keys_to_copy(
     """The source keys to copy, in listing order: all of them, or those ``dst`` does not hold."""
     if overwrite:
         return src_keys
-    present = set(dst.keys())
+    try:
+        present = set(dst.keys())
+    except MissingRootError:
+        present = set()  # a bucket not created yet holds no keys: the first write creates it
     return [key for key in src_keys if key not in present]
 
 
@@ -240,7 +262,7 @@ def copy_store(
     *,
     overwrite: bool = False,
     workers: int = DEFAULT_WORKERS,
-    progress: bool = False,
+    progress: bool | None = False,
 ) -> CopyReport:
     """Copy every value of ``src`` into ``dst``; return what was copied and skipped.
 
@@ -251,7 +273,8 @@ def copy_store(
     reads the source with its bulk ``items()``, which is concurrent on object
     stores, and a resumed one reads just the missing values, concurrently.
     ``progress`` shows a tqdm bar (done/total values) on stderr, or a widget
-    in Jupyter if ipywidgets is installed.
+    in Jupyter if ipywidgets is installed (a text bar otherwise); ``None``
+    shows it only where someone watches: on a terminal, or in Jupyter.
 
     Every key is attempted.  If any could not be copied, ``CopyError`` is raised
     after all the others were, naming the failed keys; its ``report`` has the
@@ -262,7 +285,7 @@ def copy_store(
     src_keys = list(src.keys())
     todo = _keys_to_copy(src_keys, dst, overwrite)
     skipped = len(src_keys) - len(todo)
-    bar = _progress_bar(len(src_keys), skipped) if progress else _NoProgressBar()
+    bar = _progress_bar(len(src_keys), skipped) if _shows_progress(progress) else _NoProgressBar()
     tally = _Tally(bar, skipped)
     try:
         _Copier(src, dst, overwrite=overwrite, workers=workers, tally=tally).run(todo, stream=skipped == 0)

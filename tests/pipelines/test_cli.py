@@ -227,7 +227,7 @@ def test_gc_removes_only_old_temporary_files(folder: FileDirDict[Any]) -> None:
 # --- cp -----------------------------------------------------------------------------------------
 def test_cp_from_a_folder_to_s3_with_progress(folder: FileDirDict[Any], moto_s3: Any) -> None:
     url = s3_url(moto_s3)
-    result = run("cp", folder.base_dir, url, *s3_options(moto_s3))
+    result = run("cp", folder.base_dir, url, *s3_options(moto_s3), "--progress")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "copied 5, skipped 0, failed 0\n"
     assert "5/5" in result.stderr  # the progress bar: done/total
@@ -257,7 +257,7 @@ def test_cp_interrupted_with_ctrl_c_resumes(folder: FileDirDict[Any], moto_s3: A
     for i in range(35):
         folder["many", f"k{i:02}"] = i
     url = s3_url(moto_s3)
-    dst: FsspecDict[Any] = FsspecDict(url, storage_options=moto_s3.storage_options())
+    dst: FsspecDict[Any] = FsspecDict(url, storage_options=moto_s3.storage_options(), create_root=True)
     with moto_s3.latency(0.2):  # about 0.2 s a value, one at a time: 8 s for all 40
         process = subprocess.Popen([sys.executable, "-m", "persidict", "cp", folder.base_dir, url,
                                     *s3_options(moto_s3), "--workers", "1", "--no-progress"],
@@ -285,7 +285,7 @@ def test_cp_resumes_where_it_stopped(folder: FileDirDict[Any], tmp_path: Path) -
     for key in ["n", "greeting", ("Runs", "UPPER")]:
         del dst[key]
     dst["runs", "r1", "loss"] = "changed at the destination"
-    result = run("cp", folder.base_dir, target, "--json")
+    result = run("cp", folder.base_dir, target, "--json", "--progress")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"copied": 3, "skipped": 2, "failed": 0, "failures": {}}
     assert "5/5" in result.stderr  # the bar starts at the 2 skipped, ends at 5/5
