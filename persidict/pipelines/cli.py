@@ -502,7 +502,8 @@ COMMANDS: dict[str, Command] = {
     "cp": Command("copy every value into another store: concurrent, resumable (keys DST holds are skipped)",
                   _cp_arguments, _cp),
     "gc": Command("remove temporary files that writers killed mid-write left behind", _gc_arguments, _gc),
-    "demo": Command("show the main job on a temporary folder and in memory", _no_arguments, _demo,
+    "demo": Command("show the main job: memoize, a process pool sharing a store, ls and cp, the same on S3",
+                    _no_arguments, _demo,
                     opens_stores=False),
     "check": Command("probe whether the server honours conditional writes (If-None-Match, If-Match): "
                      "leases, queues and memoize need it", coordination_cli.check_arguments, coordination_cli.check),

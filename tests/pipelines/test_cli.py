@@ -92,10 +92,6 @@ def test_bad_usage_exits_2(args: list[str], tmp_path: Path) -> None:
     assert not (tmp_path / "somewhere").exists()
 
 
-def test_demo_still_runs() -> None:
-    assert "counter = 200" in ok("demo")
-
-
 # --- ls, get, put, rm -------------------------------------------------------------------------
 def test_ls_of_a_folder_is_what_FileDirDict_lists(folder: FileDirDict[Any]) -> None:
     Path(folder.base_dir, "notes (copy).pkl").write_bytes(b"a stray file: no key's")
