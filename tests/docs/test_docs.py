@@ -93,6 +93,15 @@ def test_site_has_the_pages(site: Path) -> None:
         assert expected in pages
 
 
+def test_long_code_lines_wrap_instead_of_being_cut(site: Path) -> None:
+    """At 1280 px the text column is ~700 px: every page loads the style that wraps code (checked by eye in a
+    headless Chromium at 1280 px; see docs/stylesheets/extra.css)."""
+    style = (site / "stylesheets" / "extra.css").read_text(encoding="utf-8")
+    assert "white-space: pre-wrap" in style and ".jupyter-wrapper .highlight-ipynb pre" in style
+    for page in (site / "index.html", site / "notebooks" / "quickstart" / "index.html"):
+        assert "stylesheets/extra.css" in page.read_text(encoding="utf-8"), page
+
+
 def test_every_internal_link_reaches_a_page_and_an_anchor(site: Path) -> None:
     parsed = {page: _parse(page) for page in _pages(site)}
     broken: list[str] = []
