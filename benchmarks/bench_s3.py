@@ -86,7 +86,7 @@ def counting_moto_server() -> Iterator[CountingServer]:
 def open_store(url: str, prefix: str) -> persidict.FsspecDict[Any]:
     """A FsspecDict on the moto server, below ``prefix`` of the benchmark bucket."""
     options = {"endpoint_url": url, "key": "testing", "secret": "testing"}
-    return persidict.FsspecDict(f"s3://{BUCKET}/{prefix}", storage_options=options)
+    return persidict.FsspecDict(f"s3://{BUCKET}/{prefix}", storage_options=options, create_root=True)
 
 
 def kind_of(request: Request) -> str:

@@ -161,7 +161,9 @@ def _s3_location(tmp_path: Path | None) -> State:
 def _open_with_options(state: State, overrides: dict[str, Any]) -> Any:
     from persidict import FsspecDict
 
-    return FsspecDict(state["url"], storage_options=state["storage_options"], **overrides)
+    # The contract is the dict's: a fresh store is an empty one, so its bucket exists from the start (a store
+    # opened lazily on a missing bucket is tested in tests/core/test_first_use.py).
+    return FsspecDict(state["url"], storage_options=state["storage_options"], **{"create_root": True, **overrides})
 
 
 def _gcs_location(tmp_path: Path | None) -> State:
