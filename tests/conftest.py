@@ -25,11 +25,16 @@ from time import sleep as _real_sleep
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from .compat.reference import reference_python
 from .servers import fake_gcs
 from .servers.azurite import make_azure_dict
 from .servers.registry import SERVERS
+
+# No test asserts time: hypothesis' 200 ms deadline per example failed a key test on a busy machine.
+settings.register_profile("persidict", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("persidict")
 
 State = dict[str, Any]
 
