@@ -46,6 +46,7 @@ class Settings:
     s3_bulk_keys: int
     s3_bulk_repeats: int
     s3_latency_s: float = 0.02
+    big_mib: int = 256  # size of each big value (array, DataFrame)
 
 
 def time_call(function: Callable[[], object]) -> float:

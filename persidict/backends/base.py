@@ -10,8 +10,10 @@ deletes, and metadata that is fresh rather than cached.
 
 from __future__ import annotations
 
+import io
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from typing import IO, Any, Protocol
 
 from fsspec import AbstractFileSystem
 
@@ -21,7 +23,32 @@ from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Versi
 DEFAULT_TIMEOUT = 30.0
 """The default of ``timeout``."""
 
-__all__ = ["ABSENT", "ANY", "DEFAULT_TIMEOUT", "Expected", "PreconditionFailed", "StorageBackend", "Version"]
+__all__ = ["ABSENT", "ANY", "DEFAULT_TIMEOUT", "Decoder", "Expected", "Payload", "PreconditionFailed",
+           "StorageBackend", "Version"]
+
+
+class Payload(Protocol):
+    """What a write stores: as one ``bytes``, or written into an open file by a backend that streams."""
+
+    def to_bytes(self) -> bytes:
+        """All the bytes at once (``TypeError`` for a value the format cannot hold)."""
+        ...
+
+    def write_to(self, file: IO[bytes]) -> None:
+        """Write the bytes into ``file`` (same errors; part may be written before one)."""
+        ...
+
+
+class Decoder(Protocol):
+    """What a read makes of the stored bytes: from one ``bytes``, or from an open file."""
+
+    def from_bytes(self, data: bytes) -> Any:
+        """The value of ``data``."""
+        ...
+
+    def from_file(self, file: IO[bytes]) -> Any:
+        """The value of the rest of ``file`` (an ``OSError`` of the file passes unchanged)."""
+        ...
 
 
 class StorageBackend(ABC):
@@ -85,6 +112,24 @@ class StorageBackend(ABC):
             else:
                 yield path, data, version
 
+    def read_decoded(self, path: str, decoder: Decoder, *, versioned: bool = True) -> tuple[Any, Version | None]:
+        """The value ``decoder`` makes of the bytes at ``path``, and their version (None unless ``versioned``).
+
+        Here from the bytes; a backend on local files decodes big values from the open file.
+        """
+        if not versioned:
+            return decoder.from_bytes(self.read(path)), None
+        data, version = self.read_versioned(path)
+        return decoder.from_bytes(data), version
+
+    def open_read(self, path: str) -> tuple[IO[bytes], Version]:
+        """A binary file object of the bytes at ``path`` (the caller closes it), and their version.
+
+        Here the bytes are fetched whole; a local backend opens the file itself.
+        """
+        data, version = self.read_versioned(path)
+        return io.BytesIO(data), version
+
     @abstractmethod
     def stat(self, path: str) -> Version:
         """The current version of ``path``."""
@@ -100,6 +145,14 @@ class StorageBackend(ABC):
 
         Readers see the old bytes or the new ones, never a mix.
         """
+
+    def put_stream(self, path: str, payload: Payload, expected: Expected = ANY) -> str:
+        """``put`` of what ``payload`` writes; the new ETag.
+
+        Here its bytes are made whole and ``put``; a backend that can write into its
+        temporary file (local folders) or send parts streams them instead.
+        """
+        return self.put(path, payload.to_bytes(), expected)
 
     @abstractmethod
     def remove(self, path: str, expected: Expected = ANY) -> None:

@@ -26,8 +26,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from typing import IO, Any
 
-from .base import ANY, Expected, Version
+from .base import ANY, Decoder, Expected, Payload, Version
 from .local import LocalBackend
 
 __all__ = ["BUDGET_NAME", "BoundedLocalBackend", "FolderBudget"]
@@ -136,6 +137,19 @@ class BoundedLocalBackend(LocalBackend):
         found = super().read_versioned(path)
         self.budget.used(path)
         return found
+
+    def read_decoded(self, path: str, decoder: Decoder, *, versioned: bool = True) -> tuple[Any, Version | None]:
+        found = super().read_decoded(path, decoder, versioned=versioned)
+        self.budget.used(path)
+        return found
+
+    def open_read(self, path: str) -> tuple[IO[bytes], Version]:
+        found = super().open_read(path)
+        self.budget.used(path)
+        return found
+
+    def put_stream(self, path: str, payload: Payload, expected: Expected = ANY) -> str:
+        return self.put(path, payload.to_bytes(), expected)  # the budget needs the size before the write
 
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
         self.budget.reserve(path, len(data))

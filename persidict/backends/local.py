@@ -30,16 +30,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import stat
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from fsspec.implementations.local import LocalFileSystem
 
 from ..protocol.retry import DEFAULT_RETRY
-from .base import ABSENT, ANY, Expected, PreconditionFailed, StorageBackend, Version
+from .base import ABSENT, ANY, Decoder, Expected, Payload, PreconditionFailed, StorageBackend, Version
 from .beneath import AT_FUNCTIONS, O_NOFOLLOW, Folder, close_chain, is_link_error, link_in_the_way, open_chain
 from .local_tree import prune_empty_folders, remove_temporary_files, walk_values
 from .temporary import new_temporary_name
@@ -59,6 +60,8 @@ _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) 
 # Folders a read only passes through: O_PATH (Linux) opens them for lookups alone, a little faster.
 _LOOKUP_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0) | O_NOFOLLOW
 _NOT_A_VALUE_ERRNOS = frozenset({errno.ENOTDIR, errno.ELOOP, errno.EMLINK})
+STREAM_ABOVE = 1 << 20
+"""Values of at least this many bytes are decoded from the open file, smaller ones from their bytes."""
 WRITE_ATTEMPTS = 100
 """Writes started again when their folder or temporary file vanished (each time someone else progressed)."""
 
@@ -165,7 +168,8 @@ class LocalBackend(StorageBackend):
             if fd >= 0:
                 os.close(fd)
 
-    def _read(self, path: str) -> tuple[bytes, os.stat_result]:
+    def _open_value(self, path: str) -> tuple[int, os.stat_result]:
+        """An open descriptor of the value file at ``path`` and its stat (the caller closes it)."""
         # The hot path: a value directly in the anchor is one open() of its path, whose
         # O_NOFOLLOW guards the only component below the anchor; deeper values open their
         # folders one by one.  A link, or a file or folder in the way: no value is stored there.
@@ -179,6 +183,14 @@ class LocalBackend(StorageBackend):
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise _not_a_value(path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, st
+
+    def _read(self, path: str) -> tuple[bytes, os.stat_result]:
+        fd, st = self._open_value(path)
+        try:
             return _read_all(fd, st.st_size), st
         finally:
             os.close(fd)
@@ -189,6 +201,29 @@ class LocalBackend(StorageBackend):
     def read_versioned(self, path: str) -> tuple[bytes, Version]:
         data, st = _retrying(self._read, path)
         return data, Version(_etag(st), st.st_mtime)
+
+    def read_decoded(self, path: str, decoder: Decoder, *, versioned: bool = True) -> tuple[Any, Version | None]:
+        """Small values from their bytes (one read); big ones decoded from the open file, so the
+        value's memory is the only copy (``pickle.load`` reads an array's buffer into place)."""
+        fd, st = _retrying(self._open_value, path)
+        try:
+            if st.st_size < STREAM_ABOVE:
+                value = decoder.from_bytes(_read_all(fd, st.st_size))
+            else:
+                with open(fd, "rb", closefd=False) as file:
+                    value = decoder.from_file(file)
+        finally:
+            os.close(fd)
+        return value, Version(_etag(st), st.st_mtime) if versioned else None
+
+    def open_read(self, path: str) -> tuple[IO[bytes], Version]:
+        fd, st = _retrying(self._open_value, path)
+        try:
+            file = open(fd, "rb")  # noqa: SIM115  # the caller's to close
+        except BaseException:
+            os.close(fd)
+            raise
+        return file, Version(_etag(st), st.st_mtime)
 
     def _stat_value(self, path: str) -> os.stat_result:
         try:
@@ -217,6 +252,13 @@ class LocalBackend(StorageBackend):
 
     # --- writes --------------------------------------------------------------
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
+        return self._put(path, data, expected)
+
+    def put_stream(self, path: str, payload: Payload, expected: Expected = ANY) -> str:
+        """``put``, the payload written straight into the temporary file (no ``bytes`` of the whole value)."""
+        return self._put(path, payload, expected)
+
+    def _put(self, path: str, data: bytes | Payload, expected: Expected) -> str:
         names = self._names(path)
         for _ in range(WRITE_ATTEMPTS):
             # A folder of the path may be pruned by a delete at any moment (the anchor
@@ -238,7 +280,7 @@ class LocalBackend(StorageBackend):
     def _folders_for_write(self, names: list[str]) -> list[Folder]:
         return open_chain(self.anchor, names, create=True)
 
-    def _put_in(self, folder: Folder, name: str, path: str, data: bytes, expected: Expected) -> str:
+    def _put_in(self, folder: Folder, name: str, path: str, data: bytes | Payload, expected: Expected) -> str:
         if expected is ABSENT and _retrying(_is_value, folder, name):
             # Insert-if-absent on a present key costs one stat, not a temporary file
             # and an fsync; when the key is absent, the link below keeps it atomic.
@@ -287,8 +329,11 @@ class LocalBackend(StorageBackend):
             except OSError:
                 return  # not empty (the usual case), or already removed: higher folders are not empty either
 
-    def _write_temp(self, folder: Folder, data: bytes) -> tuple[int, str, str]:
+    def _write_temp(self, folder: Folder, data: bytes | Payload) -> tuple[int, str, str]:
         """Write ``data`` to a fresh hidden file in ``folder``; return its locked descriptor, name and ETag.
+
+        A payload writes itself into the file; if it fails (``TypeError``: a value its
+        format cannot hold), the file is removed and nothing else was touched.
 
         ``rename`` and ``link`` keep the mtime, size and inode, so the temporary
         file's ETag is the ETag the value will have in place.
@@ -301,9 +346,7 @@ class LocalBackend(StorageBackend):
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is in place: gc leaves it alone
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _fill(fd, data)
             # The clock's nanoseconds, not the filesystem's coarse tick: with
             # inode numbers reused at once, a coarse mtime could repeat an ETag.
             now = time.time_ns()
@@ -337,6 +380,43 @@ def _is_value(folder: Folder, name: str) -> bool:
     if stat.S_ISLNK(mode):
         raise link_in_the_way(f"{folder.path}/{name}")
     return stat.S_ISREG(mode)
+
+
+def _fill(fd: int, data: bytes | Payload) -> None:
+    """Write ``data`` (or what the payload writes) at the start of the empty file ``fd``."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        return
+    with io.BufferedWriter(_FdWriter(fd)) as file:  # buffered: it loops over partial writes (>2 GiB)
+        data.write_to(file)
+
+
+class _FdWriter(io.RawIOBase):
+    """The temporary file's descriptor as a raw file (left open): every byte goes through ``os.write``."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def write(self, data: Any) -> int:
+        return os.write(self._fd, data)
+
+    def seekable(self) -> bool:
+        return True  # numpy writes an array through the descriptor, then seeks the file object after it
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return os.lseek(self._fd, offset, whence)
+
+    def tell(self) -> int:
+        return os.lseek(self._fd, 0, os.SEEK_CUR)
 
 
 def _read_all(fd: int, size_hint: int) -> bytes:

@@ -10,7 +10,7 @@ numpy comes from ``pip install "persidict[numpy]"`` and is imported when a store
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import IO, Any
 
 from .names import type_name
 from .optional import require
@@ -32,6 +32,12 @@ class NpyCodec:
 
     def dumps(self, value: object, /) -> bytes:
         """The ``.npy`` bytes of an array; ``TypeError`` for anything else, or an array of objects."""
+        buffer = io.BytesIO()
+        self.dump(value, buffer)
+        return buffer.getvalue()
+
+    def dump(self, value: object, file: IO[bytes], /) -> None:
+        """Write an array as ``.npy`` into ``file`` (a real file: numpy writes the array's memory itself)."""
         np = self._np
         # A memmap is an ndarray backed by a file: its values are stored. Other subclasses
         # (masked arrays, matrices) would come back as plain arrays, without what they add.
@@ -40,12 +46,14 @@ class NpyCodec:
         if value.dtype.hasobject:  # type: ignore[attr-defined]
             raise TypeError(f"npy stores no arrays of Python objects (dtype {value.dtype}): "  # type: ignore[attr-defined]
                             "the .npy file would hold a pickle; use pkl")
-        buffer = io.BytesIO()
-        np.lib.format.write_array(buffer, value, allow_pickle=False)
-        return buffer.getvalue()
+        np.lib.format.write_array(file, value, allow_pickle=False)
 
     def loads(self, data: bytes, /) -> Any:
         """The array of ``.npy`` bytes; ``ValueError`` for anything else (a pickle is never loaded)."""
         if not data.startswith(_MAGIC):
             raise ValueError("not a .npy file: it does not start with numpy's magic string")
         return self._np.load(io.BytesIO(data), allow_pickle=False)
+
+    def load(self, file: IO[bytes], /) -> Any:
+        """The array of an open ``.npy`` file, read into place (``ValueError`` for anything else)."""
+        return self._np.lib.format.read_array(file, allow_pickle=False)

@@ -17,7 +17,10 @@
 - anything else (``"txt"``, ``"py"``, ``"md"``, ...): plain text. Accepts ``str`` values only,
   written as UTF-8 (never the locale encoding) with ``\\n`` unchanged; reads return a plain ``str``.
 
-Every codec raises ``TypeError`` from ``dumps`` when its format cannot hold the value, so a
+A codec may also write into and read from an open file (``dump``/``load``, see ``streams``):
+local stores then stream big values instead of holding their bytes in memory.
+
+Every codec raises ``TypeError`` from ``dumps`` (and ``dump``) when its format cannot hold the value, so a
 store can reject the value before it writes anything, and says what it holds (``holds``):
 ``ANY_VALUE``, ``"str"``, or the types it takes.
 """
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
-from typing import Protocol
+from typing import IO, Protocol
 
 from .jsonpickle_dialect import JsonPickleCodec
 from .legacy_pickles import is_legacy_pickle, load_legacy_pickle
@@ -34,6 +37,7 @@ from .names import ANY_VALUE, type_name
 from .npy import NpyCodec
 from .parquet import ParquetCodec
 from .safe_json import SafeJsonCodec
+from .streams import load_pickle
 
 __all__ = [
     "ANY_VALUE",
@@ -53,6 +57,7 @@ __all__ = [
 ]
 
 _BINARY = "application/octet-stream"
+_TEXT_SLICE = 1 << 20  # characters encoded at a time by ``TextCodec.dump``
 
 # What pickle and dill raise for a value they cannot serialize: PicklingError for
 # unreachable globals (lambdas), AttributeError for local objects, TypeError for objects
@@ -98,6 +103,18 @@ class PickleCodec:
         except _PICKLING_ERRORS as exc:
             raise TypeError(f"pkl cannot store a value of type {type_name(type(value))}: {exc}") from exc
 
+    def dump(self, value: object, file: IO[bytes], /) -> None:
+        """Pickle ``value`` into ``file``: protocol 5 writes big buffers (arrays) to it without a copy."""
+        try:
+            pickle.dump(value, file, protocol=pickle.HIGHEST_PROTOCOL)
+        except _PICKLING_ERRORS as exc:
+            raise TypeError(f"pkl cannot store a value of type {type_name(type(value))}: {exc}") from exc
+
+    @staticmethod
+    def load(file: IO[bytes], /) -> object:
+        """Unpickle from ``file`` (big buffers are read into place), or load a joblib pickle of 0.x."""
+        return load_pickle(file)
+
 
 class DillCodec:
     """The ``dill`` format: like pkl, but also lambdas, closures and interactive classes."""
@@ -116,11 +133,27 @@ class DillCodec:
             raise TypeError(f"dill cannot store a value of type {type_name(type(value))}: {exc}") from exc
         return data
 
+    def dump(self, value: object, file: IO[bytes], /) -> None:
+        """Serialize ``value`` into ``file`` with dill (same bytes as ``dumps``)."""
+        import dill
+
+        try:
+            dill.dump(value, file)
+        except _PICKLING_ERRORS as exc:
+            raise TypeError(f"dill cannot store a value of type {type_name(type(value))}: {exc}") from exc
+
     def loads(self, data: bytes, /) -> object:
         """Rebuild a value written by ``dumps``."""
         import dill
 
         result: object = dill.loads(data)
+        return result
+
+    def load(self, file: IO[bytes], /) -> object:
+        """Rebuild a value from ``file``."""
+        import dill
+
+        result: object = dill.load(file)
         return result
 
 
@@ -147,6 +180,16 @@ class TextCodec:
             return str(value).encode("utf-8")
         except UnicodeEncodeError as exc:  # lone surrogates have no UTF-8 form
             raise TypeError(f"the {self.format_name!r} text format cannot store this str: {exc}") from exc
+
+    def dump(self, value: object, file: IO[bytes], /) -> None:
+        """Write a ``str`` as UTF-8 in slices, so no UTF-8 copy of a long text is ever whole in memory."""
+        self.dumps(value[:0] if isinstance(value, str) else value)  # the same TypeError for a non-str
+        text = str(value)
+        for start in range(0, len(text), _TEXT_SLICE):
+            try:
+                file.write(text[start:start + _TEXT_SLICE].encode("utf-8"))
+            except UnicodeEncodeError as exc:
+                raise TypeError(f"the {self.format_name!r} text format cannot store this str: {exc}") from exc
 
     def loads(self, data: bytes, /) -> str:
         """Decode strict UTF-8 into a plain ``str``."""

@@ -29,6 +29,7 @@ from ..protocol.store import Store
 from ..protocol.versions import ANY, Expected, PreconditionFailed, Version
 from .layout import LayoutRecorder
 from .settings import mask_secrets
+from .value_io import CodecDecoder, Undecodable, ValuePayload
 
 __all__ = ["LIVE_WRITE_SECONDS", "FsspecStore"]
 
@@ -65,6 +66,7 @@ class FsspecStore(Store):
         self._digest_len = digest_len
         self._base_class = base_class_for_values
         self._layout = layout
+        self._decoder = CodecDecoder(codec)
         self._paths: dict[tuple[str, ...], str] = {}
         self._keys_of_files: dict[str, Key | None] = {}
 
@@ -216,16 +218,21 @@ class FsspecStore(Store):
 
     def _decode(self, data: bytes, key: Key) -> Any:
         try:
-            value = self._codec.loads(data)
-        except ModuleNotFoundError:
-            raise  # an old format whose reader is not installed: the error names the extra
-        except Exception as exc:
-            raise BackendError(
-                f"the stored value of {key!r} is not valid {self._format}: {exc}",
-                backend=self.backend.backend_name,
-                operation="decode",
-                key=key,
-            ) from exc
+            value = self._decoder.from_bytes(data)
+        except Undecodable as exc:
+            self._undecodable(exc, key)
+        return self._checked(value)
+
+    def _undecodable(self, exc: Undecodable, key: Key) -> NoReturn:
+        raise BackendError(
+            f"the stored value of {key!r} is not valid {self._format}: {exc}",
+            backend=self.backend.backend_name,
+            operation="decode",
+            key=key,
+        ) from exc.__cause__
+
+    def _checked(self, value: Any) -> Any:
+        """``value``, if it is of the store's base class for values (``TypeError`` if not)."""
         base = self._base_class
         if base is not None and not isinstance(value, base):
             raise TypeError(f"Stored value is a {type(value).__name__}, expected an instance of {base.__name__}")
@@ -233,29 +240,30 @@ class FsspecStore(Store):
 
     # --- reads ---------------------------------------------------------------------------------
     def read(self, key: Key, *, unless_etag: str | None = None) -> tuple[Any, Version]:
-        path = self.path(key)
+        if unless_etag is None:
+            return self._read_decoded(key, versioned=True)
         try:
-            if unless_etag is None:
-                data, version = self.backend.read_versioned(path)
-            else:
-                maybe, version = self.backend.read_if_changed(path, unless_etag)
-                if maybe is None:
-                    return VALUE_NOT_RETRIEVED, version
-                data = maybe
+            maybe, version = self.backend.read_if_changed(self.path(key), unless_etag)
         except FileNotFoundError as exc:
             raise MissingKeyError(key) from exc
         except Exception as exc:
             self._fail(exc, "read", key)
-        return self._decode(data, key), version
+        return (VALUE_NOT_RETRIEVED, version) if maybe is None else (self._decode(maybe, key), version)
 
     def get(self, key: Key) -> Any:
+        return self._read_decoded(key, versioned=False)[0]
+
+    def _read_decoded(self, key: Key, *, versioned: bool) -> tuple[Any, Version]:
+        """The key's value (decoded by the backend: from the open file where it streams) and version."""
         try:
-            data = self.backend.read(self.path(key))
+            value, version = self.backend.read_decoded(self.path(key), self._decoder, versioned=versioned)
         except FileNotFoundError as exc:
             raise MissingKeyError(key) from exc
+        except Undecodable as exc:
+            self._undecodable(exc, key)
         except Exception as exc:
             self._fail(exc, "read", key)
-        return self._decode(data, key)
+        return self._checked(value), version  # type: ignore[return-value]  # None only if not versioned
 
     def stat(self, key: Key) -> Version:
         try:
@@ -287,10 +295,11 @@ class FsspecStore(Store):
     def write(self, key: Key, value: Any, expected: Expected = ANY) -> str:
         self._check_writable(key)
         path = self.path(key)
-        data = self.encode(value)
-        self._record_layout()  # after every check of the key and the value: a refused write records nothing
+        # The layout is recorded once the value is serialized (a refused value records nothing),
+        # before it is in place; a local folder serializes it straight into its temporary file.
+        payload = ValuePayload(self._codec, value, self._record_layout)
         try:
-            return self.backend.put(path, data, expected)
+            return self.backend.put_stream(path, payload, expected)
         except Exception as exc:
             if isinstance(exc, PreconditionFailed) and expected is not ANY:
                 raise
