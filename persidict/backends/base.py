@@ -11,6 +11,7 @@ deletes, and metadata that is fresh rather than cached.
 from __future__ import annotations
 
 import io
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, Protocol
@@ -190,6 +191,11 @@ class StorageBackend(ABC):
     # --- listing -------------------------------------------------------------
     def count(self, suffix: str) -> int | None:
         """How many files end in ``suffix`` below the root, if known without listing (else None)."""
+        return None
+
+    def count_shaped(self, files: re.Pattern[str], folders: re.Pattern[str]) -> int | None:
+        """How many files below the root match ``files`` in folders that match ``folders`` all the way
+        down, counted without listing them one by one (None where the backend cannot: then it lists)."""
         return None
 
     @abstractmethod

@@ -32,6 +32,7 @@ import contextlib
 import errno
 import io
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +43,7 @@ from fsspec.implementations.local import LocalFileSystem
 from ..protocol.retry import DEFAULT_RETRY
 from .base import ABSENT, ANY, Decoder, Expected, Payload, PreconditionFailed, StorageBackend, Version
 from .beneath import AT_FUNCTIONS, O_NOFOLLOW, Folder, close_chain, is_link_error, link_in_the_way, open_chain
-from .local_tree import prune_empty_folders, remove_temporary_files, walk_values
+from .local_tree import count_values, prune_empty_folders, remove_temporary_files, walk_values
 from .temporary import new_temporary_name
 
 try:
@@ -255,8 +256,20 @@ class LocalBackend(StorageBackend):
         return self._put(path, data, expected)
 
     def put_stream(self, path: str, payload: Payload, expected: Expected = ANY) -> str:
-        """``put``, the payload written straight into the temporary file (no ``bytes`` of the whole value)."""
-        return self._put(path, payload, expected)
+        """``put`` of a payload: a small one as its bytes, a big one written straight into the temporary file.
+
+        The payload is first written to memory, up to ``STREAM_ABOVE`` bytes: a value
+        that fails to serialize there (nearly every unencodable value) fails before
+        anything on disk is touched, and a small one is stored exactly as ``put`` does.
+        A bigger one is serialized again, into the temporary file (``_TooBig`` stopped
+        the first pass as soon as it outgrew memory, so that pass cost little).
+        """
+        spool = _Spool(STREAM_ABOVE)
+        try:
+            payload.write_to(spool)
+        except _TooBig:
+            return self._put(path, payload, expected)
+        return self._put(path, spool.getvalue(), expected)
 
     def _put(self, path: str, data: bytes | Payload, expected: Expected) -> str:
         names = self._names(path)
@@ -364,6 +377,9 @@ class LocalBackend(StorageBackend):
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
         yield from walk_values(self.anchor, self._root_names, suffix, with_timestamps)
 
+    def count_shaped(self, files: re.Pattern[str], folders: re.Pattern[str]) -> int | None:
+        return count_values(self.anchor, self._root_names, files, folders)
+
     def remove_temporary_files(self, older_than: float) -> int:
         return remove_temporary_files(self.anchor, self._root_names, time.time() - older_than)
 
@@ -391,6 +407,25 @@ def _fill(fd: int, data: bytes | Payload) -> None:
         return
     with io.BufferedWriter(_FdWriter(fd)) as file:  # buffered: it loops over partial writes (>2 GiB)
         data.write_to(file)
+
+
+class _TooBig(BaseException):
+    """The payload outgrew the memory spool (a ``BaseException``: no codec may catch it as a failure)."""
+
+
+class _Spool(io.BytesIO):
+    """An in-memory file that takes at most ``room`` bytes, then raises ``_TooBig``."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self._room = room
+
+    def write(self, data: Any) -> int:
+        size = len(data) if type(data) is bytes else memoryview(data).nbytes  # pickle hands PickleBuffers too
+        self._room -= size
+        if self._room < 0:
+            raise _TooBig
+        return super().write(data)
 
 
 class _FdWriter(io.RawIOBase):

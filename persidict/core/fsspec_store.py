@@ -15,14 +15,15 @@ and every other failure becomes a ``BackendError`` chained from its cause.
 from __future__ import annotations
 
 import errno
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any, NoReturn
 
 from ..backends.base import StorageBackend
 from ..backends.credentials import credentials_advice, missing_credentials
 from ..codecs.registry import Codec
-from ..keys.digests import sign_component, unsign_component
-from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, forget_key, to_nonempty_key
+from ..keys.digests import name_shape, sign_component, stem_of, unsign_component
+from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, forget_key, is_valid_component
 from ..protocol.exceptions import BackendError, MissingKeyError, MissingRootError, plain_key
 from ..protocol.flags import VALUE_NOT_RETRIEVED
 from ..protocol.store import Store
@@ -36,7 +37,8 @@ __all__ = ["LIVE_WRITE_SECONDS", "FsspecStore"]
 Key = NonEmptySafeStrTuple
 
 _MEMO_SIZE = 1 << 16
-"""Keys whose paths (and file names whose keys) one store remembers; emptied when full."""
+"""Keys whose paths (and folders whose key components) one store remembers; emptied when full."""
+_UNKNOWN: Any = object()
 
 LIVE_WRITE_SECONDS = 60.0
 """A temporary file younger than this may belong to a write in progress: ``clear`` leaves it."""
@@ -68,7 +70,8 @@ class FsspecStore(Store):
         self._layout = layout
         self._decoder = CodecDecoder(codec)
         self._paths: dict[tuple[str, ...], str] = {}
-        self._keys_of_files: dict[str, Key | None] = {}
+        self._folders: dict[str, tuple[str, ...] | None] = {}
+        self._shapes: tuple[re.Pattern[str], re.Pattern[str]] | None = None  # of file and folder names
 
     @property
     def digest_len(self) -> int:
@@ -131,24 +134,34 @@ class FsspecStore(Store):
 
         A stray file (``notes (copy).pkl``, or ``foo.pkl`` in a store whose
         names carry digest suffixes) is no key's: only names that map back to
-        themselves count, so every listing and ``len()`` agree.
+        themselves count, so every listing agrees.  A listing meets each file
+        once, so file names are parsed, not memoized (a million of them would
+        overflow any memo); their folders, few and met again and again, are.
         """
-        memo = self._keys_of_files
-        if relative in memo:
-            return memo[relative]
-        parts = relative[: -len(self._suffix)].split("/")
+        head, _, name = relative.rpartition("/")
+        folder = self._folders.get(head, _UNKNOWN)
+        if folder is _UNKNOWN:
+            folder = self._folder_of(head)
+        stem = self._stem(name[: -len(self._suffix)])
+        if folder is None or stem is None:
+            return None
+        return NonEmptySafeStrTuple._from_valid((*folder, stem))
+
+    def _folder_of(self, head: str) -> tuple[str, ...] | None:
+        """The key components of folder ``head`` (None if it is no key's folder), memoized."""
+        stems = tuple(self._stem(part) for part in head.split("/")) if head else ()
+        folder = None if None in stems else stems
+        if len(self._folders) >= _MEMO_SIZE:
+            self._folders.clear()
+        self._folders[head] = folder  # type: ignore[assignment]
+        return folder  # type: ignore[return-value]
+
+    def _stem(self, name: str) -> str | None:
+        """The key component whose file or folder name is ``name`` (None if there is none)."""
         if self._digest_len:
-            parts = [unsign_component(part, self._digest_len) for part in parts]
-        try:
-            key: Key | None = to_nonempty_key(tuple(parts))
-        except ValueError:
-            key = None
-        if key is not None and self._relative(key) != relative:
-            key = None
-        if len(memo) >= _MEMO_SIZE:
-            memo.clear()
-        memo[relative] = key
-        return key
+            stem = stem_of(name, self._digest_len)
+            return stem if stem is not None and is_valid_component(stem) else None
+        return name if is_valid_component(name) else None
 
     def _check_writable(self, key: Key) -> None:
         """Refuse a key whose file would also be another key's (what is on disk stays readable).
@@ -320,8 +333,6 @@ class FsspecStore(Store):
         """Drop the memo entries of a deleted key, so a process that churns keys stays flat."""
         forget_key(key.strings)
         self._paths.pop(key.strings, None)
-        if self._keys_of_files:  # filled only by listings
-            self._keys_of_files.pop(self._relative(key), None)
 
     def write_many(self, items: Iterable[tuple[Key, Any]], expected: Expected = ANY) -> dict[Key, Exception]:
         """Every value is encoded first (``TypeError`` before anything is written), then written
@@ -378,6 +389,21 @@ class FsspecStore(Store):
 
     def known_count(self) -> int | None:
         return self.backend.count(self._suffix)  # O(1) where the backend keeps count (LocalDict)
+
+    def count(self) -> int:
+        """How many keys: kept count, else the files whose names have a key's shape (a local folder
+        counts them without parsing each name, as persidict 0.x did), else the listing's length."""
+        known = self.known_count()
+        if known is not None:
+            return known
+        if self._shapes is None:
+            self._shapes = (re.compile(name_shape(self._digest_len, re.escape(self._suffix))),
+                            re.compile(name_shape(self._digest_len)))
+        try:
+            counted = self.backend.count_shaped(*self._shapes)
+        except Exception as exc:
+            self._fail(exc, "list")
+        return sum(1 for _ in self.list()) if counted is None else counted
 
     def clear(self) -> dict[Key, Exception]:
         """Delete every item of this format under this root (other formats' files stay), batched where

@@ -19,7 +19,9 @@ from .tuples import SafeStrTuple
 
 __all__ = [
     "sign_component",
+    "name_shape",
     "sign_safe_str_tuple",
+    "stem_of",
     "unsign_component",
     "unsign_safe_str_tuple",
 ]
@@ -37,6 +39,11 @@ def _check_digest_len(digest_len: object) -> int:
 _B32_LOWER = "abcdefghijklmnopqrstuvwxyz234567"
 
 
+# Every pair of base32 characters, indexed by its 10 bits: a listing of a million files
+# computes a million suffixes, two characters per lookup.
+_B32_PAIRS = tuple(a + b for a in _B32_LOWER for b in _B32_LOWER)
+
+
 def _suffix(s: str, digest_len: int) -> str:
     """``"_"`` + the first ``digest_len`` chars of base32(md5(s)), lowercased (``digest_len > 0``)."""
     digest = hashlib.md5(s.encode("utf-8")).digest()
@@ -45,7 +52,11 @@ def _suffix(s: str, digest_len: int) -> str:
     # The first 25 characters are plain 5-bit groups of the 128-bit digest
     # (base64.b32encode is pure Python in 3.11 and dominated this hot path).
     bits = int.from_bytes(digest, "big")
-    return "_" + "".join(_B32_LOWER[(bits >> (123 - 5 * i)) & 31] for i in range(digest_len))
+    if digest_len <= 4:  # the default of FileDirDict: two lookups
+        return ("_" + _B32_PAIRS[bits >> 118] + _B32_PAIRS[(bits >> 108) & 1023])[:digest_len + 1]
+    bits <<= 2  # 130 bits: 13 whole pairs
+    pairs = (_B32_PAIRS[(bits >> (120 - 10 * i)) & 1023] for i in range((digest_len + 1) // 2))
+    return ("_" + "".join(pairs))[:digest_len + 1]
 
 
 def _has_own_suffix(s: str, digest_len: int) -> bool:
@@ -69,6 +80,36 @@ def _sign_cached(s: str, digest_len: int) -> str:
 @functools.lru_cache(maxsize=65536)
 def _unsign_cached(s: str, digest_len: int) -> str:
     return s[: -(digest_len + 1)] if _has_own_suffix(s, digest_len) else s
+
+
+def stem_of(name: str, digest_len: int) -> str | None:
+    """The component whose signed form is ``name``, or None if none is (``digest_len > 0``).
+
+    ``name`` must end in the suffix of its stem, and the stem must not end in its own
+    suffix (signing is idempotent, so such a stem signs to itself, not to ``name``).
+    Uncached: a listing meets each name once.
+    """
+    cut = digest_len + 1
+    if len(name) <= cut or name[-cut] != "_":
+        return None
+    stem = name[:-cut]
+    if _suffix(stem, digest_len) != name[-cut:] or (len(stem) > cut and _has_own_suffix(stem, digest_len)):
+        return None
+    return stem
+
+
+def name_shape(digest_len: int, after: str = "") -> str:
+    """A regular expression of a name a key component may have on disk (signed if ``digest_len``),
+    followed by ``after`` (a regular expression: a file's escaped suffix), between two ``/`` or
+    the ends of the text (``/`` is in no file name: names joined by it are searched at once).
+
+    The shape only (safe characters, a suffix of the right form, not the reserved ``.`` and
+    ``..``): checking a name's digest takes an md5, which a count of a million files cannot
+    afford (``stem_of`` checks it).
+    """
+    tail = f"_[a-z2-7]{{{digest_len}}}" if digest_len else ""
+    end = "(?![^/])"
+    return rf"(?<![^/])(?!\.\.?{tail}{after}{end})[A-Za-z0-9()_\-~.=]+{tail}{after}{end}"
 
 
 def sign_component(s: str, digest_len: int) -> str:
