@@ -18,12 +18,13 @@ and which does bulk operations in bulk.  Every public store class is one.
 from __future__ import annotations
 
 import heapq
+import os
 import random
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import zip_longest
-from typing import Any, Generic, Self, TypeAlias, TypeVar, overload
+from typing import IO, Any, Generic, Self, TypeAlias, TypeVar, overload
 
 from ..codecs.registry import formats_for_any_value, values_held
 from ..keys.chars import contains_unsafe_chars
@@ -53,10 +54,11 @@ from ..protocol.flags import (
 )
 from ..protocol.retry import DEFAULT_RETRY, RetryConfig
 from ..protocol.store import APPEND_ONLY, WRITE_ONCE, Store
-from ..protocol.versions import ANY, PreconditionFailed
+from ..protocol.versions import ABSENT, ANY, PreconditionFailed
 from .adapter import SubclassStore
 from .html import store_html
 from .settings import Settings
+from .value_io import copy_to_path
 
 __all__ = ["NonEmptyPersiDictKey", "PersiDict", "PersiDictKey", "StoreDict", "reopen"]
 
@@ -397,6 +399,45 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
     def etag(self, key: NonEmptyPersiDictKey) -> ETagValue:
         """An opaque version string for ``key`` (``KeyError`` if absent)."""
         return ETagValue(f"{self.timestamp(key):.6f}")
+
+    # --- files as values (docs/big-values.md#files-as-values) ----------------------------------
+    def put_file(self, key: NonEmptyPersiDictKey, path: str | os.PathLike[str], *,
+                 expected_etag: ETagIfExists | None = None) -> ETagValue:
+        """Store the bytes of the local file ``path`` as the key's stored object, as they are (streamed,
+        never loaded whole on local folders); the new ETag.
+
+        ``d[key]`` then decodes them with the store's format.  With ``expected_etag`` (an ETag, or
+        ``ITEM_NOT_AVAILABLE``: only if absent) the write happens only if the key is at that version,
+        atomically where the store is; otherwise ``ConcurrencyConflictError`` and nothing is written.
+        """
+        key = to_nonempty_key(key)
+        expected = ANY if expected_etag is None else ABSENT if expected_etag is ITEM_NOT_AVAILABLE else str(
+            expected_etag)
+        with open(path, "rb") as file:  # a missing or unreadable file fails here, before anything is written
+            try:
+                return ETagValue(self._items.write_file(key, file, expected))
+            except PreconditionFailed:
+                raise ConcurrencyConflictError(key, 1) from None  # only a conditional write gets here
+
+    def get_file(self, key: NonEmptyPersiDictKey, path: str | os.PathLike[str]) -> ETagValue:
+        """Write the key's stored bytes to the local file ``path`` atomically (a temporary file in its
+        folder, then renamed); the ETag of what was written.  ``KeyError`` if the key is absent."""
+        file, version = self._items.open_file(to_nonempty_key(key))
+        with file:
+            copy_to_path(file, path)
+        return ETagValue(version.etag)
+
+    def open(self, key: NonEmptyPersiDictKey, mode: str = "rb") -> IO[bytes]:
+        """A read-only binary file object of the key's stored bytes (close it, or use ``with``).
+
+        Its ``etag`` attribute is the version it reads.  Local folders open the value's file
+        itself; other stores fetch the bytes when it is opened.
+        """
+        if mode != "rb":
+            raise ValueError(f"a stored value opens read-only in binary mode ('rb'), not {mode!r}")
+        file, version = self._items.open_file(to_nonempty_key(key))
+        file.etag = ETagValue(version.etag)  # type: ignore[attr-defined]  # io objects take attributes
+        return file
 
     def random_key(self) -> NonEmptySafeStrTuple | None:
         """A uniformly chosen key (reservoir sampling with ``random.random``), or None."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 from ..backends.base import StorageBackend
 from ..backends.credentials import credentials_advice, missing_credentials
@@ -26,11 +26,11 @@ from ..keys.digests import name_shape, sign_component, stem_of, unsign_component
 from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, forget_key, is_valid_component
 from ..protocol.exceptions import BackendError, MissingKeyError, MissingRootError, plain_key
 from ..protocol.flags import VALUE_NOT_RETRIEVED
-from ..protocol.store import Store
+from ..protocol.store import FileSource, Store
 from ..protocol.versions import ANY, Expected, PreconditionFailed, Version
 from .layout import LayoutRecorder
 from .settings import mask_secrets
-from .value_io import CodecDecoder, Undecodable, ValuePayload
+from .value_io import CodecDecoder, FilePayload, Undecodable, ValuePayload
 
 __all__ = ["LIVE_WRITE_SECONDS", "FsspecStore"]
 
@@ -278,6 +278,17 @@ class FsspecStore(Store):
             self._fail(exc, "read", key)
         return self._checked(value), version  # type: ignore[return-value]  # None only if not versioned
 
+    def open_file(self, key: Key) -> tuple[IO[bytes], Version]:
+        try:
+            return self.backend.open_read(self.path(key))
+        except FileNotFoundError as exc:
+            raise KeyError(key) from exc
+        except Exception as exc:
+            self._fail(exc, "read", key)
+
+    def write_file(self, key: Key, file: IO[bytes], expected: Expected = ANY) -> str:
+        return self.write(key, FileSource(file), expected)
+
     def stat(self, key: Key) -> Version:
         try:
             return self.backend.stat(self.path(key))
@@ -310,7 +321,11 @@ class FsspecStore(Store):
         path = self.path(key)
         # The layout is recorded once the value is serialized (a refused value records nothing),
         # before it is in place; a local folder serializes it straight into its temporary file.
-        payload = ValuePayload(self._codec, value, self._record_layout)
+        payload: ValuePayload | FilePayload
+        if type(value) is FileSource:  # put_file: the file's bytes as they are
+            payload = FilePayload(value.file, self._record_layout)
+        else:
+            payload = ValuePayload(self._codec, value, self._record_layout)
         try:
             return self.backend.put_stream(path, payload, expected)
         except Exception as exc:

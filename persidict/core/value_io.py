@@ -10,15 +10,17 @@ reports with the key (a file's own ``OSError`` is a storage failure, not a bad v
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
 from ..codecs.registry import Codec
 from ..codecs.streams import dump_into, load_from
 
-__all__ = ["CodecDecoder", "FilePayload", "Undecodable", "ValuePayload", "copy_file"]
+__all__ = ["CodecDecoder", "FilePayload", "Undecodable", "ValuePayload", "copy_file", "copy_to_path"]
 
 _COPY_CHUNK = 1 << 20
 
@@ -48,23 +50,23 @@ class ValuePayload:
 
 
 class FilePayload:
-    """The bytes of a local file, as they are (``put_file``)."""
+    """The bytes of an open local file, as they are (``put_file``); each pass reads it from its start."""
 
-    __slots__ = ("_encoded", "_source")
+    __slots__ = ("_encoded", "_file")
 
-    def __init__(self, source: str | os.PathLike[str], encoded: Callable[[], None]) -> None:
-        self._source = source
+    def __init__(self, file: IO[bytes], encoded: Callable[[], None]) -> None:
+        self._file = file
         self._encoded = encoded
 
     def to_bytes(self) -> bytes:
-        with open(self._source, "rb") as file:
-            data = file.read()
+        self._file.seek(0)
+        data = self._file.read()
         self._encoded()
         return data
 
     def write_to(self, file: IO[bytes]) -> None:
-        with open(self._source, "rb") as source:
-            copy_file(source, file)
+        self._file.seek(0)
+        copy_file(self._file, file)
         self._encoded()
 
 
@@ -112,3 +114,18 @@ class CodecDecoder:
             raise  # a missing extra, or the file itself failing: not a bad value
         except Exception as exc:
             raise Undecodable(str(exc)) from exc
+
+
+def copy_to_path(source: IO[bytes], path: str | os.PathLike[str]) -> None:
+    """Write the rest of ``source`` to the local file ``path`` atomically: into a hidden temporary
+    file in its folder, then renamed over it (a reader of ``path`` never sees a partial file)."""
+    target = os.path.abspath(path)
+    fd, temp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".persidict-get-")
+    try:
+        with open(fd, "wb") as out:
+            copy_file(source, out)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..keys.tuples import NonEmptySafeStrTuple
 from ..protocol.exceptions import MutationPolicyError
-from ..protocol.store import APPEND_ONLY, WRITE_ONCE, Store, WrapperStore
+from ..protocol.store import APPEND_ONLY, WRITE_ONCE, FileSource, Store, WrapperStore
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
 
 __all__ = ["AppendOnlyStore", "ConsistencyChecks", "WriteOnceStore"]
@@ -119,7 +119,9 @@ class WriteOnceStore(AppendOnlyStore):
         if expected is not ANY:
             return super().write(key, value, expected)
         # Look before writing: a repeated write (the common case) costs one read, no upload.
-        compare = self.checks.probability >= 1
+        # A file (put_file) is no value to compare with the stored one: a repeat is ignored unchecked.
+        checked = type(value) is not FileSource
+        compare = checked and self.checks.probability >= 1
         try:
             stored, version = self.inner.read(key) if compare else (None, self.inner.stat(key))
         except KeyError:
@@ -129,7 +131,7 @@ class WriteOnceStore(AppendOnlyStore):
                 return self.inner.stat(key).etag  # written by someone else since we looked: theirs stands
         if compare:
             self.checks.compare(value, stored)
-        elif self.checks.wanted():
+        elif checked and self.checks.wanted():
             self.checks.compare(value, self.inner.get(key))
         return version.etag
 

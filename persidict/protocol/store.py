@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
 from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple
 from .exceptions import MutationPolicyError
 from .versions import ANY, Expected, PreconditionFailed, Version
 
-__all__ = ["APPEND_ONLY", "WRITE_ONCE", "Store", "WrapperStore"]
+__all__ = ["APPEND_ONLY", "WRITE_ONCE", "FileSource", "Store", "WrapperStore"]
 
 APPEND_ONLY = "append-only"
 """The policy of a store whose items are inserted and never replaced or deleted."""
@@ -31,6 +31,23 @@ WRITE_ONCE = "write-once"
 """Append-only, and a repeated plain write of a key is ignored (after an optional consistency check)."""
 
 Key = NonEmptySafeStrTuple
+
+
+class FileSource:
+    """A value whose stored bytes are those of an open local file, as they are (``put_file``).
+
+    It travels through ``write`` like any value, so every layer's policy applies to it; a
+    store of files (``FsspecStore``) copies the file, and it refuses to be pickled, so no
+    other store can mistake it for a value.
+    """
+
+    __slots__ = ("file",)
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a file given to put_file is stored as its bytes, never serialized as a value")
 
 
 class Store(ABC):
@@ -116,6 +133,16 @@ class Store(ABC):
                 continue
         return {}
 
+    # --- files as values (docs/big-values.md#files-as-values) ---------------------------------
+    def write_file(self, key: Key, file: IO[bytes], expected: Expected = ANY) -> str:
+        """Store the rest of the open binary ``file`` as the key's bytes, as they are, if the key's
+        version is ``expected``; the new ETag.  Stores of files and bytes only; others refuse."""
+        raise TypeError(f"{type(self).__name__} stores values, not files")
+
+    def open_file(self, key: Key) -> tuple[IO[bytes], Version]:
+        """A binary file object of the key's stored bytes (the caller closes it) and their version."""
+        raise TypeError(f"{type(self).__name__} stores values, not files")
+
     # --- listing -------------------------------------------------------------------------
     @abstractmethod
     def list(self, *, with_timestamps: bool = False) -> Iterator[tuple[Key, float]]:
@@ -182,6 +209,12 @@ class WrapperStore(Store):
 
     def delete(self, key: Key, expected: Expected = ANY) -> None:
         self.inner.delete(key, expected)
+
+    def write_file(self, key: Key, file: IO[bytes], expected: Expected = ANY) -> str:
+        return self.write(key, FileSource(file), expected)  # through this layer's own write: its policy holds
+
+    def open_file(self, key: Key) -> tuple[IO[bytes], Version]:
+        return self.inner.open_file(key)
 
     def list(self, *, with_timestamps: bool = False) -> Iterator[tuple[Key, float]]:
         return self.inner.list(with_timestamps=with_timestamps)

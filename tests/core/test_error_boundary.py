@@ -55,6 +55,7 @@ PRIMITIVES = (
     "read_versioned",
     "read_if_changed",
     "read_decoded",
+    "open_read",
     "read_many",
     "stat",
     "exists",
@@ -138,6 +139,7 @@ METHODS: dict[str, Callable[[Any, str], Any]] = {
     "eq": lambda d, e: d == {KEY: 1, NESTED: 2},
     "ne": lambda d, e: d != {KEY: 1},
     "str": lambda d, e: str(d),
+    "open": lambda d, e: d.open(KEY).close(),
 }
 
 S3_METHODS = (
@@ -268,6 +270,7 @@ REACHED_BY: dict[str, str | tuple[str, ...]] = {
     "read_versioned": ("get_with_etag", "values"),  # local folders: get_with_etag decodes from the file
     "read_if_changed": "get_item_if_unchanged",
     "read_decoded": "getitem",
+    "open_read": "open",
     "read_many": "values",
     "stat": "etag",
     "exists": "contains",
