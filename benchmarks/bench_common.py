@@ -47,6 +47,7 @@ class Settings:
     s3_bulk_repeats: int
     s3_latency_s: float = 0.02
     big_mib: int = 256  # size of each big value (array, DataFrame)
+    big_store_keys: int = 200_000  # keys in the big store
 
 
 def time_call(function: Callable[[], object]) -> float:

@@ -21,7 +21,8 @@ from bench_local import run_local, run_rewrites, run_scaling
 
 import persidict
 
-SECTIONS = ("local", "rewrite", "memoize", "scaling", "import", "s3", "hotkeys", "bigvalues", "bigvalues_s3")
+SECTIONS = ("local", "rewrite", "memoize", "scaling", "import", "s3", "hotkeys", "bigvalues", "bigvalues_s3",
+            "bigstore")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -40,6 +41,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         s3_bulk_keys=200 if quick else 1_000,
         s3_bulk_repeats=2 if quick else 3,
         big_mib=args.big_mib or (64 if quick else 256),
+        big_store_keys=args.big_store_keys or (20_000 if quick else 200_000),
     )
 
 
@@ -51,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sync-keys", type=int, help="keys written per repeat with fsync=True (300)")
     parser.add_argument("--repeats", type=int, help="repeats per measurement; the best is kept (3)")
     parser.add_argument("--big-mib", type=int, help="size of the big values, in MiB (256; quick: 64)")
+    parser.add_argument("--big-store-keys", type=int,
+                        help="keys in the big store (200,000; quick: 20,000; 1000000 for the million)")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections")
     return parser.parse_args(argv)
 
@@ -74,6 +78,10 @@ def _section(name: str, settings: Settings) -> tuple[list[Row], list[str]]:
         from bench_big_values import run_big_values
 
         return run_big_values(mib=settings.big_mib, repeats=settings.repeats), []
+    if name == "bigstore":
+        from bench_big_store import run_big_store
+
+        return run_big_store(count=settings.big_store_keys, repeats=settings.repeats), []
     if name == "hotkeys":
         from bench_hot_keys import run_hot_keys
 

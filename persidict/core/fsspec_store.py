@@ -37,7 +37,7 @@ __all__ = ["LIVE_WRITE_SECONDS", "FsspecStore"]
 Key = NonEmptySafeStrTuple
 
 _MEMO_SIZE = 1 << 16
-"""Keys whose paths (and folders whose key components) one store remembers; emptied when full."""
+"""Keys whose paths (emptied when full), and file names whose keys (filled up to it), one store remembers."""
 _UNKNOWN: Any = object()
 
 LIVE_WRITE_SECONDS = 60.0
@@ -70,6 +70,7 @@ class FsspecStore(Store):
         self._layout = layout
         self._decoder = CodecDecoder(codec)
         self._paths: dict[tuple[str, ...], str] = {}
+        self._keys_of_files: dict[str, Key | None] = {}
         self._folders: dict[str, tuple[str, ...] | None] = {}
         self._shapes: tuple[re.Pattern[str], re.Pattern[str]] | None = None  # of file and folder names
 
@@ -134,10 +135,22 @@ class FsspecStore(Store):
 
         A stray file (``notes (copy).pkl``, or ``foo.pkl`` in a store whose
         names carry digest suffixes) is no key's: only names that map back to
-        themselves count, so every listing agrees.  A listing meets each file
-        once, so file names are parsed, not memoized (a million of them would
-        overflow any memo); their folders, few and met again and again, are.
+        themselves count, so every listing agrees.  The first ``_MEMO_SIZE``
+        names are remembered (listing a store again is then a lookup per file);
+        past them names are parsed each time, never evicted and parsed again, so
+        a store of a million files costs one parse per file and bounded memory.
+        Their folders, few and met again and again, are remembered apart.
         """
+        memo = self._keys_of_files
+        key = memo.get(relative, _UNKNOWN)
+        if key is _UNKNOWN:
+            key = self._parse(relative)
+            if len(memo) < _MEMO_SIZE:
+                memo[relative] = key
+        return key  # type: ignore[no-any-return]
+
+    def _parse(self, relative: str) -> Key | None:
+        """``key_of`` without the memo: one md5 per file name where names carry digest suffixes."""
         head, _, name = relative.rpartition("/")
         folder = self._folders.get(head, _UNKNOWN)
         if folder is _UNKNOWN:
@@ -348,6 +361,8 @@ class FsspecStore(Store):
         """Drop the memo entries of a deleted key, so a process that churns keys stays flat."""
         forget_key(key.strings)
         self._paths.pop(key.strings, None)
+        if self._keys_of_files:  # filled only by listings
+            self._keys_of_files.pop(self._relative(key), None)
 
     def write_many(self, items: Iterable[tuple[Key, Any]], expected: Expected = ANY) -> dict[Key, Exception]:
         """Every value is encoded first (``TypeError`` before anything is written), then written

@@ -62,7 +62,8 @@ def _suffix(s: str, digest_len: int) -> str:
 def _has_own_suffix(s: str, digest_len: int) -> bool:
     """Tell whether ``s`` already ends with the suffix of its own stem."""
     cut = digest_len + 1
-    return len(s) > cut and s.endswith(_suffix(s[:-cut], digest_len))
+    # Most names cannot end in a suffix (no "_" where it would start): no md5 for them.
+    return len(s) > cut and s[-cut] == "_" and s.endswith(_suffix(s[:-cut], digest_len))
 
 
 # Cached: every file access signs or unsigns each component of its key.
