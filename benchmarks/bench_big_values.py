@@ -88,6 +88,7 @@ def measure_in_child(spec: dict[str, Any]) -> dict[str, float]:
         with contextlib.suppress(FileNotFoundError):
             os.remove(path)
     gc.collect()
+    os.sync()  # the previous run's dirty pages written back: no write starts behind another's writeback
     before = _status_kib("VmRSS") * 1024
     _reset_peak()
     started = time.perf_counter()
