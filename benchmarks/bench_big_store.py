@@ -81,8 +81,9 @@ def reference_len(folder: str) -> float | None:
         return None
     timings = []
     for _ in range(3):
+        env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}  # its own persidict
         out = subprocess.run([REFERENCE_PYTHON, "-c", _REFERENCE_LEN, folder], capture_output=True, text=True,
-                             check=True, cwd=tempfile.gettempdir()).stdout.split()
+                             check=True, cwd=tempfile.gettempdir(), env=env).stdout.split()
         timings.append(float(out[1]))
     return min(timings)
 

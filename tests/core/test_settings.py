@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 from upath import UPath
@@ -88,10 +89,11 @@ def test_storage_errors_never_echo_a_secret(tmp_path: Path, monkeypatch: pytest.
     store = FsspecDict(str(tmp_path))
     backend = store._backend
 
-    def failing_read(path: str) -> bytes:
+    def failing_read(path: str, *args: Any, **kwargs: Any) -> bytes:
         raise OSError(5, "GET https://user:pa55word@host/x?sig=s3cr3t-sig failed; AccountKey=Eby8vd==")
 
-    monkeypatch.setattr(backend, "read", failing_read)
+    for primitive in ("read", "read_decoded"):  # a local folder's get decodes from the open file
+        monkeypatch.setattr(backend, primitive, failing_read)
     with pytest.raises(BackendError) as info:
         store["k"]
     for secret in ("pa55word", "s3cr3t-sig", "Eby8vd"):
