@@ -58,26 +58,29 @@ class _PlainUnpickler(pickle.Unpickler):
 
 
 def load_pickle(file: IO[bytes]) -> object:
-    """Unpickle from a seekable buffered ``file``, or load persidict 0.x's joblib pickle found there.
+    """Unpickle from a seekable ``file``, or load persidict 0.x's joblib pickle found there.
 
-    A compressed joblib file is told by its first bytes; an
-    uncompressed one by its first reference to joblib's array records, after which the file
-    is read again from its start, whole, by joblib (0.x's values are rarely large).
+    A compressed joblib file is told by its first bytes: peeked where the file buffers (nothing
+    is consumed), else by the error of unpickling it (a ranged remote file then costs no extra
+    request). An uncompressed one is told by its first reference to joblib's array records.
+    Either way the file is then read again from its start, whole, by joblib (0.x's values are
+    rarely large).
     """
-    if is_legacy_pickle(_first_bytes(file)):
+    peek = getattr(file, "peek", None)
+    if peek is not None and is_legacy_pickle(bytes(peek(_PEEK)[:_PEEK])):
         return load_legacy_pickle(file.read())
     try:
         return _PlainUnpickler(file).load()
     except _LegacyPickle:
         file.seek(0)
         return load_legacy_pickle(file.read())
+    except pickle.UnpicklingError:
+        if peek is not None:
+            raise
+        file.seek(0)
+        data = file.read()
+        if not is_legacy_pickle(data):
+            raise
+        return load_legacy_pickle(data)
 
 
-def _first_bytes(file: IO[bytes]) -> bytes:
-    """The first bytes of ``file``, left unconsumed (``peek`` where the file buffers, else read and seek back)."""
-    peek = getattr(file, "peek", None)
-    if peek is not None:
-        return bytes(peek(_PEEK)[:_PEEK])
-    start = file.read(_PEEK)
-    file.seek(-len(start), 1)
-    return start

@@ -281,8 +281,15 @@ class FsspecStore(Store):
 
     def _read_decoded(self, key: Key, *, versioned: bool) -> tuple[Any, Version]:
         """The key's value (decoded by the backend: from the open file where it streams) and version."""
+        backend = self.backend
         try:
-            value, version = self.backend.read_decoded(self.path(key), self._decoder, versioned=versioned)
+            if backend.decodes_from_files:
+                value, version = backend.read_decoded(self.path(key), self._decoder, versioned=versioned)
+            elif versioned:  # the bytes path: one request for a value under an object store's threshold
+                data, version = backend.read_versioned(self.path(key))
+                value = self._decoder.from_bytes(data)
+            else:
+                value, version = self._decoder.from_bytes(backend.read(self.path(key))), None
         except FileNotFoundError as exc:
             raise MissingKeyError(key) from exc
         except Undecodable as exc:
