@@ -65,8 +65,9 @@ class StorageBackend(ABC):
     atomic_conditions: bool = False
     lazy_root: bool = False
     """Whether ``FsspecDict`` leaves the root (a bucket) to its first write instead of creating it at open."""
-    decodes_from_files: bool = False
-    """Whether stores should read values through ``read_decoded`` (local folders); else they read bytes."""
+    streams_values: bool = False
+    """Whether stores write values through ``put_stream`` and read them through ``read_decoded`` (local
+    folders); else they pass whole bytes to ``put`` and from ``read`` (the paths object stores tune)."""
     timeout: float = DEFAULT_TIMEOUT
     """Seconds one call may take, retries included, where the backend can bound it (remote stores)."""
     retry: RetryConfig = DEFAULT_RETRY

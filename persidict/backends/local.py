@@ -114,7 +114,7 @@ class LocalBackend(StorageBackend):
 
     backend_name = "filesystem"
     atomic_conditions = fcntl is not None
-    decodes_from_files = True  # a big value is unpickled from its open file, small ones from one read
+    streams_values = True  # a big value is unpickled from its open file, small ones from one read
 
     def __init__(self, root: str, *, fsync: bool = True, anchor: str | None = None) -> None:
         super().__init__(LocalFileSystem(), os.path.abspath(root))

@@ -283,7 +283,7 @@ class FsspecStore(Store):
         """The key's value (decoded by the backend: from the open file where it streams) and version."""
         backend = self.backend
         try:
-            if backend.decodes_from_files:
+            if backend.streams_values:
                 value, version = backend.read_decoded(self.path(key), self._decoder, versioned=versioned)
             elif versioned:  # the bytes path: one request for a value under an object store's threshold
                 data, version = backend.read_versioned(self.path(key))
@@ -302,7 +302,7 @@ class FsspecStore(Store):
         try:
             return self.backend.open_read(self.path(key))
         except FileNotFoundError as exc:
-            raise KeyError(key) from exc
+            raise MissingKeyError(key) from exc
         except Exception as exc:
             self._fail(exc, "read", key)
 
@@ -347,7 +347,9 @@ class FsspecStore(Store):
         else:
             payload = ValuePayload(self._codec, value, self._record_layout)
         try:
-            return self.backend.put_stream(path, payload, expected)
+            if self.backend.streams_values:
+                return self.backend.put_stream(path, payload, expected)
+            return self.backend.put(path, payload.to_bytes(), expected)
         except Exception as exc:
             if isinstance(exc, PreconditionFailed) and expected is not ANY:
                 raise
