@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import os
 import re
@@ -40,7 +41,6 @@ from typing import IO, Any, TypeVar
 
 from fsspec.implementations.local import LocalFileSystem
 
-from ..protocol.retry import DEFAULT_RETRY
 from .base import ABSENT, ANY, Decoder, Expected, Payload, PreconditionFailed, StorageBackend, Version
 from .beneath import AT_FUNCTIONS, O_NOFOLLOW, Folder, close_chain, is_link_error, link_in_the_way, open_chain
 from .local_tree import count_values, prune_empty_folders, remove_temporary_files, walk_values
@@ -73,14 +73,6 @@ class _Vanished(Exception):
 
 def _etag(st: os.stat_result) -> str:
     return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
-
-
-def _retrying(function: Callable[..., T], *args: Any) -> T:
-    """Call ``function(*args)``; retry a ``PermissionError`` (virus scanners, sync clients) a few times."""
-    try:
-        return function(*args)
-    except PermissionError:
-        return DEFAULT_RETRY.call(lambda: function(*args), (PermissionError,))
 
 
 def _not_a_value(path: str) -> FileNotFoundError:
@@ -124,6 +116,11 @@ class LocalBackend(StorageBackend):
         self._skip = len(self._anchor_slash)
         self._root_names = self._names(self.root) if self.root != self.anchor else []
 
+
+    def _retrying(self, function: Callable[..., T], *args: Any) -> T:
+        """Call ``function(*args)``; retry a ``PermissionError`` (virus scanners, sync clients) as the
+        store's ``RetryConfig`` says (``transient_attempts``)."""
+        return self.retry.call(functools.partial(function, *args), (PermissionError,))
     def child(self, relative: str) -> LocalBackend:
         return LocalBackend(self.path_for(relative), fsync=self.fsync, anchor=self.anchor)
 
@@ -198,16 +195,16 @@ class LocalBackend(StorageBackend):
             os.close(fd)
 
     def read(self, path: str) -> bytes:
-        return _retrying(self._read, path)[0]
+        return self._retrying(self._read, path)[0]
 
     def read_versioned(self, path: str) -> tuple[bytes, Version]:
-        data, st = _retrying(self._read, path)
+        data, st = self._retrying(self._read, path)
         return data, Version(_etag(st), st.st_mtime)
 
     def read_decoded(self, path: str, decoder: Decoder, *, versioned: bool = True) -> tuple[Any, Version | None]:
         """Small values from their bytes (one read); big ones decoded from the open file, so the
         value's memory is the only copy (``pickle.load`` reads an array's buffer into place)."""
-        fd, st = _retrying(self._open_value, path)
+        fd, st = self._retrying(self._open_value, path)
         try:
             if st.st_size < STREAM_ABOVE:
                 value = decoder.from_bytes(_read_all(fd, st.st_size))
@@ -219,7 +216,7 @@ class LocalBackend(StorageBackend):
         return value, Version(_etag(st), st.st_mtime) if versioned else None
 
     def open_read(self, path: str) -> tuple[IO[bytes], Version]:
-        fd, st = _retrying(self._open_value, path)
+        fd, st = self._retrying(self._open_value, path)
         try:
             file = open(fd, "rb")  # noqa: SIM115  # the caller's to close
         except BaseException:
@@ -242,12 +239,12 @@ class LocalBackend(StorageBackend):
         return st
 
     def stat(self, path: str) -> Version:
-        st = _retrying(self._stat_value, path)
+        st = self._retrying(self._stat_value, path)
         return Version(_etag(st), st.st_mtime)
 
     def exists(self, path: str) -> bool:
         try:
-            _retrying(self._stat_value, path)
+            self._retrying(self._stat_value, path)
         except FileNotFoundError:
             return False
         return True
@@ -279,7 +276,7 @@ class LocalBackend(StorageBackend):
             # too may be gone), and our temporary file deleted by someone else: nothing
             # was written then, so writing again is safe.
             try:
-                chain = _retrying(self._folders_for_write, names[:-1])
+                chain = self._retrying(self._folders_for_write, names[:-1])
             except FileNotFoundError:
                 os.makedirs(self.anchor, exist_ok=True)
                 continue
@@ -295,16 +292,16 @@ class LocalBackend(StorageBackend):
         return open_chain(self.anchor, names, create=True)
 
     def _put_in(self, folder: Folder, name: str, path: str, data: bytes | Payload, expected: Expected) -> str:
-        if expected is ABSENT and _retrying(_is_value, folder, name):
+        if expected is ABSENT and self._retrying(_is_value, folder, name):
             # Insert-if-absent on a present key costs one stat, not a temporary file
             # and an fsync; when the key is absent, the link below keeps it atomic.
             raise PreconditionFailed(path)
-        fd, temp, etag = _retrying(self._write_temp, folder, data)
+        fd, temp, etag = self._retrying(self._write_temp, folder, data)
         try:
             if expected is ABSENT:
-                _retrying(_link_new, folder, temp, name, path)
+                self._retrying(_link_new, folder, temp, name, path)
                 os.unlink(folder.at(temp), dir_fd=folder.fd)
-            elif _retrying(_replace_locked, folder, temp, name, path, expected) == "linked":
+            elif self._retrying(_replace_locked, folder, temp, name, path, expected) == "linked":
                 os.unlink(folder.at(temp), dir_fd=folder.fd)
         except BaseException:
             _unlink_quietly(folder, temp)
@@ -327,7 +324,7 @@ class LocalBackend(StorageBackend):
             finally:
                 close_chain(chain)
 
-        _retrying(unlink_if_expected)
+        self._retrying(unlink_if_expected)
 
     def _prune(self, chain: list[Folder], names: list[str]) -> None:
         """Remove the folders a delete emptied, deepest first, up to (never including) the store's root.

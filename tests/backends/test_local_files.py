@@ -24,6 +24,7 @@ from persidict import (
     BackendError,
     FileDirDict,
     NonEmptySafeStrTuple,
+    RetryConfig,
     SafeStrTuple,
 )
 from persidict.core.layout import LAYOUT_NAME
@@ -501,6 +502,16 @@ def test_get_retries_transient_permission_error(d, monkeypatch, no_sleep):
     assert d["k"] == "value"
     assert failing.failures == 2
     assert failing.calls == 3
+
+
+@pytest.mark.parametrize("attempts", [1, 3, 9])
+def test_the_stores_retry_policy_sets_how_often_a_permission_error_is_tried(base, monkeypatch, no_sleep, attempts):
+    d = FileDirDict(base_dir=base, fsync=False, retry=RetryConfig(transient_attempts=attempts))
+    d["k"] = "value"
+    failing = _patch(monkeypatch, local_backend.os, "open", d.key_to_path("k"))
+    with pytest.raises(BackendError):
+        d["k"]
+    assert failing.calls == attempts
 
 
 def test_get_with_etag_retries_transient_permission_error(d, monkeypatch, no_sleep):
