@@ -405,6 +405,13 @@ def moto_s3() -> Any:
     return SERVERS.get("s3")
 
 
+@pytest.fixture
+def s3(moto_s3: Any) -> Any:
+    """The session's moto S3 server, emptied: no buckets, no request log."""
+    moto_s3.reset()
+    return moto_s3
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Every test that uses a store runs once per registry row, or once per row
     # that has the capabilities named by its store_kinds_with marker.

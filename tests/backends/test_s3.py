@@ -29,12 +29,6 @@ from ..servers.moto_s3 import MotoS3
 
 
 @pytest.fixture
-def s3(moto_s3: MotoS3) -> MotoS3:
-    moto_s3.reset()
-    return moto_s3
-
-
-@pytest.fixture
 def store(s3: MotoS3) -> FsspecDict[Any]:
     return FsspecDict(f"s3://{s3.new_bucket_name()}/root", storage_options=s3.storage_options(), create_root=True)
 

@@ -14,12 +14,6 @@ from persidict import BasicS3Dict, FsspecDict, MutableDictCached, S3Dict, S3Dict
 from ..servers.moto_s3 import MotoS3
 
 
-@pytest.fixture
-def s3(moto_s3: MotoS3) -> MotoS3:
-    moto_s3.reset()
-    return moto_s3
-
-
 def _s3dict(s3: MotoS3, base_dir: Path, **kwargs: Any) -> S3Dict[Any]:
     options = s3.storage_options()
     return S3Dict(bucket_name="cached", root_prefix="r", base_dir=base_dir, storage_options=options, **kwargs)

@@ -47,12 +47,6 @@ def _value(tag: int) -> bytes:
     return bytes([tag]) * BIG
 
 
-@pytest.fixture
-def s3(moto_s3: MotoS3) -> MotoS3:
-    moto_s3.reset()
-    return moto_s3
-
-
 def _open(options: dict[str, Any], bucket: str) -> FsspecDict[Any]:
     # create_root: these tests call the backend's primitives, which a store's first write would precede
     return FsspecDict(f"s3://{bucket}/root", storage_options=options, transfers=SMALL, timeout=60, create_root=True)

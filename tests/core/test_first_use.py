@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import s3fs
 
 from persidict import (
     BackendError,
@@ -29,17 +28,6 @@ from persidict import (
 from persidict.presets.s3 import BasicS3Dict, S3Dict
 
 from ..servers.moto_s3 import MotoS3
-
-
-@pytest.fixture
-def s3(moto_s3: MotoS3) -> MotoS3:
-    moto_s3.reset()
-    return moto_s3
-
-
-def _buckets(s3: MotoS3) -> set[str]:
-    fs = s3fs.S3FileSystem(**s3.storage_options(), skip_instance_cache=True)
-    return {path.rstrip("/") for path in fs.ls("", refresh=True)}
 
 
 def _missing(bucket: str, url: str) -> str:
@@ -57,15 +45,15 @@ def test_opening_and_reading_a_missing_bucket_creates_nothing(s3: MotoS3) -> Non
             read()
         assert str(info.value) == _missing("typo-bukcet", "s3://typo-bukcet/runs")
         assert isinstance(info.value, KeyError) and isinstance(info.value, BackendError)
-    assert "typo-bukcet" not in _buckets(s3)
+    assert "typo-bukcet" not in s3.buckets()
 
 
 def test_the_first_write_creates_the_bucket(s3: MotoS3) -> None:
     d: FsspecDict[Any] = FsspecDict("s3://fresh-bucket/runs", storage_options=s3.storage_options())
     sub = d.get_subdict("a")
-    assert "fresh-bucket" not in _buckets(s3)
+    assert "fresh-bucket" not in s3.buckets()
     sub["k"] = 1  # a subdict's first write creates the bucket too
-    assert "fresh-bucket" in _buckets(s3)
+    assert "fresh-bucket" in s3.buckets()
     assert d["a", "k"] == 1 and len(d) == 1
     assert FsspecDict("s3://fresh-bucket/runs", storage_options=s3.storage_options())["a", "k"] == 1
 
@@ -86,7 +74,7 @@ def test_create_root_and_the_0x_presets_create_the_bucket_at_open(s3: MotoS3) ->
     FsspecDict("s3://eager-bucket/x", storage_options=s3.storage_options(), create_root=True)
     BasicS3Dict(bucket_name="basic-bucket", root_prefix="p", storage_options=s3.storage_options())
     S3Dict(bucket_name="cached-bucket", storage_options=s3.storage_options(), base_dir=os.devnull + "-unused")
-    assert {"eager-bucket", "basic-bucket", "cached-bucket"} <= _buckets(s3)
+    assert {"eager-bucket", "basic-bucket", "cached-bucket"} <= s3.buckets()
 
 
 # --- no credentials ----------------------------------------------------------------------------------

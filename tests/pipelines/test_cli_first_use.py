@@ -16,23 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import s3fs
 
 from persidict import FileDirDict
 
 from ..servers.moto_s3 import MotoS3
 from .test_cli import TIMEOUT, failed, ok, run, s3_options
-
-
-@pytest.fixture
-def s3(moto_s3: MotoS3) -> MotoS3:
-    moto_s3.reset()
-    return moto_s3
-
-
-def _buckets(s3: MotoS3) -> set[str]:
-    fs = s3fs.S3FileSystem(**s3.storage_options(), skip_instance_cache=True)
-    return {path.rstrip("/") for path in fs.ls("", refresh=True)}
 
 
 # --- reading commands create nothing ----------------------------------------------------------------
@@ -41,12 +29,12 @@ def test_a_missing_bucket_is_an_error_naming_it(s3: MotoS3, command: list[str]) 
     args = [command[0], "s3://typo-bukcet/runs", *command[1:], *s3_options(s3)]
     assert failed(*args) == ("persidict: error: the bucket 'typo-bukcet' does not exist: s3://typo-bukcet/runs "
                              "(check the name; put and cp create it)\n")
-    assert "typo-bukcet" not in _buckets(s3)
+    assert "typo-bukcet" not in s3.buckets()
 
 
 def test_cp_from_a_missing_bucket_creates_neither_end(s3: MotoS3) -> None:
     failed("cp", "s3://typo-bukcet/runs", "s3://copy-bucket/runs", *s3_options(s3))
-    assert not {"typo-bukcet", "copy-bucket"} & _buckets(s3)
+    assert not {"typo-bukcet", "copy-bucket"} & s3.buckets()
 
 
 def test_put_creates_the_bucket(s3: MotoS3) -> None:

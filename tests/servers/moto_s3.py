@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import requests
+import s3fs
 from moto.server import ThreadedMotoServer
 
 CREDENTIALS = {"key": "testing", "secret": "testing"}
@@ -212,6 +213,11 @@ class MotoS3:
 
     def new_bucket_name(self) -> str:
         return f"test-{uuid.uuid4().hex[:20]}"
+
+    def buckets(self) -> set[str]:
+        """The names of the buckets the server holds (asked with a fresh client, nothing cached)."""
+        fs = s3fs.S3FileSystem(**self.storage_options(), skip_instance_cache=True)
+        return {path.rstrip("/") for path in fs.ls("", refresh=True)}
 
     def reset(self) -> None:
         requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
