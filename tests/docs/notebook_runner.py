@@ -95,6 +95,23 @@ def execute_notebook(path: Path, workdir: Path, timeout: int = CELL_TIMEOUT) -> 
     return notebook
 
 
+def write_notebook(path: Path, *cells: str) -> Path:
+    """A notebook of these code cells, written at ``path``."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(cell) for cell in cells]
+    nbformat.write(notebook, path)
+    return path
+
+
+def cell_outputs(path: Path) -> list[Any]:
+    """The outputs of every cell of the notebook at ``path``, run top to bottom in a fresh kernel."""
+    with python3_kernel_env():
+        executed = execute_notebook(path, path.parent)
+    return [cell.outputs for cell in executed.cells]
+
+
 def main(argv: list[str]) -> int:
     import nbformat
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
-from ..docs.notebook_runner import execute_notebook, python3_kernel_env
+from ..docs.notebook_runner import cell_outputs, write_notebook
 
 SETUP = """\
 from persidict import FileDirDict
@@ -42,20 +41,6 @@ print("value", info.value, "computed", info.computed)
 """
 
 
-def _notebook(path: Path, *cells: str) -> Path:
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(cell) for cell in cells]
-    nbformat.write(notebook, path)
-    return path
-
-
-def _run(path: Path) -> list[Any]:
-    """The outputs of every cell of the notebook at ``path``, run top to bottom in a fresh kernel."""
-    with python3_kernel_env():
-        executed = execute_notebook(path, path.parent)
-    return [cell.outputs for cell in executed.cells]
-
-
 def _printed(outputs: list[Any]) -> str:
     return "".join(output.get("text", "") for cell in outputs for output in cell if output.output_type == "stream")
 
@@ -68,12 +53,12 @@ def _html(outputs: list[Any]) -> str:
 @pytest.mark.timeout(300)
 def test_two_notebooks_on_one_store_never_share_results_and_a_restart_recomputes_nothing(tmp_path: Path) -> None:
     setup = SETUP.format(folder=str(tmp_path / "store"))
-    first = _notebook(tmp_path / "first.ipynb", setup, HELPER, FIRST_F, CALL, "f", "store")
-    second = _notebook(tmp_path / "second.ipynb", setup, SECOND_F, CALL)
+    first = write_notebook(tmp_path / "first.ipynb", setup, HELPER, FIRST_F, CALL, "f", "store")
+    second = write_notebook(tmp_path / "second.ipynb", setup, SECOND_F, CALL)
 
-    assert "value 21 computed True" in _printed(_run(first))
-    assert "value 1000 computed True" in _printed(_run(second))  # its own f: no cross-hit
-    restarted = _run(first)  # a new kernel runs the first notebook again
+    assert "value 21 computed True" in _printed(cell_outputs(first))
+    assert "value 1000 computed True" in _printed(cell_outputs(second))  # its own f: no cross-hit
+    restarted = cell_outputs(first)  # a new kernel runs the first notebook again
     assert "value 21 computed False" in _printed(restarted)
 
     html = _html(restarted)
