@@ -219,6 +219,21 @@ class WorkQueue:
             count += self.done(task, result)
         return count
 
+    def prune(self) -> int:
+        """Delete the claims of finished tasks (done or failed for good); how many were deleted.
+
+        A released claim stays as a tombstone that keeps the task's fencing token,
+        so a long-lived queue holds one claim per task it ever ran.  A finished
+        task is never claimed again (``_try`` looks for its result before and
+        after taking the claim), so its claim is no longer needed; a worker still
+        running it loses its lease at its next renewal and its ``done`` returns False.
+        """
+        finished = self._ids("claims") & (self._ids("results") | self._ids("failed"))
+        claims = self.store.get_subdict((self.name, "claims"))
+        for task_id in finished:
+            claims.discard(task_id)
+        return len(finished)
+
     # --- observers ----------------------------------------------------------------------
     def progress(self) -> Progress:
         """Counts of tasks: all, done, failed for good, and claimed by a live lease now.

@@ -68,6 +68,23 @@ def test_run_loops_until_every_task_is_closed(store: PersiDict[Any]) -> None:
     assert list(queue.failures().values()) == ["ZeroDivisionError: integer division or modulo by zero"]
 
 
+def test_prune_deletes_the_claims_of_finished_tasks_only(store: PersiDict[Any]) -> None:
+    queue = WorkQueue(store, "pruned", max_attempts=1)
+    done_id, failed_id, running_id = queue.put_many(["done", "failed", "running"])
+    by_id = {}
+    while (task := queue.claim(60, wait=False, keep_alive=False)) is not None:
+        by_id[task.id] = task
+    queue.done(by_id[done_id], "ok")
+    queue.fail(by_id[failed_id], "broken")
+    claims = store.get_subdict(("pruned", "claims"))
+    assert {key.strings[-1] for key in claims} == {done_id, failed_id, running_id}  # tombstones stay
+    assert queue.prune() == 2
+    assert {key.strings[-1] for key in claims} == {running_id}  # the live claim is kept
+    assert queue.progress() == type(queue.progress())(3, 1, 1, 1)
+    assert queue.claim(60, wait=False) is None  # a finished task is not claimed again
+    assert queue.prune() == 0
+
+
 def test_bad_arguments_are_refused(store: PersiDict[Any]) -> None:
     with pytest.raises(ValueError, match="max_attempts"):
         WorkQueue(store, max_attempts=0)
