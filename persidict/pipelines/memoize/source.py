@@ -14,6 +14,11 @@ decorators of the memoized function itself are skipped entirely: the
 decorators above ``@memoize`` wrap the memoized function, those below it
 made the object memoize fingerprints (their wrappers are followed as objects).
 
+A function's normalized text is remembered by that text, in this process and
+on disk (``code_cache.py``): a re-run cell, a restarted kernel or a new worker
+running code seen before parses nothing.  Only the function's own lines are
+parsed, never its whole module (classes and lambdas parse their file, once).
+
 When the source cannot be found or does not match the running code (a
 function made by ``exec``; a file edited after this process started whose
 text does not compile to the running code), the fallback is the compiled
@@ -34,6 +39,9 @@ import types
 import weakref
 from dataclasses import dataclass
 from typing import Any
+
+from . import code_cache
+from .code_cache import Normalized
 
 __all__ = ["Code", "class_code", "function_code"]
 
@@ -93,7 +101,7 @@ def _list_field(node: ast.AST, field: str, value: list[Any], top: ast.AST) -> li
     return value
 
 
-def normalize(node: ast.AST) -> Code:
+def normalize(node: ast.AST) -> Normalized:
     """The digest of ``node`` normalized, with the names it loads and the names it declares as state.
 
     Iterative (a deeply nested expression cannot exhaust the recursion limit): the
@@ -134,7 +142,7 @@ def normalize(node: ast.AST) -> Code:
                 push(value if isinstance(value, ast.AST) else repr(value))
             push(field)
     digest = hashlib.sha256("\x00".join(tokens).encode("utf-8", "surrogatepass")).digest()
-    return Code(digest, frozenset(names), frozenset(attributes), frozenset(state), True)
+    return Normalized(digest, frozenset(names), frozenset(attributes), frozenset(state))
 
 
 # --- finding source -------------------------------------------------------------------------
@@ -296,8 +304,9 @@ _BY_CODE: dict[tuple[int, bool], tuple[weakref.ref[types.CodeType], Code]] = {}
 """Code objects never change: their normalized form is computed once.  Keyed by identity, not by
 equality: equal code objects can come from different source (an annotation, ``2 * 3`` against ``6``)."""
 
-_BY_TEXT: dict[tuple[str, bool], Code] = {}
-"""The normalized form of a function's source text: a re-run notebook cell or a reloaded module parses nothing."""
+_BY_TEXT: dict[str, Normalized] = {}
+"""The normalized form of a function's source text by its ``code_cache`` entry name: a re-run notebook
+cell or a reloaded module parses nothing (nor does a new process: ``code_cache`` keeps them on disk)."""
 
 _CACHE_SIZE = 4096
 
@@ -325,24 +334,44 @@ def function_code(func: types.FunctionType, *, whole_decorators: bool = False) -
 def _function_code(func: types.FunctionType, whole_decorators: bool) -> Code:
     code = func.__code__
     if code.co_name == "<lambda>":
-        text, node = "", _lambda_node(code, func.__globals__)
+        node = _lambda_node(code, func.__globals__)
+        normalized = _normalize_def(node, whole_decorators) if node is not None else None
     else:
-        block = _function_source(code, func.__globals__)
-        text = "".join(block)
-        edited = bool(block) and _edited_since_start(code.co_filename)
-        if not edited and (text, whole_decorators) in _BY_TEXT:
-            return _BY_TEXT[text, whole_decorators]
-        node = _parse_function(code, block) if block else None
-        if node is not None and edited and not _compiles_to(node, code):
-            node = None  # the file was edited after this code was loaded: its text is not this code
-    if node is None:
+        normalized = _from_source(code, func.__globals__, whole_decorators)
+    if normalized is None:
         return _compiled(code)
-    normalized = normalize(node if whole_decorators else _Wrapper(node))
-    used = _all_names(code)
-    result = Code(normalized.digest, normalized.names & used, normalized.attributes & used, normalized.state, True)
-    if text:
-        _remember(_BY_TEXT, (text, whole_decorators), result)
-    return result
+    used = _all_names(code)  # the text's names, less those the compiled code keeps local
+    return Code(normalized.digest, normalized.names & used, normalized.attributes & used, normalized.state, True)
+
+
+def _normalize_def(node: ast.AST, whole_decorators: bool) -> Normalized:
+    return normalize(node if whole_decorators else _Wrapper(node))
+
+
+def _from_source(code: types.CodeType, globals_: dict[str, Any], whole_decorators: bool) -> Normalized | None:
+    """The normalized def of ``code`` from its source text (None without one), parsed once per machine.
+
+    A text already normalized (in this process, else in ``code_cache`` on disk)
+    is not parsed again: the entry is named by the text and the def's name, so
+    it is the normalization of exactly this def.  A file edited after this
+    process started is parsed and checked against the running code instead.
+    """
+    block = _function_source(code, globals_)
+    if not block:
+        return None
+    if _edited_since_start(code.co_filename):
+        node = _parse_function(code, block)
+        return _normalize_def(node, whole_decorators) if node is not None and _compiles_to(node, code) else None
+    entry = code_cache.entry_name("whole" if whole_decorators else "memoize", code.co_name, "".join(block))
+    known = _BY_TEXT.get(entry) or code_cache.read(entry)
+    if known is None:
+        node = _parse_function(code, block)
+        if node is None:
+            return None
+        known = _normalize_def(node, whole_decorators)
+        code_cache.write(entry, known)
+    _remember(_BY_TEXT, entry, known)
+    return known
 
 
 def _process_start() -> float:
@@ -451,4 +480,5 @@ def class_code(cls: type) -> Code | None:
         candidates = [n for n in candidates if any(n.lineno <= line <= (n.end_lineno or 0) for line in lines)]
     if not candidates:
         return None
-    return normalize(_Wrapper(candidates[-1]))
+    normalized = normalize(_Wrapper(candidates[-1]))
+    return Code(normalized.digest, normalized.names, normalized.attributes, normalized.state, True)
