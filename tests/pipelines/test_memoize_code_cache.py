@@ -53,22 +53,23 @@ from persidict.pipelines.memoize import memoize
 from persidict.pipelines.memoize.code import fingerprint
 
 spec = importlib.util.spec_from_file_location("subject", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
+module = sys.modules["subject"] = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 parses.clear()
-digest = fingerprint(module.body).digest
-print(digest, memoize(LocalDict())(module.body).key(5)[3], len(parses))
+function = getattr(module, sys.argv[2])
+digest = fingerprint(function).digest
+print(digest, memoize(LocalDict())(function).key(5)[3], len(parses))
 '''
 
 
-def run(module: Path, cache: Path | str | None, seed: str = "0") -> tuple[str, str, int]:
-    """(fingerprint, code version of the key, number of parses) of ``module.body`` in a new interpreter."""
+def run(module: Path, cache: Path | str | None, seed: str = "0", function: str = "body") -> tuple[str, str, int]:
+    """(fingerprint, code version of the key, number of parses) of ``module.<function>`` in a new interpreter."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "PYTHONHASHSEED": seed, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PERSIDICT_CACHE_DIR", None)
     if cache is not None:
         env["PERSIDICT_CACHE_DIR"] = str(cache)
-    done = subprocess.run([sys.executable, "-c", RUN, str(module)], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", RUN, str(module), function], env=env, capture_output=True, text=True,
                           timeout=WAIT, check=True)
     assert done.stderr == ""
     digest, version, parses = done.stdout.split()
@@ -102,6 +103,34 @@ def test_a_new_process_reads_the_entries_and_parses_nothing(module: Path, tmp_pa
     assert len(entries(cache)) == 2
     again = run(module, cache, seed="1")
     assert again == (first[0], first[1], 0)
+
+
+CLASS_MODULE = MODULE + """
+
+def unrelated(x):
+    return x
+
+
+class Offset:
+    def value(self):
+        return SCALE
+
+
+def with_class(x):
+    return body(x) + Offset().value()
+"""
+
+
+@pytest.mark.processes
+def test_a_class_is_remembered_by_the_text_of_its_file(tmp_path: Path) -> None:
+    module = tmp_path / "with_class.py"
+    write_module(module, CLASS_MODULE)
+    cache = tmp_path / "cache"
+    first = run(module, cache, function="with_class")
+    assert first[2] == 4  # with_class, body and helper: their own lines; Offset: its whole file
+    assert run(module, cache, function="with_class") == (first[0], first[1], 0)
+    write_module(module, CLASS_MODULE.replace("    return x\n", "    return x + 1\n"))  # unrelated code edited
+    assert run(module, cache, function="with_class") == (first[0], first[1], 1)  # Offset's file, parsed again
 
 
 @pytest.mark.processes

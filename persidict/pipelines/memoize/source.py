@@ -16,8 +16,9 @@ made the object memoize fingerprints (their wrappers are followed as objects).
 
 A function's normalized text is remembered by that text, in this process and
 on disk (``code_cache.py``): a re-run cell, a restarted kernel or a new worker
-running code seen before parses nothing.  Only the function's own lines are
-parsed, never its whole module (classes and lambdas parse their file, once).
+running code seen before parses nothing.  Only a function's own lines are
+parsed, never its whole module; a class (and a lambda) parses its file, a
+class is remembered by the whole file's text.
 
 When the source cannot be found or does not match the running code (a
 function made by ``exec``; a file edited after this process started whose
@@ -37,6 +38,7 @@ import sys
 import time
 import types
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -363,12 +365,22 @@ def _from_source(code: types.CodeType, globals_: dict[str, Any], whole_decorator
         node = _parse_function(code, block)
         return _normalize_def(node, whole_decorators) if node is not None and _compiles_to(node, code) else None
     entry = code_cache.entry_name("whole" if whole_decorators else "memoize", code.co_name, "".join(block))
+
+    def compute() -> Normalized | None:
+        node = _parse_function(code, block)
+        return _normalize_def(node, whole_decorators) if node is not None else None
+
+    return _remembered(entry, compute)
+
+
+def _remembered(entry: str, compute: Callable[[], Normalized | None]) -> Normalized | None:
+    """The normalized code of ``entry`` from this process's memory, else the code cache on disk, else
+    ``compute()`` (then kept in both; None, for text that is not the definition sought, is not kept)."""
     known = _BY_TEXT.get(entry) or code_cache.read(entry)
     if known is None:
-        node = _parse_function(code, block)
-        if node is None:
+        known = compute()
+        if known is None:
             return None
-        known = _normalize_def(node, whole_decorators)
         code_cache.write(entry, known)
     _remember(_BY_TEXT, entry, known)
     return known
@@ -469,16 +481,28 @@ def _method_lines(cls: type) -> set[int]:
 
 
 def class_code(cls: type) -> Code | None:
-    """The normalized code of a class (``names``: every name its body and methods load), or None without source."""
+    """The normalized code of a class (``names``: every name its body and methods load), or None without source.
+
+    Remembered (in memory and in ``code_cache``) by the text of its whole file, its qualified
+    name and its methods' lines: what picks the class out of the file.
+    """
     where = _class_file(cls)
     if where is None:
         return None
-    _, definitions = _parsed_file(*where)
-    candidates = [node for node in definitions.get(cls.__qualname__, []) if isinstance(node, ast.ClassDef)]
-    lines = _method_lines(cls)
-    if len(candidates) > 1 and lines:
-        candidates = [n for n in candidates if any(n.lineno <= line <= (n.end_lineno or 0) for line in lines)]
-    if not candidates:
+    methods = _method_lines(cls)
+    linecache.checkcache(where[0])
+    text = "".join(linecache.getlines(*where))
+    entry = code_cache.entry_name("class", cls.__qualname__, ",".join(map(str, sorted(methods))), text)
+    normalized = _remembered(entry, lambda: _normalize_class(cls.__qualname__, methods, where))
+    if normalized is None:
         return None
-    normalized = normalize(_Wrapper(candidates[-1]))
     return Code(normalized.digest, normalized.names, normalized.attributes, normalized.state, True)
+
+
+def _normalize_class(qualname: str, methods: set[int], where: tuple[str, dict[str, Any] | None]) -> Normalized | None:
+    """The class ``qualname`` of a file normalized; of several of that name, the one holding ``methods``' lines."""
+    _, definitions = _parsed_file(*where)
+    candidates = [node for node in definitions.get(qualname, []) if isinstance(node, ast.ClassDef)]
+    if len(candidates) > 1 and methods:
+        candidates = [n for n in candidates if any(n.lineno <= line <= (n.end_lineno or 0) for line in methods)]
+    return normalize(_Wrapper(candidates[-1])) if candidates else None
