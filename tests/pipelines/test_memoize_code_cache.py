@@ -116,21 +116,24 @@ class Offset:
         return SCALE
 
 
+shift = lambda x: x + 1  # noqa: E731
+
+
 def with_class(x):
-    return body(x) + Offset().value()
+    return shift(body(x)) + Offset().value()
 """
 
 
 @pytest.mark.processes
-def test_a_class_is_remembered_by_the_text_of_its_file(tmp_path: Path) -> None:
+def test_a_class_or_a_lambda_is_remembered_by_the_text_of_its_file(tmp_path: Path) -> None:
     module = tmp_path / "with_class.py"
     write_module(module, CLASS_MODULE)
     cache = tmp_path / "cache"
     first = run(module, cache, function="with_class")
-    assert first[2] == 4  # with_class, body and helper: their own lines; Offset: its whole file
+    assert first[2] == 4  # with_class, body and helper: their own lines; Offset and shift: their file, once
     assert run(module, cache, function="with_class") == (first[0], first[1], 0)
     write_module(module, CLASS_MODULE.replace("    return x\n", "    return x + 1\n"))  # unrelated code edited
-    assert run(module, cache, function="with_class") == (first[0], first[1], 1)  # Offset's file, parsed again
+    assert run(module, cache, function="with_class") == (first[0], first[1], 1)  # their file, parsed again
 
 
 @pytest.mark.processes

@@ -17,8 +17,8 @@ made the object memoize fingerprints (their wrappers are followed as objects).
 A function's normalized text is remembered by that text, in this process and
 on disk (``code_cache.py``): a re-run cell, a restarted kernel or a new worker
 running code seen before parses nothing.  Only a function's own lines are
-parsed, never its whole module; a class (and a lambda) parses its file, a
-class is remembered by the whole file's text.
+parsed, never its whole module; a class or a lambda parses its file, and is
+remembered by the whole file's text (and where in it it is).
 
 When the source cannot be found or does not match the running code (a
 function made by ``exec``; a file edited after this process started whose
@@ -230,16 +230,33 @@ def _parsed_file(filename: str, module_globals: dict[str, Any] | None) -> tuple[
 # --- functions ------------------------------------------------------------------------------
 
 
-def _lambda_node(code: types.CodeType, globals_: dict[str, Any]) -> ast.AST | None:
-    """The ``lambda`` whose code this is: on its first line, around its first instruction."""
-    tree, _ = _parsed_file(code.co_filename, globals_)
+def _lambda_code(code: types.CodeType, globals_: dict[str, Any], whole_decorators: bool) -> Normalized | None:
+    """A lambda's normalized code, remembered by the text of its file and its position in it."""
+    line = code.co_firstlineno
+    column = next((col for start, _, col, _ in code.co_positions() if start == line and col), None)
+    variant = "whole lambda" if whole_decorators else "lambda"
+    entry = code_cache.entry_name(variant, f"{line}:{column}", _file_text(code.co_filename, globals_))
+
+    def compute() -> Normalized | None:
+        node = _lambda_node(code.co_filename, globals_, line, column)
+        return _normalize_def(node, whole_decorators) if node is not None else None
+
+    return _remembered(entry, compute)
+
+
+def _file_text(filename: str, module_globals: dict[str, Any] | None) -> str:
+    linecache.checkcache(filename)  # a file edited on disk is read again
+    return "".join(linecache.getlines(filename, module_globals))
+
+
+def _lambda_node(filename: str, globals_: dict[str, Any], line: int, column: int | None) -> ast.AST | None:
+    """The ``lambda`` on ``line`` of a file whose body holds ``column`` (its code's first instruction)."""
+    tree, _ = _parsed_file(filename, globals_)
     if tree is None:
         return None
-    line = code.co_firstlineno
     candidates = [node for node in ast.walk(tree) if isinstance(node, ast.Lambda) and node.lineno == line]
-    columns = [col for start, _, col, _ in code.co_positions() if start == line and col]
-    if len(candidates) > 1 and columns:
-        body = [n for n in candidates if n.body.col_offset <= columns[0] < (n.body.end_col_offset or 0)]
+    if len(candidates) > 1 and column is not None:
+        body = [n for n in candidates if n.body.col_offset <= column < (n.body.end_col_offset or 0)]
         candidates = body or candidates
     return candidates[0] if len(candidates) == 1 else None
 
@@ -336,8 +353,7 @@ def function_code(func: types.FunctionType, *, whole_decorators: bool = False) -
 def _function_code(func: types.FunctionType, whole_decorators: bool) -> Code:
     code = func.__code__
     if code.co_name == "<lambda>":
-        node = _lambda_node(code, func.__globals__)
-        normalized = _normalize_def(node, whole_decorators) if node is not None else None
+        normalized = _lambda_code(code, func.__globals__, whole_decorators)
     else:
         normalized = _from_source(code, func.__globals__, whole_decorators)
     if normalized is None:
@@ -490,8 +506,7 @@ def class_code(cls: type) -> Code | None:
     if where is None:
         return None
     methods = _method_lines(cls)
-    linecache.checkcache(where[0])
-    text = "".join(linecache.getlines(*where))
+    text = _file_text(*where)
     entry = code_cache.entry_name("class", cls.__qualname__, ",".join(map(str, sorted(methods))), text)
     normalized = _remembered(entry, lambda: _normalize_class(cls.__qualname__, methods, where))
     if normalized is None:
