@@ -101,6 +101,7 @@ def test_a_new_process_reads_the_entries_and_parses_nothing(module: Path, tmp_pa
     first = run(module, cache)
     assert first[2] == 2  # body and helper, each its own lines only
     assert len(entries(cache)) == 2
+    assert (cache / "code").stat().st_mode & 0o777 == 0o700  # private to its user
     again = run(module, cache, seed="1")
     assert again == (first[0], first[1], 0)
 

@@ -103,6 +103,7 @@ def write(entry: str, normalized: Normalized) -> None:
               "attributes": sorted(normalized.attributes), "state": sorted(normalized.state)}
     path = _path(folder, entry)
     try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)  # private: entries are trusted as they are
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
     except OSError:
