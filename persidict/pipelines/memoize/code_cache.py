@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,10 +101,9 @@ def write(entry: str, normalized: Normalized) -> None:
     record = {"entry": entry, "digest": normalized.digest.hex(), "names": sorted(normalized.names),
               "attributes": sorted(normalized.attributes), "state": sorted(normalized.state)}
     path = _path(folder, entry)
+    temporary = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
     try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)  # private: entries are trusted as they are
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
+        handle = _create(temporary, folder)
     except OSError:
         return
     try:
@@ -115,3 +113,14 @@ def write(entry: str, normalized: Normalized) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+
+
+def _create(temporary: str, folder: str) -> int:
+    """A new file open for writing, its folders made first if missing (private: entries are trusted as they are)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        return os.open(temporary, flags, 0o600)
+    except FileNotFoundError:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.makedirs(os.path.dirname(temporary), mode=0o700, exist_ok=True)
+        return os.open(temporary, flags, 0o600)
