@@ -12,7 +12,8 @@ The package, by job:
 
 * ``decorator.py``: ``memoize`` and its options; opening a store from a path or URL;
 * ``function.py``: ``MemoizedFunction``: a call, a miss, the stored results;
-* ``code.py`` and ``source.py``: the fingerprint of the code a function runs;
+* ``code.py`` and ``source.py``: the fingerprint of the code a function runs; ``code_cache.py``: the
+  normalized code of every text seen, kept per machine (a new process parses nothing it has seen);
 * ``arguments.py``, ``encoding.py``, ``data.py``, ``canonical.py``: the digest of a call's arguments;
 * ``lease.py``: the claim protocol (one claimer per key among all processes);
 * ``records.py``: ``Lease`` and ``Result``, what the store holds;
