@@ -18,7 +18,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import sleep as _real_sleep
@@ -522,3 +522,20 @@ def storage_snapshot(store_kind: StoreKind, request: pytest.FixtureRequest) -> C
         )
 
     return snapshot
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _code_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """memoize's per-machine code cache in a folder of this session, not in ~/.cache.
+
+    Set in ``os.environ`` (as ``PERSIDICT_CACHE_DIR``): the subprocesses, kernels and
+    notebooks the tests start inherit it.
+    """
+    folder = tmp_path_factory.mktemp("persidict-cache")
+    previous = os.environ.get("PERSIDICT_CACHE_DIR")
+    os.environ["PERSIDICT_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        del os.environ["PERSIDICT_CACHE_DIR"]
+    else:
+        os.environ["PERSIDICT_CACHE_DIR"] = previous
