@@ -10,7 +10,10 @@ cache (retries, deadlines and the reconciling of lost answers are
   ``x-goog-generation`` header;
 - a write is one multipart upload (metadata and bytes in one request) with
   ``ifGenerationMatch=0`` (insert-if-absent) or ``ifGenerationMatch=<etag>``
-  (compare-and-swap); GCS checks the condition atomically;
+  (compare-and-swap); GCS checks the condition atomically.  A value over
+  ``part_threshold`` bytes is a resumable upload whose session carries the
+  same metadata and condition, checked when the last chunk arrives
+  (``gcs_parts``), and is read back in concurrent ranges;
 - a delete is one DELETE, with ``ifGenerationMatch`` when a version is expected.
 
 Timestamps are the object's ``updated`` time (millisecond resolution), as
@@ -23,14 +26,17 @@ ETag is exact.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import re
 import secrets
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from ..protocol.versions import ABSENT, Expected, PreconditionFailed, Version
+from ..protocol.versions import ANY, Expected, Version
+from . import gcs_parts
+from .gcs_parts import is_generation
 from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["GCSBackend"]
@@ -41,7 +47,6 @@ LIST_PAGE_SIZE = 1000
 MEMO_SIZE = 100_000
 """Versions whose ``updated`` time is remembered, so ``read_many`` needs no metadata request."""
 
-_GENERATION = re.compile(r"[1-9][0-9]*")
 _STAT_FIELDS = "generation,updated,metadata"
 _LIST_FIELDS = "items(name,generation,updated),nextPageToken"
 _META_HEADER = "x-goog-meta-"
@@ -59,14 +64,6 @@ class GCSResponseError(Exception):
         self.body = body
 
 
-def _is_generation(etag: str) -> bool:
-    """Whether ``etag`` can be a generation: any other string matches no object.
-
-    This matters for ``"0"``, which GCS reads as "the object does not exist".
-    """
-    return _GENERATION.fullmatch(etag) is not None
-
-
 def _rfc3339(value: str) -> float:
     """POSIX time of a GCS timestamp such as ``2024-05-01T12:00:00.123Z``."""
     return datetime.fromisoformat(value).timestamp()
@@ -82,6 +79,8 @@ class GCSBackend(ObjectStoreBackend):
     """A bucket and object-name prefix on Google Cloud Storage."""
 
     backend_name = "gcs"
+    fields = _STAT_FIELDS
+    """The object fields a write's answer carries (what ``_remember`` needs)."""
 
     def __init__(self, fs: Any, root: str) -> None:
         super().__init__(fs, root)
@@ -103,10 +102,14 @@ class GCSBackend(ObjectStoreBackend):
             return Outcome.LOST
         return Outcome.FAILED
 
-    async def _send(
+    @contextlib.asynccontextmanager
+    async def _request(
         self, method: str, path: str, *args: str, ok: tuple[int, ...] = (200, 204), **kwargs: Any
-    ) -> tuple[int, Any, bytes]:  # kwargs: query parameters, plus headers, data and json
-        """One request through gcsfs's session (no retries): ``(status, headers, body)``."""
+    ) -> AsyncIterator[Any]:  # kwargs: query parameters, plus headers, data and json
+        """One request through gcsfs's session (no retries, no redirects): the open response, its status in ``ok``.
+
+        Redirects are off: a resumable upload answers a chunk with 308 and no ``Location``.
+        """
         fs = self.fs
         await fs._set_session()
         forbid_hidden_resends(fs.session)
@@ -121,11 +124,18 @@ class GCSBackend(ObjectStoreBackend):
             headers=fs._get_headers(headers),
             data=data,
             timeout=fs.requests_timeout,
+            allow_redirects=False,
         ) as response:
-            body = await response.read()
             if response.status not in ok:
-                raise GCSResponseError(response.status, body)
-            return response.status, response.headers, body
+                raise GCSResponseError(response.status, await response.read())
+            yield response
+
+    async def _send(
+        self, method: str, path: str, *args: str, ok: tuple[int, ...] = (200, 204), **kwargs: Any
+    ) -> tuple[int, Any, bytes]:
+        """``_request``, its body read whole: ``(status, headers, body)``."""
+        async with self._request(method, path, *args, ok=ok, **kwargs) as response:
+            return response.status, response.headers, await response.read()
 
     def _remember(self, name: str, metadata: dict[str, Any]) -> Version:
         version = Version(str(metadata["generation"]), _rfc3339(metadata["updated"]))
@@ -141,36 +151,46 @@ class GCSBackend(ObjectStoreBackend):
 
     # --- the SDK calls of the template ------------------------------------------------------
     async def _get(self, name: str, if_none_match: str | None = None) -> tuple[bytes | None, Version, Metadata]:
-        """One media GET, with the millisecond ``updated`` time when it is known (else Last-Modified)."""
-        conditions = {"ifGenerationNotMatch": if_none_match} if if_none_match and _is_generation(if_none_match) else {}
-        status, headers, body = await self._send(
+        """One media GET, with the millisecond ``updated`` time when it is known (else Last-Modified).
+
+        An object over ``part_threshold`` bytes is completed by concurrent ranged GETs (``gcs_parts``).
+        """
+        conditions = {"ifGenerationNotMatch": if_none_match} if if_none_match and is_generation(if_none_match) else {}
+        async with self._request(
             "GET", "b/{}/o/{}", self.bucket, name, alt="media", ok=(200, 304), **conditions
-        )
-        etag = str(headers.get("x-goog-generation") or if_none_match or "")
-        if status == 304 or (if_none_match and etag == if_none_match):
-            # GCS answers 304; an emulator that ignores the condition sends the same version again.
-            return None, Version(etag, http_date(headers.get("Last-Modified"))), None
+        ) as response:
+            headers = response.headers
+            etag = str(headers.get("x-goog-generation") or if_none_match or "")
+            if response.status == 304 or (if_none_match and etag == if_none_match):
+                # GCS answers 304; an emulator that ignores the condition sends the same version again.
+                return None, Version(etag, http_date(headers.get("Last-Modified"))), None
+            size = int(headers.get("Content-Length") or 0)
+            if size > self.transfers.part_threshold:
+                body = await gcs_parts.read_rest(self, name, etag, response, size)
+            else:
+                body = await response.read()
         timestamp = self._updated.get((name, etag))
         if timestamp is None:  # a version no listing told us about
             timestamp = http_date(headers.get("Last-Modified"))
         custom = {
             key[len(_META_HEADER):]: value for key, value in headers.items() if key.lower().startswith(_META_HEADER)
         }
-        return bytes(body), Version(etag, timestamp), custom
+        return body, Version(etag, timestamp), custom
 
     async def _head(self, name: str) -> tuple[Version, Metadata]:
         metadata = await self._metadata(name)
         return self._remember(name, metadata), metadata.get("metadata")
 
+    def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
+        """One multipart upload, or for a value over ``part_threshold`` bytes a resumable one (``gcs_parts``)."""
+        if len(data) <= self.transfers.part_threshold:
+            return super().put(path, data, expected)
+        return self._write(path, expected,
+                           lambda metadata: gcs_parts.staged_upload(self, path, data, expected, metadata))
+
     async def _put_object(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:
-        """One multipart upload (metadata and bytes in one request, for any size): its new generation."""
-        conditions: dict[str, Any] = {}
-        if expected is ABSENT:
-            conditions["ifGenerationMatch"] = "0"
-        elif isinstance(expected, str):
-            if not _is_generation(expected):
-                raise PreconditionFailed(name)
-            conditions["ifGenerationMatch"] = expected
+        """One multipart upload (metadata and bytes in one request): its new generation."""
+        conditions = gcs_parts.condition(name, expected)
         boundary = "persidict-" + secrets.token_hex(16)
         while boundary.encode() in data:
             boundary = "persidict-" + secrets.token_hex(16)
@@ -183,7 +203,7 @@ class GCSBackend(ObjectStoreBackend):
             "POST",
             f"{self.fs._location}/upload/storage/v1/b/{quote(self.bucket, safe='')}/o",
             uploadType="multipart",
-            fields=_STAT_FIELDS,
+            fields=self.fields,
             headers={"Content-Type": f'multipart/related; boundary="{boundary}"'},
             data=head.encode() + data + f"\r\n--{boundary}--\r\n".encode(),
             **conditions,
@@ -192,12 +212,7 @@ class GCSBackend(ObjectStoreBackend):
 
     async def _delete_object(self, name: str, expected: Expected) -> None:
         # Unlike S3, GCS answers a DELETE of a missing object with 404: no need to read first.
-        conditions: dict[str, Any] = {}
-        if isinstance(expected, str):
-            if not _is_generation(expected):
-                raise PreconditionFailed(name)
-            conditions["ifGenerationMatch"] = expected
-        await self._send("DELETE", "b/{}/o/{}", self.bucket, name, **conditions)
+        await self._send("DELETE", "b/{}/o/{}", self.bucket, name, **gcs_parts.condition(name, expected))
 
     async def _list_page(self, token: str | None) -> tuple[list[tuple[str, float]], str | None]:
         _, _, body = await self._send(

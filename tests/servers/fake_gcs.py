@@ -10,7 +10,10 @@ parameters (the preconditions we send).
 What 1.54.0 does and does not enforce (see BACKEND-FACTS.md): it honours
 ``ifGenerationMatch`` on multipart uploads (what GCSBackend uses for every
 write), ignores it on DELETE (upstream issue 1282) and ignores
-``ifGenerationNotMatch`` on media GETs (it always sends the body).
+``ifGenerationNotMatch`` on media GETs (it always sends the body).  It also
+ignores ``ifGenerationMatch`` on resumable uploads (at the session's creation and
+at its completion): ``running_fake_gcs(front=True)`` puts ``gcs_front`` in front
+of it, which checks those as GCS does.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,6 +43,8 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+
+from .gcs_front import running_front
 
 __all__ = ["FakeGCS", "Request", "make_gcs_dict", "reset", "running_fake_gcs"]
 
@@ -141,34 +146,44 @@ def _wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float
 
 
 @contextmanager
-def running_fake_gcs() -> Iterator[FakeGCS]:
-    """Start fake-gcs-server on a free port with one bucket; stop it (its whole process group) on exit."""
+def running_fake_gcs(*, front: bool = False) -> Iterator[FakeGCS]:
+    """Start fake-gcs-server on a free port with one bucket; stop it (its whole process group) on exit.
+
+    ``front=True`` puts ``gcs_front`` before it (clients talk to the front), which checks the
+    preconditions of resumable uploads that the emulator ignores.
+    """
     import gcsfs  # the environment variable above must be set first
 
     if gcsfs.GCSFileSystem is not gcsfs.core.GCSFileSystem:
         raise RuntimeError("gcsfs was imported before GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false was set; "
                            "import tests.servers.fake_gcs earlier")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [str(_binary()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-         "-port", str(port), "-external-url", url, "-log-level", "warn"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with ExitStack() as stack:
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        if front:
+            gate = stack.enter_context(running_front())
+            gate.upstream_port, url = port, gate.url  # session URIs the emulator hands out point at the front
+        process = subprocess.Popen(
+            [str(_binary()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
+             "-port", str(port), "-external-url", url, "-log-level", "warn"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        stack.callback(_stop, process)
         _wait_until_ready(url, process)
         server = FakeGCS(url=url, bucket=f"persidict-{uuid.uuid4().hex[:12]}", process=process)
         server.create_bucket(server.bucket)
         yield server
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=5)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=5)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def reset(server: FakeGCS) -> None:

@@ -1,0 +1,205 @@
+"""Big values on GCS: resumable uploads with the guarantees of one request, and ranged reads.
+
+A value over ``part_threshold`` bytes goes up as a resumable upload session
+and keeps everything a single conditional multipart upload promises:
+
+- the session is created with the write's id and lineage as the object's
+  metadata (the finished object gets them), so a lost answer on the last
+  chunk is reconciled exactly as for one request;
+- the precondition (``ifGenerationMatch=0`` for insert-if-absent, the
+  generation for compare-and-swap) is given when the session is created;
+  GCS checks it then and again when the last chunk arrives, atomically, so
+  nothing is replaced until the condition holds at the end (412 otherwise);
+- chunks (``part_size`` bytes, rounded up to GCS's 256 KiB unit) are sent one
+  after another, as the protocol requires, each with its own retries: a chunk
+  sent again from its start is safe (GCS ignores bytes it already has);
+- a session that is not completed is cancelled (DELETE of its URI); one whose
+  writer died expires on its own after a week, and never shows an object.
+
+Reads of an object over ``part_threshold`` bytes take the first part from the
+first answer and fetch the other ranges concurrently into one buffer, each
+pinned to the first answer's generation (``generation`` and
+``ifGenerationMatch``), so a value replaced mid-read is read again, never mixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
+
+from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed
+from .object_store import Commit, Outcome
+from .s3_parts import ReplacedMidRead
+from .transfers import Transfers
+
+if TYPE_CHECKING:
+    from .gcs import GCSBackend
+
+__all__ = ["CHUNK_UNIT", "chunk_size_for", "condition", "fill_ranges", "is_generation", "read_rest", "staged_upload"]
+
+CHUNK_UNIT = 256 * 1024
+"""GCS takes the chunks of a resumable upload (all but the last) in multiples of 256 KiB."""
+
+READ_CHUNK = 1024**2
+"""Bytes taken from a response body at a time, straight into the value's buffer."""
+
+_CANCELLED = (204, 404, 410, 499)
+"""Answers to a session's DELETE: cancelled (499 from GCS), or already gone or finished."""
+
+_GENERATION = re.compile(r"[1-9][0-9]*")
+
+
+def is_generation(etag: str) -> bool:
+    """Whether ``etag`` can be a generation: any other string matches no object.
+
+    This matters for ``"0"``, which GCS reads as "the object does not exist".
+    """
+    return _GENERATION.fullmatch(etag) is not None
+
+
+def chunk_size_for(transfers: Transfers, size: int) -> int:
+    """The chunk of a ``size``-byte upload: ``part_size_for(size)`` rounded up to a multiple of 256 KiB."""
+    step = transfers.part_size_for(size)
+    return -(-step // CHUNK_UNIT) * CHUNK_UNIT
+
+
+def condition(name: str, expected: Expected) -> dict[str, Any]:
+    """The ``ifGenerationMatch`` query parameter of a write under ``expected`` (none for ``ANY``)."""
+    if expected is ABSENT:
+        return {"ifGenerationMatch": "0"}
+    if isinstance(expected, str):
+        if not is_generation(expected):
+            raise PreconditionFailed(name)  # no object has this generation ("0" would mean "absent")
+        return {"ifGenerationMatch": expected}
+    return {}
+
+
+@contextlib.contextmanager
+def staged_upload(
+    backend: GCSBackend, path: str, data: bytes, expected: Expected, metadata: dict[str, str]
+) -> Iterator[bytes | Commit]:
+    """Open a session under ``expected``, send every chunk but the last; yield the request that sends the last.
+
+    Whatever fails (a chunk, the last request, the caller), the session is cancelled.
+    """
+    session = _start(backend, path, expected, metadata)
+    try:
+        view = memoryview(data).cast("B")
+        step = chunk_size_for(backend.transfers, len(view))
+        last = (len(view) - 1) // step * step  # where the last chunk starts
+        for start in range(0, last, step):
+            backend._run(functools.partial(_send_chunk, backend, session, view, start, start + step, (308,)),
+                         f"upload bytes {start}-{start + step - 1} of {path}")
+        yield functools.partial(_finish, backend, session, view, last)
+    except BaseException:
+        _cancel(backend, path, session)
+        raise
+
+
+def _start(backend: GCSBackend, path: str, expected: Expected, metadata: dict[str, str]) -> str:
+    """Create the session, carrying the write's metadata and condition; its URI.
+
+    A 412 here is the condition failing already (nothing was written).  A
+    lost answer is sent again: a session it opened anyway is never completed.
+    """
+    name = backend._name(path)
+    url = f"{backend.fs._location}/upload/storage/v1/b/{quote(backend.bucket, safe='')}/o"
+
+    async def start() -> str:
+        _, headers, _ = await backend._send("POST", url, uploadType="resumable", name=name, fields=backend.fields,
+                                            json={"name": name, "metadata": metadata}, **condition(name, expected))
+        return str(headers["Location"])
+
+    return backend._run(start, f"start an upload of {path}", conditional=expected is not ANY)
+
+
+async def _send_chunk(backend: GCSBackend, session: str, view: memoryview, start: int, end: int,
+                      ok: tuple[int, ...]) -> bytes:
+    """PUT ``view[start:end]`` into the session (from the buffer, no copy); the answer's body."""
+    end = min(end, len(view))
+    _, _, body = await backend._send("PUT", session, ok=ok, data=view[start:end],
+                                     headers={"Content-Range": f"bytes {start}-{end - 1}/{len(view)}"})
+    return body
+
+
+async def _finish(backend: GCSBackend, session: str, view: memoryview, last: int, expected: Expected) -> str:
+    """Send the last chunk: GCS checks the session's condition and makes the value visible; its generation.
+
+    ``expected`` is the condition the session was created with (GCS keeps it).
+    """
+    body = await _send_chunk(backend, session, view, last, len(view), (200, 201))
+    resource = json.loads(body)
+    return backend._remember(str(resource["name"]), resource).etag
+
+
+def _cancel(backend: GCSBackend, path: str, session: str) -> None:
+    """Cancel a session that will not be completed (best effort: GCS drops it after a week anyway)."""
+    with contextlib.suppress(Exception):
+        backend._run(functools.partial(backend._send, "DELETE", session, ok=_CANCELLED),
+                     f"cancel the upload of {path}")
+
+
+async def read_rest(backend: GCSBackend, name: str, generation: str, response: Any, size: int) -> bytes:
+    """The whole object: the first part from ``response``'s open body, the other ranges fetched concurrently.
+
+    The value comes back in the ``bytearray`` it was read into (no copy).
+    """
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    first = min(backend.transfers.part_size, size)
+    rest = asyncio.ensure_future(fill_ranges(backend, name, generation, view[first:], first))
+    try:
+        await _read_body(response, view[:first])
+        response.close()  # the rest comes in ranges: drop this connection rather than drain it
+        await rest
+    finally:
+        rest.cancel()  # the first part failed: the read is retried whole, nothing must keep running
+    return cast(bytes, buffer)
+
+
+async def fill_ranges(backend: GCSBackend, name: str, generation: str, into: memoryview, offset: int) -> None:
+    """Fill ``into`` with the object's bytes from ``offset`` on, ``parts_in_flight`` ranges at a time.
+
+    Every range must come from ``generation``: a value replaced meanwhile
+    raises ``ReplacedMidRead`` (retried as a lost answer), never a mix.
+    """
+    limit = asyncio.Semaphore(backend.transfers.parts_in_flight)
+    step = backend.transfers.range_size_for(len(into))
+
+    async def fetch(start: int) -> None:
+        end = min(start + step, len(into))
+        async with limit, backend._request(
+            "GET", "b/{}/o/{}", backend.bucket, name, alt="media", generation=generation,
+            ifGenerationMatch=generation, headers={"Range": f"bytes={offset + start}-{offset + end - 1}"},
+            ok=(200, 206),
+        ) as ranged:
+            await _read_body(ranged, into[start:end])
+
+    tasks = [asyncio.ensure_future(fetch(start)) for start in range(0, len(into), step)]
+    try:
+        await asyncio.gather(*tasks)
+    except Exception as exc:
+        if backend._outcome(exc) in (Outcome.CONFLICT, Outcome.NOT_FOUND):  # not chained: a lost answer
+            raise ReplacedMidRead(f"{name} was replaced while it was read") from None
+        raise
+    finally:
+        for task in tasks:
+            task.cancel()  # one range failed: nothing must keep writing into the buffer
+
+
+async def _read_body(response: Any, into: memoryview) -> None:
+    """Fill ``into`` from an aiohttp response body, a chunk at a time."""
+    filled = 0
+    async for chunk in response.content.iter_chunked(READ_CHUNK):
+        take = min(len(chunk), len(into) - filled)
+        into[filled : filled + take] = chunk[:take]
+        filled += take
+        if filled == len(into):
+            return
+    raise ConnectionError(f"the body ended after {filled} of {len(into)} bytes")

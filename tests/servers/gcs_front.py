@@ -1,0 +1,163 @@
+"""A loopback HTTP front for fake-gcs-server that checks the preconditions of resumable uploads.
+
+fake-gcs-server 1.54 (the only version packaged) ignores ``ifGenerationMatch``
+on resumable uploads, both when the session is created and when its last
+chunk arrives: a stale insert-if-absent or compare-and-swap of a big value
+replaces the object anyway (``test_gcs_parts.py`` proves it).  GCS checks the
+condition at both points, atomically with the write at the end.  This front
+fills that gap, and nothing else:
+
+- it forwards every request to the emulator unchanged (the emulator's
+  ``-external-url`` is the front's, so session URIs point here);
+- a ``POST ...?uploadType=resumable`` with ``ifGenerationMatch`` is refused
+  with 412 if the object's generation differs now (``0``: it exists), and
+  otherwise its session's condition is recorded;
+- the chunk that completes such a session is refused with 412 unless the
+  condition still holds, checked and forwarded while holding the lock every
+  write through the front takes, so no other write lands in between.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+__all__ = ["GCSFront", "running_front"]
+
+_UPLOAD_PATH = re.compile(r"^/upload/storage/v1/b/([^/]+)/o$")
+_LAST_CHUNK = re.compile(r"^bytes (?:\d+-(\d+)|\*)/(\d+)$")
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+
+
+class GCSFront(ThreadingHTTPServer):
+    """The front's server: the emulator's port, the writes' lock, the conditions of open sessions."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.upstream_port = 0
+        self.writes = threading.Lock()
+        self.sessions: dict[str, tuple[str, str, str]] = {}
+        """upload id -> (bucket, object name, the ifGenerationMatch it was created with)."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def generation(self, bucket: str, name: str) -> str:
+        """The object's current generation at the emulator, ``"0"`` if there is none."""
+        status, _, body = self.forward("GET", f"/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}"
+                                              "?fields=generation", {}, b"")
+        return str(json.loads(body)["generation"]) if status == 200 else "0"
+
+    def forward(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, Any, bytes]:
+        """One request to the emulator: ``(status, headers, body)``."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=60)
+        try:
+            connection.request(method, target, body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.getheaders(), response.read()
+        finally:
+            connection.close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as aiohttp expects; every answer has a Content-Length
+    server: GCSFront
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
+
+    def _serve(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {key: value for key, value in self.headers.items() if key.lower() not in _HOP_BY_HOP}
+        try:
+            self._pass_on(headers, body)
+        except OSError as exc:  # the emulator is not up (yet), or went away
+            self._answer(502, [("Content-Type", "text/plain")], str(exc).encode())
+
+    def _pass_on(self, headers: dict[str, str], body: bytes) -> None:
+        if self.command in ("GET", "HEAD"):
+            self._answer(*self.server.forward(self.command, self.path, headers, body))
+            return
+        with self.server.writes:  # a condition checked and the write it allows are one step
+            refusal = self._unmet_condition(body)
+            if refusal is not None:
+                self._answer(412, [("Content-Type", "application/json")], refusal)
+                return
+            status, answer_headers, answer = self.server.forward(self.command, self.path, headers, body)
+            self._remember_session(status, answer_headers, body)
+        self._answer(status, answer_headers, answer)
+
+    def _unmet_condition(self, body: bytes) -> bytes | None:
+        """GCS's 412 body if this request opens or completes a session whose condition fails, else None."""
+        query = parse_qs(urlsplit(self.path).query)
+        wanted = self._opened(body)
+        if wanted is None and self.command == "PUT" and "upload_id" in query and self._completes():
+            wanted = self.server.sessions.get(query["upload_id"][0])
+        if wanted is None or self.server.generation(wanted[0], wanted[1]) == wanted[2]:
+            return None
+        return json.dumps({"error": {"code": 412, "message": "At least one of the pre-conditions you specified "
+                                                            "did not hold.", "errors": [{"reason": "conditionNotMet"}]}
+                           }).encode()
+
+    def _opened(self, body: bytes) -> tuple[str, str, str] | None:
+        """(bucket, name, ifGenerationMatch) if this request opens a resumable session with a condition."""
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        bucket = _UPLOAD_PATH.match(url.path)
+        if self.command != "POST" or query.get("uploadType") != ["resumable"] or "ifGenerationMatch" not in query:
+            return None
+        name = query.get("name", [None])[0] or json.loads(body or b"{}").get("name", "")
+        return (bucket[1] if bucket else "", name, query["ifGenerationMatch"][0])
+
+    def _completes(self) -> bool:
+        """Whether this PUT's ``Content-Range`` ends the upload (its last byte, or a total with no bytes)."""
+        match = _LAST_CHUNK.match(self.headers.get("Content-Range", ""))
+        return match is not None and (match[1] is None or int(match[1]) + 1 == int(match[2]))
+
+    def _remember_session(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        """Record the condition of a session the emulator opened; forget a cancelled one."""
+        opened = self._opened(body)
+        if opened is not None and status == 200:
+            location = dict((key.lower(), value) for key, value in headers).get("location", "")
+            self.server.sessions[parse_qs(urlsplit(location).query).get("upload_id", [""])[0]] = opened
+        query = parse_qs(urlsplit(self.path).query)
+        if self.command == "DELETE" and "upload_id" in query:
+            self.server.sessions.pop(query["upload_id"][0], None)
+
+    def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers:
+            if key.lower() not in _HOP_BY_HOP:
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+@contextmanager
+def running_front() -> Iterator[GCSFront]:
+    """A front on a free port, serving until the ``with`` block ends; set ``upstream_port`` before use."""
+    front = GCSFront()
+    thread = threading.Thread(target=front.serve_forever, name="gcs-front", daemon=True)
+    thread.start()
+    try:
+        yield front
+    finally:
+        front.shutdown()
+        front.server_close()
