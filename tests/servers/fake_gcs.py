@@ -44,7 +44,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from .gcs_front import running_front
+from .gcs_front import GCSFront, running_front
 
 __all__ = ["FakeGCS", "Request", "make_gcs_dict", "reset", "running_fake_gcs"]
 
@@ -79,6 +79,8 @@ class FakeGCS:
     bucket: str
     process: subprocess.Popen[bytes]
     requests: list[Request] = field(default_factory=list)
+    front: GCSFront | None = None
+    """The front clients talk to, if started with one (``fail_once`` plans faults there)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -160,8 +162,8 @@ def running_fake_gcs(*, front: bool = False) -> Iterator[FakeGCS]:
     with ExitStack() as stack:
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
-        if front:
-            gate = stack.enter_context(running_front())
+        gate = stack.enter_context(running_front()) if front else None
+        if gate is not None:
             gate.upstream_port, url = port, gate.url  # session URIs the emulator hands out point at the front
         process = subprocess.Popen(
             [str(_binary()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
@@ -172,7 +174,7 @@ def running_fake_gcs(*, front: bool = False) -> Iterator[FakeGCS]:
         )
         stack.callback(_stop, process)
         _wait_until_ready(url, process)
-        server = FakeGCS(url=url, bucket=f"persidict-{uuid.uuid4().hex[:12]}", process=process)
+        server = FakeGCS(url=url, bucket=f"persidict-{uuid.uuid4().hex[:12]}", process=process, front=gate)
         server.create_bucket(server.bucket)
         yield server
 

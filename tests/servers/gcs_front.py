@@ -15,6 +15,9 @@ fills that gap, and nothing else:
 - the chunk that completes such a session is refused with 412 unless the
   condition still holds, checked and forwarded while holding the lock every
   write through the front takes, so no other write lands in between.
+
+Tests can also make it fail one request (``fail_once``): answer 500 instead of
+forwarding it, or after forwarding it (an answer lost after the write).
 """
 
 from __future__ import annotations
@@ -47,6 +50,22 @@ class GCSFront(ThreadingHTTPServer):
         self.writes = threading.Lock()
         self.sessions: dict[str, tuple[str, str, str]] = {}
         """upload id -> (bucket, object name, the ifGenerationMatch it was created with)."""
+        self.faults: list[tuple[str, str, bool]] = []
+        """(method, start of the Content-Range, applied) of requests to fail once each (see ``fail_once``)."""
+
+    def fail_once(self, method: str, content_range: str, *, applied: bool = False) -> None:
+        """Answer the next ``method`` whose ``Content-Range`` starts with ``content_range`` with a 500:
+        without forwarding it, or (``applied``) after the emulator has applied it."""
+        self.faults.append((method, content_range, applied))
+
+    def take_fault(self, method: str, content_range: str) -> bool | None:
+        """Whether a planned fault matches this request (removed then): None if none, else its ``applied``."""
+        with self.writes:
+            for fault in self.faults:
+                if fault[0] == method and content_range.startswith(fault[1]):
+                    self.faults.remove(fault)
+                    return fault[2]
+        return None
 
     @property
     def url(self) -> str:
@@ -84,23 +103,30 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {key: value for key, value in self.headers.items() if key.lower() not in _HOP_BY_HOP}
+        fault = self.server.take_fault(self.command, self.headers.get("Content-Range", ""))
         try:
-            self._pass_on(headers, body)
+            if fault is not False:
+                self._pass_on(headers, body, answer=fault is None)
+            if fault is not None:
+                self._answer(500, [("Content-Type", "text/plain")], b"a fault planned by the test")
         except OSError as exc:  # the emulator is not up (yet), or went away
             self._answer(502, [("Content-Type", "text/plain")], str(exc).encode())
 
-    def _pass_on(self, headers: dict[str, str], body: bytes) -> None:
+    def _pass_on(self, headers: dict[str, str], body: bytes, *, answer: bool = True) -> None:
+        """Forward the request (checking the conditions of resumable uploads); answer what the emulator said."""
         if self.command in ("GET", "HEAD"):
             self._answer(*self.server.forward(self.command, self.path, headers, body))
             return
         with self.server.writes:  # a condition checked and the write it allows are one step
             refusal = self._unmet_condition(body)
             if refusal is not None:
-                self._answer(412, [("Content-Type", "application/json")], refusal)
+                if answer:
+                    self._answer(412, [("Content-Type", "application/json")], refusal)
                 return
-            status, answer_headers, answer = self.server.forward(self.command, self.path, headers, body)
+            status, answer_headers, answered = self.server.forward(self.command, self.path, headers, body)
             self._remember_session(status, answer_headers, body)
-        self._answer(status, answer_headers, answer)
+        if answer:
+            self._answer(status, answer_headers, answered)
 
     def _unmet_condition(self, body: bytes) -> bytes | None:
         """GCS's 412 body if this request opens or completes a session whose condition fails, else None."""
@@ -140,6 +166,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.sessions.pop(query["upload_id"][0], None)
 
     def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        try:
+            self._send_answer(status, headers, body)
+        except ConnectionError:
+            self.close_connection = True  # a reader that took what it needed and hung up (a ranged read's first GET)
+
+    def _send_answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response(status)
         for key, value in headers:
             if key.lower() not in _HOP_BY_HOP:

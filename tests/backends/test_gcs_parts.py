@@ -1,0 +1,266 @@
+"""Big GCS values go up as resumable uploads and come back in ranges, with every guarantee of one request.
+
+Against fake-gcs-server behind ``tests/servers/gcs_front.py``, which checks the
+``ifGenerationMatch`` of resumable sessions that the emulator ignores (the
+first tests prove both), with 5 MiB chunks and a threshold of 6 MiB, so a
+12 MiB value is three chunks.  Requests are counted on the client.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, FsspecDict, Transfers
+from persidict.backends.gcs import GCSBackend
+from persidict.backends.gcs_parts import CHUNK_UNIT, chunk_size_for
+from persidict.protocol.versions import ABSENT, PreconditionFailed
+from tests.servers.fake_gcs import FakeGCS, Request, running_fake_gcs
+
+MiB = 1024**2
+SMALL = Transfers(part_threshold=6 * MiB, part_size=5 * MiB, parts_in_flight=2)
+BIG = 12 * MiB
+LAST = "bytes 10485760-"
+"""The ``Content-Range`` of a 12 MiB value's last chunk (after two of 5 MiB)."""
+
+
+def _value(tag: int) -> bytes:
+    return bytes([tag]) * BIG
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeGCS]:
+    with running_fake_gcs(front=True) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def bare() -> Iterator[FakeGCS]:
+    """The emulator alone, without the front."""
+    with running_fake_gcs() as running:
+        yield running
+
+
+def _open(server: FakeGCS, name: str | None = None) -> FsspecDict[Any]:
+    options = {**server.storage_options(record=True), "skip_instance_cache": True}
+    return FsspecDict(f"gs://{server.bucket}/{name or uuid.uuid4().hex[:12]}", storage_options=options,
+                      transfers=SMALL, timeout=60)
+
+
+def _backend(server: FakeGCS) -> GCSBackend:
+    backend = _open(server)._backend
+    assert isinstance(backend, GCSBackend)
+    return backend
+
+
+def _sent(requests: list[Request], name: str) -> list[str]:
+    """The methods of the requests about object ``name`` (a session's chunks carry its name too)."""
+    return [r.method for r in requests if r.path.endswith("/" + name) or r.query.get("name") == name]
+
+
+# --- the front, and the emulator's gap it fills -------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["at the session's creation", "at its completion"])
+def test_the_emulator_alone_applies_a_stale_resumable_insert_and_the_front_refuses_it(
+    server: FakeGCS, bare: FakeGCS, where: str
+) -> None:
+    for gcs, refused in ((bare, False), (server, True)):
+        backend = _backend(gcs)
+        path = backend.path_for("k.bin")
+        if where == "at the session's creation":
+            backend.put(path, b"there")
+            racing: Any = None
+        else:  # the object appears after the session was opened, before its last chunk
+            def racing(*_: Any) -> None:
+                backend.put(path, b"there")
+            gcs.requests.clear()
+        with _after_first_chunk(backend, racing):
+            if refused:
+                with pytest.raises(PreconditionFailed):
+                    backend.put(path, _value(1), ABSENT)
+            else:
+                backend.put(path, _value(1), ABSENT)  # fake-gcs-server 1.54 ignores the condition
+        assert backend.read(path) == (b"there" if refused else _value(1))
+
+
+class _after_first_chunk:
+    """Run ``action`` once, after a write's first chunk was sent (None: do nothing)."""
+
+    def __init__(self, backend: GCSBackend, action: Any) -> None:
+        self.action = action
+        self.patch = pytest.MonkeyPatch()
+
+    def __enter__(self) -> None:
+        if self.action is None:
+            return
+        import persidict.backends.gcs_parts as parts
+
+        original, action = parts._send_chunk, self.action
+        done: list[bool] = []
+
+        async def send_chunk(*args: Any) -> bytes:
+            body = await original(*args)
+            if not done:
+                done.append(True)
+                await _in_thread(action)
+            return body
+
+        self.patch.setattr(parts, "_send_chunk", send_chunk)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.patch.undo()
+
+
+async def _in_thread(action: Any) -> None:
+    """Run a blocking call (another writer's) off the event loop it would otherwise wait on."""
+    import asyncio
+
+    await asyncio.get_running_loop().run_in_executor(None, action)
+
+
+# --- the part logic -------------------------------------------------------------------------
+
+
+def test_chunks_are_multiples_of_256_kib() -> None:
+    assert chunk_size_for(SMALL, BIG) == 5 * MiB
+    odd = Transfers(part_size=5 * MiB + 1, part_threshold=6 * MiB)
+    assert chunk_size_for(odd, BIG) % CHUNK_UNIT == 0 and chunk_size_for(odd, BIG) >= odd.part_size
+    huge = 5 * 1024**4
+    assert chunk_size_for(Transfers(), huge) % CHUNK_UNIT == 0
+    assert chunk_size_for(Transfers(), huge) * 10_000 >= huge
+
+
+# --- uploads and reads ------------------------------------------------------------------------
+
+
+def test_a_big_value_goes_up_in_chunks_and_comes_back_in_ranges(server: FakeGCS) -> None:
+    d = _open(server)
+    name = d.key_to_path("big").partition("/")[2]
+    with server.counting() as written:
+        d["big"] = _value(1)
+    chunks = [r for r in written if r.method == "PUT"]
+    assert _sent(written, name) == ["POST", "PUT", "PUT", "PUT"]  # the session, three chunks
+    assert [r.query.get("uploadType") for r in written if r.method == "POST"][-1] == "resumable"
+    assert {r.query.get("upload_id") for r in chunks} == {chunks[0].query["upload_id"]}
+    with server.counting() as read:
+        assert d["big"] == _value(1)
+    ranged = [r for r in read if r.method == "GET"]
+    assert len(ranged) == 3  # the first answer, then two ranges at once, each pinned to the generation
+    assert all(r.query.get("ifGenerationMatch") == d.etag("big") for r in ranged[1:])
+
+
+def test_a_value_at_the_threshold_stays_one_request(server: FakeGCS) -> None:
+    d = _open(server)
+    d["other"] = 0  # a store's first write also checks the bucket and writes its layout record
+    value = b"x" * (SMALL.part_threshold - 64)  # the pickle's header brings it near the threshold, not over
+    with server.counting() as written:
+        d["small"] = value
+    with server.counting() as read:
+        assert d["small"] == value
+    assert [(r.method, r.query.get("uploadType")) for r in written] == [("POST", "multipart")]
+    assert [r.method for r in read] == ["GET"]
+
+
+def test_compare_and_swap_of_a_big_value_checks_the_generation_on_completion(server: FakeGCS) -> None:
+    d = _open(server)
+    d["k"] = _value(1)
+    first = d.etag("k")
+    done = d.set_item_if("k", value=_value(2), condition=ETAG_IS_THE_SAME, expected_etag=first)
+    assert done.condition_was_satisfied and done.value_was_mutated
+    with server.counting() as seen:
+        stale = d.set_item_if("k", value=_value(3), condition=ETAG_IS_THE_SAME, expected_etag=first)
+    assert not stale.condition_was_satisfied
+    assert d["k"] == _value(2) and d.etag("k") == done.resulting_etag
+    assert [r for r in seen if r.query.get("uploadType") == "resumable"][0].query["ifGenerationMatch"] == first
+
+
+def test_a_stale_compare_and_swap_refused_at_completion_applies_nothing_and_cancels(server: FakeGCS) -> None:
+    backend = _backend(server)
+    path = backend.path_for("k.bin")
+    first = backend.put(path, b"one")
+    with server.counting() as seen, _after_first_chunk(backend, lambda: backend.put(path, b"two")):
+        with pytest.raises(PreconditionFailed):
+            backend.put(path, _value(1), first)
+    assert backend.read(path) == b"two"
+    assert seen[-1].method == "DELETE" and "upload_id" in seen[-1].query  # the session was cancelled
+
+
+def test_two_writers_racing_an_insert_of_a_big_value_have_exactly_one_winner_that_knows_it(
+    server: FakeGCS,
+) -> None:
+    name = uuid.uuid4().hex[:12]
+    stores = [_open(server, name) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    results: list[Any] = [None, None]
+
+    def insert(index: int) -> None:
+        barrier.wait(timeout=60)
+        results[index] = stores[index].setdefault_if(
+            "k", default_value=_value(index + 1), condition=ETAG_IS_THE_SAME, expected_etag=ITEM_NOT_AVAILABLE)
+
+    threads = [threading.Thread(target=insert, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(180)
+    winners = [i for i, result in enumerate(results) if result.value_was_mutated]
+    assert len(winners) == 1, results
+    assert stores[1]["k"] == _value(winners[0] + 1)
+    loser = results[1 - winners[0]]
+    assert loser.actual_etag == results[winners[0]].resulting_etag == stores[0].etag("k")
+
+
+# --- faults ---------------------------------------------------------------------------------
+
+
+def test_a_chunk_failing_once_is_sent_again_alone(server: FakeGCS) -> None:
+    assert server.front is not None
+    backend = _backend(server)
+    path = backend.path_for("k.bin")
+    server.front.fail_once("PUT", "bytes 5242880-")  # the second chunk: answered 500, not applied
+    with server.counting() as seen:
+        backend.put(path, _value(4))
+    chunks = [r for r in seen if r.method == "PUT"]
+    assert [r.status for r in chunks] == [308, 500, 308, 200]  # only the failed chunk went twice
+    assert [r.method for r in seen if r.method == "POST"] == ["POST"]  # one session
+    assert backend.read(path) == _value(4)
+
+
+def test_a_lost_answer_on_the_last_chunk_is_reconciled(server: FakeGCS) -> None:
+    assert server.front is not None
+    d = _open(server)
+    d["other"] = 0
+    server.front.fail_once("PUT", LAST, applied=True)
+    inserted = d.setdefault_if("k", default_value=_value(1), condition=ETAG_IS_THE_SAME,
+                               expected_etag=ITEM_NOT_AVAILABLE)
+    server.front.fail_once("PUT", LAST, applied=True)
+    swapped = d.set_item_if("k", value=_value(2), condition=ETAG_IS_THE_SAME, expected_etag=inserted.resulting_etag)
+    assert server.front.faults == []  # both last chunks lost their answers
+    assert inserted.value_was_mutated and swapped.value_was_mutated  # the winner knows it won
+    assert swapped.resulting_etag == d.etag("k")
+    assert d["k"] == _value(2)
+
+
+def test_a_value_replaced_between_its_ranges_is_read_again_never_mixed(server: FakeGCS) -> None:
+    backend = _backend(server)
+    path = backend.path_for("k.bin")
+    backend.put(path, _value(1))
+    import persidict.backends.gcs_parts as parts
+
+    original, replaced = parts.fill_ranges, []
+
+    async def fill_ranges(*args: Any) -> None:
+        if not replaced:  # another writer lands after the first answer, before the other ranges
+            replaced.append(True)
+            await _in_thread(lambda: backend.put(path, _value(2)))
+        await original(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parts, "fill_ranges", fill_ranges)
+        data, version = backend.read_versioned(path)
+    assert data == _value(2) and version.etag == backend.stat(path).etag
