@@ -8,9 +8,11 @@ first tests prove both), with 5 MiB chunks and a threshold of 6 MiB, so a
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -65,21 +67,18 @@ def _sent(requests: list[Request], name: str) -> list[str]:
 # --- the front, and the emulator's gap it fills -------------------------------------------
 
 
-@pytest.mark.parametrize("where", ["at the session's creation", "at its completion"])
+@pytest.mark.parametrize("late", [False, True], ids=["at the session's creation", "at its completion"])
 def test_the_emulator_alone_applies_a_stale_resumable_insert_and_the_front_refuses_it(
-    server: FakeGCS, bare: FakeGCS, where: str
+    server: FakeGCS, bare: FakeGCS, late: bool
 ) -> None:
     for gcs, refused in ((bare, False), (server, True)):
         backend = _backend(gcs)
         path = backend.path_for("k.bin")
-        if where == "at the session's creation":
-            backend.put(path, b"there")
-            racing: Any = None
-        else:  # the object appears after the session was opened, before its last chunk
-            def racing(*_: Any) -> None:
-                backend.put(path, b"there")
-            gcs.requests.clear()
-        with _after_first_chunk(backend, racing):
+        there = functools.partial(backend.put, path, b"there")
+        if not late:
+            there()
+        # late: the object appears after the session was opened, before its last chunk
+        with _after_first_chunk(there if late else None):
             if refused:
                 with pytest.raises(PreconditionFailed):
                     backend.put(path, _value(1), ABSENT)
@@ -88,32 +87,23 @@ def test_the_emulator_alone_applies_a_stale_resumable_insert_and_the_front_refus
         assert backend.read(path) == (b"there" if refused else _value(1))
 
 
-class _after_first_chunk:
-    """Run ``action`` once, after a write's first chunk was sent (None: do nothing)."""
+@contextlib.contextmanager
+def _after_first_chunk(action: Callable[[], object] | None) -> Iterator[None]:
+    """Run ``action`` (another writer's blocking call) once, after a write's first chunk was sent."""
+    import persidict.backends.gcs_parts as parts
 
-    def __init__(self, backend: GCSBackend, action: Any) -> None:
-        self.action = action
-        self.patch = pytest.MonkeyPatch()
+    original, done = parts._send_chunk, []
 
-    def __enter__(self) -> None:
-        if self.action is None:
-            return
-        import persidict.backends.gcs_parts as parts
+    async def send_chunk(*args: Any) -> bytes:
+        body = await original(*args)
+        if action is not None and not done:
+            done.append(True)
+            await _in_thread(action)
+        return body
 
-        original, action = parts._send_chunk, self.action
-        done: list[bool] = []
-
-        async def send_chunk(*args: Any) -> bytes:
-            body = await original(*args)
-            if not done:
-                done.append(True)
-                await _in_thread(action)
-            return body
-
-        self.patch.setattr(parts, "_send_chunk", send_chunk)
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.patch.undo()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parts, "_send_chunk", send_chunk)
+        yield
 
 
 async def _in_thread(action: Any) -> None:
@@ -176,16 +166,16 @@ def test_compare_and_swap_of_a_big_value_checks_the_generation_on_completion(ser
         stale = d.set_item_if("k", value=_value(3), condition=ETAG_IS_THE_SAME, expected_etag=first)
     assert not stale.condition_was_satisfied
     assert d["k"] == _value(2) and d.etag("k") == done.resulting_etag
-    assert [r for r in seen if r.query.get("uploadType") == "resumable"][0].query["ifGenerationMatch"] == first
+    assert next(r for r in seen if r.query.get("uploadType") == "resumable").query["ifGenerationMatch"] == first
 
 
 def test_a_stale_compare_and_swap_refused_at_completion_applies_nothing_and_cancels(server: FakeGCS) -> None:
     backend = _backend(server)
     path = backend.path_for("k.bin")
     first = backend.put(path, b"one")
-    with server.counting() as seen, _after_first_chunk(backend, lambda: backend.put(path, b"two")):
-        with pytest.raises(PreconditionFailed):
-            backend.put(path, _value(1), first)
+    with (server.counting() as seen, _after_first_chunk(lambda: backend.put(path, b"two")),
+          pytest.raises(PreconditionFailed)):
+        backend.put(path, _value(1), first)
     assert backend.read(path) == b"two"
     assert seen[-1].method == "DELETE" and "upload_id" in seen[-1].query  # the session was cancelled
 
