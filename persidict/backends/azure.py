@@ -12,18 +12,18 @@ of lost answers are ``ObjectStoreBackend``'s).
 Request sizes, from the azure-storage-blob SDK (12.x):
 
 - Reads: ``download_blob`` asks for ``bytes=0-(max_single_get_size-1)``
-  first; adlfs keeps the SDK's default of 32 MiB, so a value up to 32 MiB is
-  one GET.  A larger value is fetched in further ranges, and the SDK pins
-  those to the first response's ETag (``If-Match``), so a read never mixes
-  two versions.  An empty blob answers the ranged GET with 416 and the SDK
+  first; we set that to ``part_threshold`` (``azure_blocks.ranged_client``),
+  so a value up to the threshold is one GET.  A larger value is fetched in
+  further ranges of ``part_size``, ``parts_in_flight`` at once, straight
+  into one buffer, and the SDK pins those to the first response's ETag
+  (``If-Match``), so a read never mixes two versions.  An empty blob answers the ranged GET with 416 and the SDK
   repeats the GET without a range and without a condition; ``_download``
   checks such a result against the blob's properties (see there).
-- Writes: a body up to ``max_single_put_size`` (64 MiB by default) is one Put
-  Blob; a larger one is staged in blocks, and the SDK sends the conditions
-  with the final Put Block List (``upload_block_blob`` passes
-  ``modified_access_conditions`` to ``commit_block_list``; the block stager
-  drops them), so a condition is never lost the way s3fs loses it for
-  multipart uploads.  ``tests/backends/test_azure.py`` pins this.
+- Writes: a body up to ``part_threshold`` is one Put Blob (the SDK's own
+  staging above its ``max_single_put_size`` would also send the conditions
+  with the final Put Block List, ``tests/backends/test_azure.py`` pins it);
+  a larger one is staged in blocks by ``azure_blocks``, each block with its
+  own retries, and committed with the condition and the write's metadata.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from ..protocol.versions import ABSENT, Expected, Version
+from ..protocol.versions import ABSENT, ANY, Expected, Version
+from . import azure_blocks
 from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["AzureBackend"]
@@ -74,6 +75,7 @@ class AzureBackend(ObjectStoreBackend):
     """A container (``self.bucket``) and blob-name prefix on Azure Blob Storage (or Azurite)."""
 
     backend_name = "azure"
+    request_options = REQUEST_OPTIONS
     root_kind = "container"
     metadata_keys = ("persidict_write", "persidict_lineage")  # metadata names must be C# identifiers
 
@@ -122,7 +124,7 @@ class AzureBackend(ObjectStoreBackend):
         A 304's ``Last-Modified`` gives the timestamp; a server that omits it
         (Azurite does) yields 0.0, as with S3.
         """
-        blob = self._blob(name)
+        blob = azure_blocks.ranged_client(self, name)
         conditions = {"etag": if_none_match, "match_condition": MatchConditions.IfModified} if if_none_match else {}
         try:
             return await self._download(blob, **conditions)
@@ -136,8 +138,9 @@ class AzureBackend(ObjectStoreBackend):
 
     async def _download(self, blob: Any, **conditions: Any) -> tuple[bytes, Version, Metadata]:
         for _ in range(EMPTY_READ_ATTEMPTS):
-            downloader = await blob.download_blob(**conditions, **REQUEST_OPTIONS)
-            data: bytes = await downloader.readall()
+            downloader = await blob.download_blob(**conditions, max_concurrency=self.transfers.parts_in_flight,
+                                                  **REQUEST_OPTIONS)
+            data = await self._read_all(downloader)
             version = _version(downloader.properties)
             if data:
                 return data, version, downloader.properties.metadata
@@ -150,9 +153,25 @@ class AzureBackend(ObjectStoreBackend):
                 return data, version, properties.metadata
         raise OSError(errno.EIO, f"{blob.blob_name}: the blob kept changing while an empty value was read")
 
+    async def _read_all(self, downloader: Any) -> bytes:
+        """The downloader's bytes: a blob over ``part_threshold`` read in concurrent ranges into one buffer."""
+        if downloader.size <= self.transfers.part_threshold:
+            data: bytes = await downloader.readall()
+            return data
+        into = azure_blocks.BufferWriter(downloader.size)
+        await downloader.readinto(into)
+        return into.value()
+
     async def _head(self, name: str) -> tuple[Version, Metadata]:
         properties = await self._blob(name).get_blob_properties(**REQUEST_OPTIONS)
         return _version(properties), properties.metadata
+
+    def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
+        """One Put Blob, or for a value over ``part_threshold`` bytes staged blocks and a commit (``azure_blocks``)."""
+        if len(data) <= self.transfers.part_threshold:
+            return super().put(path, data, expected)
+        return self._write(path, expected,
+                           lambda metadata: azure_blocks.staged_blocks(self, path, data, metadata))
 
     async def _put_object(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:
         conditions: dict[str, Any] = {"overwrite": True}

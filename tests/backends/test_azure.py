@@ -31,6 +31,7 @@ from persidict import (
     VALUE_NOT_RETRIEVED,
     BackendError,
     FsspecDict,
+    Transfers,
 )
 from persidict.backends import ABSENT, PreconditionFailed, object_store
 from persidict.backends import azure as azure_backend
@@ -463,17 +464,18 @@ def test_conditions_hold_for_staged_block_uploads(azurite: Azurite) -> None:
 
 
 def test_large_reads_are_pinned_to_one_version(azurite: Azurite) -> None:
-    # Above max_single_get_size the SDK reads further ranges; each must carry If-Match
-    # with the first response's ETag, so a concurrent writer cannot give us a mix.
-    store, log = counting_dict(azurite, _name(), client_kwargs={"max_single_get_size": 1024, "max_chunk_get_size": 512})
+    # Above part_threshold the SDK reads further ranges (part_size each); each must carry
+    # If-Match with the first response's ETag, so a concurrent writer cannot give us a mix.
+    small = Transfers(part_threshold=6 * 2**20, part_size=5 * 2**20)
+    store, log = counting_dict(azurite, _name(), transfers=small)
     backend = _backend(store)
     path = backend.path_for("big.pkl")
-    body = bytes(range(256)) * 12
+    body = bytes(range(256)) * (12 * 2**20 // 256)
     etag = backend.put(path, body)
     log.clear()
     assert backend.read_versioned(path) == (body, backend.stat(path))
     gets = [entry for entry in log.entries if entry["method"] == "GET"]
-    assert len(gets) == 1 + 4  # 1024 bytes, then 2048 bytes in chunks of 512
+    assert len(gets) == 1 + 2  # 6 MiB, then 6 MiB in ranges of 5 MiB and 1 MiB
     assert gets[0]["if_match"] is None and all(entry["if_match"] == etag for entry in gets[1:])
 
 
