@@ -53,7 +53,7 @@ MAX_BLOCKS = 50_000
 def conditions(expected: Expected) -> dict[str, Any]:
     """The SDK's keywords for a write's precondition: ``If-None-Match: *``, ``If-Match``, or none."""
     if expected is ABSENT:
-        return {"etag": "*", "match_condition": MatchConditions.IfMissing}
+        return {"match_condition": MatchConditions.IfMissing}  # no etag: the SDK would pass it on to aiohttp
     if isinstance(expected, str):
         return {"etag": expected, "match_condition": MatchConditions.IfNotModified}
     return {}
