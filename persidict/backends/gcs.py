@@ -36,10 +36,10 @@ from urllib.parse import quote
 
 from ..protocol.versions import ANY, Expected, Version
 from . import gcs_parts
-from .gcs_parts import is_generation
+from .gcs_parts import GCSResponseError, is_generation
 from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
-__all__ = ["GCSBackend"]
+__all__ = ["GCSBackend", "GCSResponseError"]
 
 LIST_PAGE_SIZE = 1000
 """Objects per page of a listing (the JSON API's maximum)."""
@@ -53,15 +53,6 @@ _META_HEADER = "x-goog-meta-"
 """A media GET returns an object's custom metadata as headers with this prefix."""
 _STATUS_OUTCOMES = {404: Outcome.NOT_FOUND, 412: Outcome.CONFLICT, 401: Outcome.DENIED, 403: Outcome.DENIED,
                     408: Outcome.LOST, 429: Outcome.REFUSED, 503: Outcome.REFUSED}
-
-
-class GCSResponseError(Exception):
-    """A GCS answer with an error status (the body says why)."""
-
-    def __init__(self, status: int, body: bytes) -> None:
-        super().__init__(f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}")
-        self.status = status
-        self.body = body
 
 
 def _rfc3339(value: str) -> float:

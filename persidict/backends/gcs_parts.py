@@ -41,7 +41,8 @@ from .transfers import Transfers
 if TYPE_CHECKING:
     from .gcs import GCSBackend
 
-__all__ = ["CHUNK_UNIT", "chunk_size_for", "condition", "fill_ranges", "is_generation", "read_rest", "staged_upload"]
+__all__ = ["CHUNK_UNIT", "GCSResponseError", "SessionGone", "chunk_size_for", "condition", "fill_ranges",
+           "is_generation", "read_rest", "staged_upload"]
 
 CHUNK_UNIT = 256 * 1024
 """GCS takes the chunks of a resumable upload (all but the last) in multiples of 256 KiB."""
@@ -61,6 +62,19 @@ def is_generation(etag: str) -> bool:
     This matters for ``"0"``, which GCS reads as "the object does not exist".
     """
     return _GENERATION.fullmatch(etag) is not None
+
+
+class GCSResponseError(Exception):
+    """A GCS answer with an error status (the body says why)."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}")
+        self.status = status
+        self.body = body
+
+
+class SessionGone(Exception):
+    """A resumable session that no longer takes chunks (its requests fail; nothing is refused)."""
 
 
 def chunk_size_for(transfers: Transfers, size: int) -> int:
@@ -123,8 +137,15 @@ async def _send_chunk(backend: GCSBackend, session: str, view: memoryview, start
                       ok: tuple[int, ...]) -> bytes:
     """PUT ``view[start:end]`` into the session (from the buffer, no copy); the answer's body."""
     end = min(end, len(view))
-    _, _, body = await backend._send("PUT", session, ok=ok, data=view[start:end],
-                                     headers={"Content-Range": f"bytes {start}-{end - 1}/{len(view)}"})
+    try:
+        _, _, body = await backend._send("PUT", session, ok=ok, data=view[start:end],
+                                         headers={"Content-Range": f"bytes {start}-{end - 1}/{len(view)}"})
+    except GCSResponseError as exc:
+        if exc.status != 404:
+            raise
+        # Not "no such object", which a write would take for a failed condition: a failure
+        # (reconciled like any other if an earlier answer was lost: it may have completed).
+        raise SessionGone("the upload session is gone (expired, cancelled or completed)") from exc
     return body
 
 
@@ -177,7 +198,7 @@ async def fill_ranges(backend: GCSBackend, name: str, generation: str, into: mem
         async with limit, backend._request(
             "GET", "b/{}/o/{}", backend.bucket, name, alt="media", generation=generation,
             ifGenerationMatch=generation, headers={"Range": f"bytes={offset + start}-{offset + end - 1}"},
-            ok=(200, 206),
+            ok=(206,),  # a whole body (a server that ignored the range) would be put in the wrong place
         ) as ranged:
             await _read_body(ranged, into[start:end])
 
