@@ -73,7 +73,7 @@ def staged_blocks(backend: AzureBackend, path: str, data: bytes, metadata: dict[
     stay uncommitted and expire (see the module's docstring).
     """
     view = memoryview(data).cast("B")
-    step = max(backend.transfers.part_size_for(len(view)), -(-len(view) // MAX_BLOCKS))
+    step = max(backend.transfers.part_size, -(-len(view) // MAX_BLOCKS))  # blocks grow to fit Azure's limit
     starts = range(0, len(view), step)
     ids = block_ids(len(starts))
     name = backend._name(path)

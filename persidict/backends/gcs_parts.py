@@ -12,7 +12,9 @@ and keeps everything a single conditional multipart upload promises:
   nothing is replaced until the condition holds at the end (412 otherwise);
 - chunks (``part_size`` bytes, rounded up to GCS's 256 KiB unit) are sent one
   after another, as the protocol requires, each with its own retries: a chunk
-  sent again from its start is safe (GCS ignores bytes it already has);
+  sent again from its start is safe (GCS ignores bytes it already has), and
+  the bytes of a chunk GCS did not keep (its answer's ``Range`` says) are sent
+  again;
 - a session that is not completed is cancelled (DELETE of its URI); one whose
   writer died expires on its own after a week, and never shows an object.
 
@@ -108,7 +110,7 @@ def staged_upload(
         step = chunk_size_for(backend.transfers, len(view))
         last = (len(view) - 1) // step * step  # where the last chunk starts
         for start in range(0, last, step):
-            backend._run(functools.partial(_send_chunk, backend, session, view, start, start + step, (308,)),
+            backend._run(functools.partial(_advance, backend, session, view, start, start + step),
                          f"upload bytes {start}-{start + step - 1} of {path}")
         yield functools.partial(_finish, backend, session, view, last)
     except BaseException:
@@ -133,20 +135,34 @@ def _start(backend: GCSBackend, path: str, expected: Expected, metadata: dict[st
     return backend._run(start, f"start an upload of {path}", conditional=expected is not ANY)
 
 
+async def _advance(backend: GCSBackend, session: str, view: memoryview, start: int, end: int) -> None:
+    """Send ``view[start:end]``, an intermediate chunk, until GCS has persisted all of it.
+
+    GCS may persist fewer bytes than a chunk carried; the ``Range`` of its
+    308 answer (``bytes=0-N``) says how many, and the rest is sent again.
+    """
+    while start < end:
+        headers, _ = await _send_chunk(backend, session, view, start, end, (308,))
+        persisted = int(str(headers.get("Range") or "bytes=0--1").rpartition("-")[2]) + 1
+        if persisted <= start:
+            raise ConnectionError(f"the session kept none of bytes {start}-{end - 1}")  # sent again, as a loss
+        start = persisted
+
+
 async def _send_chunk(backend: GCSBackend, session: str, view: memoryview, start: int, end: int,
-                      ok: tuple[int, ...]) -> bytes:
-    """PUT ``view[start:end]`` into the session (from the buffer, no copy); the answer's body."""
+                      ok: tuple[int, ...]) -> tuple[Any, bytes]:
+    """PUT ``view[start:end]`` into the session (from the buffer, no copy); the answer's headers and body."""
     end = min(end, len(view))
     try:
-        _, _, body = await backend._send("PUT", session, ok=ok, data=view[start:end],
-                                         headers={"Content-Range": f"bytes {start}-{end - 1}/{len(view)}"})
+        _, headers, body = await backend._send("PUT", session, ok=ok, data=view[start:end],
+                                               headers={"Content-Range": f"bytes {start}-{end - 1}/{len(view)}"})
     except GCSResponseError as exc:
         if exc.status != 404:
             raise
         # Not "no such object", which a write would take for a failed condition: a failure
         # (reconciled like any other if an earlier answer was lost: it may have completed).
         raise SessionGone("the upload session is gone (expired, cancelled or completed)") from exc
-    return body
+    return headers, body
 
 
 async def _finish(backend: GCSBackend, session: str, view: memoryview, last: int, expected: Expected) -> str:
@@ -154,7 +170,7 @@ async def _finish(backend: GCSBackend, session: str, view: memoryview, last: int
 
     ``expected`` is the condition the session was created with (GCS keeps it).
     """
-    body = await _send_chunk(backend, session, view, last, len(view), (200, 201))
+    _, body = await _send_chunk(backend, session, view, last, len(view), (200, 201))
     resource = json.loads(body)
     return backend._remember(str(resource["name"]), resource).etag
 

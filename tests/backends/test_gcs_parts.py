@@ -221,6 +221,18 @@ def test_a_chunk_failing_once_is_sent_again_alone(server: FakeGCS) -> None:
     assert backend.read(path) == _value(4)
 
 
+def test_the_bytes_of_a_chunk_gcs_did_not_keep_are_sent_again(server: FakeGCS) -> None:
+    assert server.front is not None
+    backend = _backend(server)
+    path = backend.path_for("k.bin")
+    server.front.keep_part_once("bytes 0-", 2 * MiB)  # the first chunk: 2 of its 5 MiB kept
+    with server.counting() as seen:
+        backend.put(path, _value(6))
+    assert [r.status for r in seen if r.method == "PUT"] == [308, 308, 308, 200]  # the rest of the first chunk
+    assert server.front.keep == {}
+    assert backend.read(path) == _value(6)
+
+
 def test_a_lost_answer_on_the_last_chunk_is_reconciled(server: FakeGCS) -> None:
     assert server.front is not None
     d = _open(server)

@@ -17,7 +17,8 @@ fills that gap, and nothing else:
   write through the front takes, so no other write lands in between.
 
 Tests can also make it fail one request (``fail_once``): answer 500 instead of
-forwarding it, or after forwarding it (an answer lost after the write).
+forwarding it, or after forwarding it (an answer lost after the write); or
+keep part of a chunk (``keep_part_once``), as GCS may.
 """
 
 from __future__ import annotations
@@ -52,11 +53,18 @@ class GCSFront(ThreadingHTTPServer):
         """upload id -> (bucket, object name, the ifGenerationMatch it was created with)."""
         self.faults: list[tuple[str, str, bool]] = []
         """(method, start of the Content-Range, applied) of requests to fail once each (see ``fail_once``)."""
+        self.keep: dict[str, int] = {}
+        """Content-Range starts of chunks of which the emulator gets only so many bytes (see ``keep_part_once``)."""
 
     def fail_once(self, method: str, content_range: str, *, applied: bool = False) -> None:
         """Answer the next ``method`` whose ``Content-Range`` starts with ``content_range`` with a 500:
         without forwarding it, or (``applied``) after the emulator has applied it."""
         self.faults.append((method, content_range, applied))
+
+    def keep_part_once(self, content_range: str, count: int) -> None:
+        """Forward only the first ``count`` bytes of the next chunk whose ``Content-Range`` starts with
+        ``content_range``: the emulator's 308 then says it kept fewer bytes than were sent, as GCS may."""
+        self.keep[content_range] = count
 
     def take_fault(self, method: str, content_range: str) -> bool | None:
         """Whether a planned fault matches this request (removed then): None if none, else its ``applied``."""
@@ -66,6 +74,18 @@ class GCSFront(ThreadingHTTPServer):
                     self.faults.remove(fault)
                     return fault[2]
         return None
+
+    def take_keep(self, headers: dict[str, str], body: bytes) -> bytes:
+        """The body to forward: cut (and its ``Content-Range`` with it) if a ``keep_part_once`` matches."""
+        content_range = headers.get("Content-Range", "")
+        with self.writes:
+            prefix = next((start for start in self.keep if content_range.startswith(start)), None)
+            count = self.keep.pop(prefix) if prefix is not None else None
+        if count is None:
+            return body
+        first = int(content_range.split()[1].split("-")[0])
+        headers["Content-Range"] = f"bytes {first}-{first + count - 1}/*"
+        return body[:count]
 
     @property
     def url(self) -> str:
@@ -104,6 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {key: value for key, value in self.headers.items() if key.lower() not in _HOP_BY_HOP}
         fault = self.server.take_fault(self.command, self.headers.get("Content-Range", ""))
+        body = self.server.take_keep(headers, body)
         try:
             if fault is not False:
                 self._pass_on(headers, body, answer=fault is None)
