@@ -53,6 +53,8 @@ __all__ = ["AzureBackend"]
 
 LIST_PAGE_SIZE = 5000
 """Names per List Blobs request (the service's maximum)."""
+BLIND_WRITE_ROUNDS = 4
+"""Stagings of a big value written whatever is stored, whose blocks other writers' commits keep discarding."""
 EMPTY_READ_ATTEMPTS = 5
 """Reads of a blob that keeps changing between an empty GET and its check (see ``_get``)."""
 
@@ -167,11 +169,25 @@ class AzureBackend(ObjectStoreBackend):
         return _version(properties), properties.metadata
 
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
-        """One Put Blob, or for a value over ``part_threshold`` bytes staged blocks and a commit (``azure_blocks``)."""
+        """One Put Blob, or for a value over ``part_threshold`` bytes staged blocks and a commit (``azure_blocks``).
+
+        Another writer's commit discards the blocks we staged (Azure keeps no
+        uncommitted blocks past a commit): a conditional write is then refused
+        by its condition anyway, and a plain one stages its blocks again.
+        """
         if len(data) <= self.transfers.part_threshold:
             return super().put(path, data, expected)
-        return self._write(path, expected,
-                           lambda metadata: azure_blocks.staged_blocks(self, path, data, metadata))
+        discarded: OSError | None = None
+        for _ in self.retry.rounds(BLIND_WRITE_ROUNDS - 1):
+            try:
+                return self._write(path, expected,
+                                   lambda metadata: azure_blocks.staged_blocks(self, path, data, metadata))
+            except OSError as exc:
+                if expected is not ANY or not isinstance(exc.__cause__, azure_blocks.BlocksDiscarded):
+                    raise
+                discarded = exc
+        raise OSError(errno.EAGAIN, f"write {path}: other writers kept committing it while its blocks "
+                                    "were staged") from discarded
 
     async def _put_object(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:
         conditions: dict[str, Any] = {"overwrite": True}

@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError
 
 from ..protocol.versions import ABSENT, Expected
 from .object_store import Commit
@@ -44,10 +45,15 @@ from .object_store import Commit
 if TYPE_CHECKING:
     from .azure import AzureBackend
 
-__all__ = ["BufferWriter", "block_ids", "conditions", "ranged_client", "staged_blocks"]
+__all__ = ["BlocksDiscarded", "BufferWriter", "block_ids", "conditions", "ranged_client", "staged_blocks"]
 
 MAX_BLOCKS = 50_000
 """The most blocks one blob may have."""
+
+
+class BlocksDiscarded(Exception):
+    """The commit named blocks the service no longer has: another writer committed (or deleted) the blob
+    after they were staged.  A failure of this attempt (nothing was written); the caller may stage again."""
 
 
 def conditions(expected: Expected) -> dict[str, Any]:
@@ -104,8 +110,14 @@ async def _commit(backend: AzureBackend, name: str, ids: list[str], metadata: di
     """Put Block List under ``expected``: the one request that makes the value visible; the new ETag."""
     from azure.storage.blob import BlobBlock
 
-    response = await backend._blob(name).commit_block_list([BlobBlock(block_id) for block_id in ids], metadata=metadata,
-                                            **conditions(expected), **backend.request_options)
+    try:
+        response = await backend._blob(name).commit_block_list(
+            [BlobBlock(block_id) for block_id in ids], metadata=metadata, **conditions(expected),
+            **backend.request_options)
+    except HttpResponseError as exc:
+        if getattr(exc, "error_code", None) == "InvalidBlockList":  # a str enum of the SDK, or a str
+            raise BlocksDiscarded(f"{name}: another writer's commit discarded the staged blocks") from exc
+        raise
     return str(response["etag"])
 
 

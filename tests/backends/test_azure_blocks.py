@@ -9,6 +9,7 @@ by Azurite, then the SDK's connection error is raised in its place.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 import uuid
@@ -168,3 +169,32 @@ def test_a_lost_answer_on_the_commit_is_reconciled(azurite: Azurite, monkeypatch
                                    expected_etag=ITEM_NOT_AVAILABLE)
     assert calls == [0] and inserted.value_was_mutated  # applied, answer lost, and the winner knows it
     assert inserted.resulting_etag == store.etag("k") and store["k"] == _value(1)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_a_commit_after_another_writers_commit(azurite: Azurite, monkeypatch: pytest.MonkeyPatch,
+                                               conditional: bool) -> None:
+    # Another writer's commit discards the blocks we staged: a plain write stages them again
+    # (and is the last writer), a compare-and-swap is refused by its condition.
+    name = f"store-{uuid.uuid4().hex[:12]}"
+    (ours, log), (theirs, _) = _open(azurite, name), _open(azurite, name)
+    ours["k"] = b"first"
+    first = ours.etag("k")
+    real, landed = blocks._commit, []
+
+    async def commit(*args: Any) -> str:
+        if not landed:  # the other writer's big value lands after our blocks are staged
+            landed.append(True)
+            await asyncio.get_running_loop().run_in_executor(None, lambda: theirs.__setitem__("k", _value(2)))
+        return await real(*args)
+
+    monkeypatch.setattr(blocks, "_commit", commit)
+    log.clear()
+    if conditional:
+        result = ours.set_item_if("k", value=_value(1), condition=ETAG_IS_THE_SAME, expected_etag=first)
+        assert not result.condition_was_satisfied
+        assert ours["k"] == _value(2)
+    else:
+        ours["k"] = _value(1)
+        assert _comps(log) == ["block"] * 3 + ["blocklist"] + ["block"] * 3 + ["blocklist"]
+        assert ours["k"] == _value(1)
