@@ -135,34 +135,38 @@ def _start(backend: GCSBackend, path: str, expected: Expected, metadata: dict[st
     return backend._run(start, f"start an upload of {path}", conditional=expected is not ANY)
 
 
-async def _advance(backend: GCSBackend, session: str, view: memoryview, start: int, end: int) -> None:
-    """Send ``view[start:end]``, an intermediate chunk, until GCS has persisted all of it.
+async def _advance(backend: GCSBackend, session: str, view: memoryview, start: int, end: int) -> bytes:
+    """Send ``view[start:end]`` until GCS has all of it; the body of the answer that says so.
 
-    GCS may persist fewer bytes than a chunk carried; the ``Range`` of its
-    308 answer (``bytes=0-N``) says how many, and the rest is sent again.
+    GCS may keep fewer bytes than a chunk carried; the ``Range`` of its 308
+    answer (``bytes=0-N``) says how many, and the rest is sent again.  After
+    the last chunk the answer is 200 with the object's resource.
     """
-    while start < end:
-        headers, _ = await _send_chunk(backend, session, view, start, end, (308,))
+    while True:
+        status, headers, body = await _send_chunk(backend, session, view, start, end)
+        if status != 308:
+            return body
         persisted = int(str(headers.get("Range") or "bytes=0--1").rpartition("-")[2]) + 1
+        if persisted >= end:
+            return body
         if persisted <= start:
             raise ConnectionError(f"the session kept none of bytes {start}-{end - 1}")  # sent again, as a loss
         start = persisted
 
 
-async def _send_chunk(backend: GCSBackend, session: str, view: memoryview, start: int, end: int,
-                      ok: tuple[int, ...]) -> tuple[Any, bytes]:
-    """PUT ``view[start:end]`` into the session (from the buffer, no copy); the answer's headers and body."""
+async def _send_chunk(backend: GCSBackend, session: str, view: memoryview, start: int,
+                      end: int) -> tuple[int, Any, bytes]:
+    """PUT ``view[start:end]`` into the session (from the buffer, no copy): status, headers and body."""
     end = min(end, len(view))
     try:
-        _, headers, body = await backend._send("PUT", session, ok=ok, data=view[start:end],
-                                               headers={"Content-Range": f"bytes {start}-{end - 1}/{len(view)}"})
+        return await backend._send("PUT", session, ok=(200, 201, 308), data=view[start:end],
+                                   headers={"Content-Range": f"bytes {start}-{end - 1}/{len(view)}"})
     except GCSResponseError as exc:
         if exc.status != 404:
             raise
         # Not "no such object", which a write would take for a failed condition: a failure
         # (reconciled like any other if an earlier answer was lost: it may have completed).
         raise SessionGone("the upload session is gone (expired, cancelled or completed)") from exc
-    return headers, body
 
 
 async def _finish(backend: GCSBackend, session: str, view: memoryview, last: int, expected: Expected) -> str:
@@ -170,8 +174,7 @@ async def _finish(backend: GCSBackend, session: str, view: memoryview, last: int
 
     ``expected`` is the condition the session was created with (GCS keeps it).
     """
-    _, body = await _send_chunk(backend, session, view, last, len(view), (200, 201))
-    resource = json.loads(body)
+    resource = json.loads(await _advance(backend, session, view, last, len(view)))
     return backend._remember(str(resource["name"]), resource).etag
 
 

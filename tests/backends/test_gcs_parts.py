@@ -94,7 +94,7 @@ def _after_first_chunk(action: Callable[[], object] | None) -> Iterator[None]:
 
     original, done = parts._send_chunk, []
 
-    async def send_chunk(*args: Any) -> bytes:
+    async def send_chunk(*args: Any) -> Any:
         body = await original(*args)
         if action is not None and not done:
             done.append(True)
@@ -221,14 +221,15 @@ def test_a_chunk_failing_once_is_sent_again_alone(server: FakeGCS) -> None:
     assert backend.read(path) == _value(4)
 
 
-def test_the_bytes_of_a_chunk_gcs_did_not_keep_are_sent_again(server: FakeGCS) -> None:
+@pytest.mark.parametrize("chunk", ["bytes 0-", LAST], ids=["first chunk", "last chunk"])
+def test_the_bytes_of_a_chunk_gcs_did_not_keep_are_sent_again(server: FakeGCS, chunk: str) -> None:
     assert server.front is not None
     backend = _backend(server)
     path = backend.path_for("k.bin")
-    server.front.keep_part_once("bytes 0-", 2 * MiB)  # the first chunk: 2 of its 5 MiB kept
+    server.front.keep_part_once(chunk, MiB)  # 1 MiB of the chunk kept
     with server.counting() as seen:
         backend.put(path, _value(6))
-    assert [r.status for r in seen if r.method == "PUT"] == [308, 308, 308, 200]  # the rest of the first chunk
+    assert [r.status for r in seen if r.method == "PUT"] == [308, 308, 308, 200]  # the chunk's rest sent again
     assert server.front.keep == {}
     assert backend.read(path) == _value(6)
 
