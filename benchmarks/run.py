@@ -22,7 +22,7 @@ from bench_local import run_local, run_rewrites, run_scaling
 import persidict
 
 SECTIONS = ("local", "rewrite", "memoize", "scaling", "import", "s3", "hotkeys", "bigvalues", "bigvalues_s3",
-            "bigstore")
+            "bigvalues_cloud", "bigstore")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -90,6 +90,10 @@ def _section(name: str, settings: Settings) -> tuple[list[Row], list[str]]:
         from bench_big_values_s3 import run_big_values_s3
 
         return run_big_values_s3(settings), []
+    if name == "bigvalues_cloud":
+        from bench_big_values_cloud import run_big_values_cloud
+
+        return run_big_values_cloud(settings), []
     from bench_s3 import run_s3
 
     return run_s3(settings), []
