@@ -114,7 +114,8 @@ def test_two_writers_racing_an_insert_of_a_big_value_have_exactly_one_winner_tha
     azurite: Azurite,
 ) -> None:
     name = f"store-{uuid.uuid4().hex[:12]}"
-    stores = [_open(azurite, name)[0] for _ in range(2)]
+    opened = [_open(azurite, name) for _ in range(2)]
+    stores = [store for store, _ in opened]
     barrier = threading.Barrier(2)
     results: list[Any] = [None, None]
 
@@ -133,6 +134,9 @@ def test_two_writers_racing_an_insert_of_a_big_value_have_exactly_one_winner_tha
     assert stores[1]["k"] == _value(winners[0] + 1)
     loser = results[1 - winners[0]]
     assert loser.actual_etag == results[winners[0]].resulting_etag == stores[0].etag("k")
+    for _, log in opened:  # both went up in blocks we staged, and both commits carried the condition
+        assert _comps(log).count("block") >= 3
+        assert [entry["if_none_match"] for entry in log.entries if entry["comp"] == "blocklist"][-1:] == ["*"]
 
 
 def _lose_answers(monkeypatch: pytest.MonkeyPatch, hook: str, which: int) -> list[int]:

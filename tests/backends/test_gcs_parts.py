@@ -203,6 +203,9 @@ def test_two_writers_racing_an_insert_of_a_big_value_have_exactly_one_winner_tha
     assert stores[1]["k"] == _value(winners[0] + 1)
     loser = results[1 - winners[0]]
     assert loser.actual_etag == results[winners[0]].resulting_etag == stores[0].etag("k")
+    sessions = [r for r in server.requests if r.query.get("uploadType") == "resumable" and r.method == "POST"
+                and r.query.get("name", "").startswith(name + "/")]
+    assert [r.query.get("ifGenerationMatch") for r in sessions] == ["0", "0"]  # both sessions, both conditional
 
 
 # --- faults ---------------------------------------------------------------------------------
