@@ -11,9 +11,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -270,3 +273,19 @@ def test_a_value_replaced_between_its_ranges_is_read_again_never_mixed(server: F
         patch.setattr(parts, "fill_ranges", fill_ranges)
         data, version = backend.read_versioned(path)
     assert data == _value(2) and version.etag == backend.stat(path).etag
+
+
+def test_a_session_that_vanished_mid_upload_is_a_failure_not_a_refusal(server: FakeGCS) -> None:
+    backend = _backend(server)
+    path = backend.path_for("k.bin")
+
+    def cancel_the_session() -> None:  # as if it expired: its chunks are answered 404 from now on
+        chunk = next(r for r in reversed(server.requests) if "upload_id" in r.query)
+        query = "&".join(f"{key}={quote(value, safe='')}" for key, value in chunk.query.items())
+        with pytest.raises(urllib.error.HTTPError, match="499"):  # GCS's answer to a cancelled session
+            urllib.request.urlopen(urllib.request.Request(f"{server.url}{chunk.path}?{query}", method="DELETE"))
+
+    with _after_first_chunk(cancel_the_session), pytest.raises(OSError, match="session is gone") as raised:
+        backend.put(path, _value(1), ABSENT)
+    assert not isinstance(raised.value, PreconditionFailed)
+    assert not backend.exists(path)

@@ -14,7 +14,9 @@ fills that gap, and nothing else:
   otherwise its session's condition is recorded;
 - the chunk that completes such a session is refused with 412 unless the
   condition still holds, checked and forwarded while holding the lock every
-  write through the front takes, so no other write lands in between.
+  write through the front takes, so no other write lands in between;
+- a cancelled session (DELETE of its URI, answered 499) takes no more chunks:
+  they are answered 404, as GCS does (the emulator answers 499 and goes on).
 
 Tests can also make it fail one request (``fail_once``): answer 500 instead of
 forwarding it, or after forwarding it (an answer lost after the write); or
@@ -51,6 +53,8 @@ class GCSFront(ThreadingHTTPServer):
         self.writes = threading.Lock()
         self.sessions: dict[str, tuple[str, str, str]] = {}
         """upload id -> (bucket, object name, the ifGenerationMatch it was created with)."""
+        self.cancelled: set[str] = set()
+        """Upload ids of cancelled sessions."""
         self.faults: list[tuple[str, str, bool]] = []
         """(method, start of the Content-Range, applied) of requests to fail once each (see ``fail_once``)."""
         self.keep: dict[str, int] = {}
@@ -138,6 +142,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command in ("GET", "HEAD"):
             self._answer(*self.server.forward(self.command, self.path, headers, body))
             return
+        upload = parse_qs(urlsplit(self.path).query).get("upload_id", [""])[0]
+        if self.command == "PUT" and upload in self.server.cancelled:
+            self._answer(404, [("Content-Type", "application/json")], b'{"error": {"code": 404}}')
+            return
         with self.server.writes:  # a condition checked and the write it allows are one step
             refusal = self._unmet_condition(body)
             if refusal is not None:
@@ -185,6 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(urlsplit(self.path).query)
         if self.command == "DELETE" and "upload_id" in query:
             self.server.sessions.pop(query["upload_id"][0], None)
+            self.server.cancelled.add(query["upload_id"][0])
 
     def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         try:
