@@ -16,9 +16,10 @@ Request sizes, from the azure-storage-blob SDK (12.x):
   so a value up to the threshold is one GET.  A larger value is fetched in
   further ranges of ``part_size``, ``parts_in_flight`` at once, straight
   into one buffer, and the SDK pins those to the first response's ETag
-  (``If-Match``), so a read never mixes two versions.  An empty blob answers the ranged GET with 416 and the SDK
-  repeats the GET without a range and without a condition; ``_download``
-  checks such a result against the blob's properties (see there).
+  (``If-Match``), so a read never mixes two versions.  An empty blob
+  answers the ranged GET with 416 and the SDK repeats the GET without a
+  range and without a condition; ``_download`` checks such a result against
+  the blob's properties (see there).
 - Writes: a body up to ``part_threshold`` is one Put Blob (the SDK's own
   staging above its ``max_single_put_size`` would also send the conditions
   with the final Put Block List, ``tests/backends/test_azure.py`` pins it);
