@@ -37,6 +37,7 @@ from .protocol.exceptions import (
     MissingRootError,
     MutationPolicyError,
     PersiDictError,
+    ValueReplacedError,
 )
 from .protocol.flags import (
     ALWAYS_RETRIEVE,
@@ -165,6 +166,7 @@ __all__ = [
     "TransformingFunction",
     "VALUE_NOT_RETRIEVED",
     "ValueNotRetrievedFlag",
+    "ValueReplacedError",
     "ValueType",
     "WorkQueue",
     "WriteOnceDict",

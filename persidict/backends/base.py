@@ -25,7 +25,18 @@ DEFAULT_TIMEOUT = 30.0
 """The default of ``timeout``."""
 
 __all__ = ["ABSENT", "ANY", "DEFAULT_TIMEOUT", "Decoder", "Expected", "Payload", "PreconditionFailed",
-           "StorageBackend", "Version"]
+           "ReplacedMidRead", "StorageBackend", "Version"]
+
+
+class ReplacedMidRead(OSError):
+    """A read pinned to one version (``If-Match``) met another: the object was replaced while it was read.
+
+    An object store's runner never sends such a request again (the version is gone); whoever
+    reads the whole value starts again from its first request, and gives up
+    after ``attempts`` of them.
+    """
+
+    attempts: int = 1
 
 
 class Payload(Protocol):
@@ -37,6 +48,11 @@ class Payload(Protocol):
 
     def write_to(self, file: IO[bytes]) -> None:
         """Write the bytes into ``file`` (same errors; part may be written before one)."""
+        ...
+
+    def starting(self) -> None:
+        """Make ready what a write needs before it sends part of a value that is not whole yet (a lazy
+        store's bucket): a backend that uploads in parts calls it before its first part."""
         ...
 
 
@@ -67,7 +83,7 @@ class StorageBackend(ABC):
     """Whether ``FsspecDict`` leaves the root (a bucket) to its first write instead of creating it at open."""
     streams_values: bool = False
     """Whether stores write values through ``put_stream`` and read them through ``read_decoded`` (local
-    folders); else they pass whole bytes to ``put`` and from ``read`` (the paths object stores tune)."""
+    folders, S3); else they pass whole bytes to ``put`` and from ``read``."""
     timeout: float = DEFAULT_TIMEOUT
     """Seconds one call may take, retries included, where the backend can bound it (remote stores)."""
     retry: RetryConfig = DEFAULT_RETRY

@@ -62,12 +62,12 @@ from fsspec.asyn import sync
 
 from ..protocol.retry import RetryConfig
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed, Version
-from .base import StorageBackend
+from .base import ReplacedMidRead, StorageBackend
 from .bulk_reads import read_within_budget
 from .lineage import EvidenceGone, Lineages, Verdict, shared_lineages
 from .transfers import Transfers
 
-__all__ = ["CONCURRENT_REQUESTS", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends", "http_date"]
+__all__ = ["CONCURRENT_REQUESTS", "ObjectStoreBackend", "Outcome", "forbid_hidden_resends", "http_date", "within"]
 
 T = TypeVar("T")
 Metadata = Mapping[str, str] | None
@@ -155,9 +155,12 @@ class ObjectStoreBackend(StorageBackend):
     def _outcome(self, exc: BaseException) -> Outcome:
         """The meaning of an exception raised by one of the SDK calls below."""
 
-    @abstractmethod
     async def _get(self, name: str, if_none_match: str | None = None) -> tuple[bytes | None, Version, Metadata]:
-        """One GET of a value, its version and its metadata (``None`` bytes if ``if_none_match`` still matches)."""
+        """One GET of a value, its version and its metadata (``None`` bytes if ``if_none_match`` still matches).
+
+        Every cloud supplies it, unless it overrides ``_fetch`` (S3).
+        """
+        raise NotImplementedError
 
     @abstractmethod
     async def _head(self, name: str) -> tuple[Version, Metadata]:
@@ -216,8 +219,8 @@ class ObjectStoreBackend(StorageBackend):
                 timeout = TimeoutError(errno.ETIMEDOUT, f"{what}: no answer within {self.timeout:g} s")
                 return self._last_word(reconcile, what, deadline, timeout, lost=lost, fresh=fresh)
             try:
-                return sync(self.fs.loop, _within, request, remaining)  # type: ignore[no-any-return]
-            except (PreconditionFailed, FileNotFoundError, EvidenceGone):
+                return sync(self.fs.loop, within, request, remaining)  # type: ignore[no-any-return]
+            except (PreconditionFailed, FileNotFoundError, EvidenceGone, ReplacedMidRead):
                 raise  # our own answers (a check's, or one a cloud module already classified)
             except Exception as exc:
                 outcome = self._meaning(exc, what, conditional)
@@ -300,17 +303,26 @@ class ObjectStoreBackend(StorageBackend):
     # --- reads ------------------------------------------------------------------------------
     def read(self, path: str) -> bytes:
         # No lineage to learn: the caller gets no ETag, so no write of theirs can start from this version.
-        data, _, _ = self._run(lambda: self._get(self._name(path)), f"read {path}")
-        return data or b""
+        return self._fetch(path, learn=False)[0] or b""
 
     def read_versioned(self, path: str) -> tuple[bytes, Version]:
-        data, version = self._run(lambda: self._get_learning(self._name(path)), f"read {path}")
+        data, version = self._fetch(path)
         return data or b"", version
 
     def read_if_changed(self, path: str, etag: str) -> tuple[bytes | None, Version]:
         if not etag:
             return self.read_versioned(path)  # no object's ETag is empty
-        return self._run(lambda: self._get_learning(self._name(path), etag), f"read {path}")
+        return self._fetch(path, etag)
+
+    def _fetch(
+        self, path: str, if_none_match: str | None = None, *, learn: bool = True
+    ) -> tuple[bytes | None, Version]:
+        """The bytes at ``path`` (None if ``if_none_match`` still matches) and their version: one ``_get``
+        here; a cloud that reads big values in several requests (S3) overrides this instead."""
+        if learn:
+            return self._run(lambda: self._get_learning(self._name(path), if_none_match), f"read {path}")
+        data, version, _ = self._run(lambda: self._get(self._name(path), if_none_match), f"read {path}")
+        return data, version
 
     def stat(self, path: str) -> Version:
         return self._run(lambda: self._head_learning(self._name(path)), f"stat {path}")
@@ -578,6 +590,6 @@ def _may_send_again(outcome: Outcome, failed: int, lost_budget: int) -> bool:
     return False
 
 
-async def _within(request: Callable[[], Awaitable[T]], seconds: float) -> T:
+async def within(request: Callable[[], Awaitable[T]], seconds: float) -> T:
     """``request()``, cancelled after ``seconds`` (``asyncio.TimeoutError``)."""
     return await asyncio.wait_for(request(), seconds)

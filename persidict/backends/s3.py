@@ -21,14 +21,25 @@ import asyncio
 import contextlib
 import errno
 import functools
-from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, TypeVar, cast
 
 from ..protocol.versions import ANY, Expected, Version
-from . import s3_parts, s3_streams
-from .object_store import Commit, Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
+from . import s3_parts, s3_reads, s3_streams
+from .base import Decoder, Payload
+from .object_store import (
+    Commit,
+    Metadata,
+    ObjectStoreBackend,
+    Outcome,
+    ReplacedMidRead,
+    forbid_hidden_resends,
+    http_date,
+)
 
 __all__ = ["S3Backend", "client_config", "conditional_request_failed", "not_found_error", "not_modified_error"]
+
+T = TypeVar("T")
 
 DELETE_BATCH = 1000
 """Keys per DeleteObjects request (S3's maximum)."""
@@ -135,6 +146,7 @@ class S3Backend(ObjectStoreBackend):
     """A bucket and key prefix on S3."""
 
     backend_name = "s3"
+    streams_values = True
 
     def _outcome(self, exc: BaseException) -> Outcome:
         if _client_error_of(exc) is None:
@@ -162,47 +174,72 @@ class S3Backend(ObjectStoreBackend):
         call = getattr(client, method)
         return await call(**fs._get_s3_method_kwargs(call, Bucket=self.bucket, **kwargs))
 
-    async def _get_object(self, name: str, **options: str) -> tuple[bytes, dict[str, Any]]:
-        """One GET; the body of an object over ``part_threshold`` bytes is completed by concurrent ranged GETs."""
-        response = await self._call("get_object", Key=name, **options)
-        size = int(response.get("ContentLength", 0))
-        if "Range" not in options and size > self.transfers.part_threshold:
-            return await s3_parts.read_in_ranges(self, name, response), response
-        if size > s3_parts.READ_CHUNK:  # straight into one buffer: a plain read() joins chunks, holding it twice
-            return await s3_parts.read_whole(response), response
-        body = response["Body"]
+    async def _first_response(self, name: str, size: int, **options: str) -> dict[str, Any]:
+        """The GET of the object's first ``size`` bytes (all of a smaller one), its body unread."""
         try:
-            data: bytes = await body.read()
-        finally:
-            body.close()
-        return data, response
+            return await self._call("get_object", Key=name, Range=f"bytes=0-{size - 1}", **options)  # type: ignore[no-any-return]
+        except Exception as exc:
+            if _status_of(exc) != 416:
+                raise
+            return await self._call("get_object", Key=name, **options)  # type: ignore[no-any-return]  # empty: no byte 0
 
-    async def _get(self, name: str, if_none_match: str | None = None) -> tuple[bytes | None, Version, Metadata]:
+    async def _first(self, name: str, read_up_to: int, if_none_match: str | None = None) -> s3_reads.FirstAnswer:
+        """A read's first answer (``s3_reads.first_answer``); with ``if_none_match``, an ``unchanged`` one
+        if the object still has that ETag."""
         try:
-            data, response = await self._get_object(name, **({"IfNoneMatch": if_none_match} if if_none_match else {}))
+            return await s3_reads.first_answer(self, name, read_up_to,
+                                               **({"IfNoneMatch": if_none_match} if if_none_match else {}))
         except Exception as exc:
             if not (if_none_match and not_modified_error(exc)):
                 raise
             headers = _client_error_of(exc).response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-            return None, Version(headers.get("etag", if_none_match), http_date(headers.get("last-modified"))), None
-        return data, _version(response), response.get("Metadata")
+            version = Version(headers.get("etag", if_none_match), http_date(headers.get("last-modified")))
+            return s3_reads.FirstAnswer(version, None, 0, None, None, 0, unchanged=True)
 
-    async def _get_first_range(self, name: str, size: int) -> tuple[bytes, dict[str, Any]]:
-        """The object's first ``size`` bytes (all of a smaller one) and the answer's headers."""
-        try:
-            return await self._get_object(name, Range=f"bytes=0-{size - 1}")
-        except Exception as exc:
-            if _status_of(exc) != 416:
-                raise
-            return await self._get_object(name)  # an empty object has no byte 0
+    def _pinned(self, path: str, use: Callable[[s3_reads.FirstAnswer], T], *, read_up_to: int,
+                if_none_match: str | None = None, learn: bool = True) -> T:
+        """``use`` the first answer of a read of ``path`` (and the ranges it fetches); started again while
+        other writers replace the object mid-read, as long as the store's ``RetryConfig`` lets a conflict
+        loop go on, then ``ReplacedMidRead``."""
+        name = self._name(path)
+        rounds = self.retry.rounds()
+        for _ in rounds:
+            first = self._run(functools.partial(self._first, name, read_up_to, if_none_match), f"read {path}")
+            if learn:  # a read that hands out no ETag starts no write from this version: nothing to learn
+                self._lineages.learn(name, first.version.etag, first.metadata)
+            try:
+                return use(first)
+            except ReplacedMidRead:
+                continue
+            finally:
+                first.close()
+        replaced = ReplacedMidRead(errno.ESTALE, f"read {path}: other writers replaced it while it was read, "
+                                                 f"{rounds.attempts} time(s)")
+        replaced.attempts = rounds.attempts
+        raise replaced
+
+    def _fetch(
+        self, path: str, if_none_match: str | None = None, *, learn: bool = True
+    ) -> tuple[bytes | None, Version]:
+        """The bytes of ``path`` in one GET up to ``part_threshold``, in concurrent ranges beyond (``s3_reads``)."""
+        return self._pinned(path, lambda first: (self._whole(path, first), first.version),
+                            read_up_to=self.transfers.part_threshold, if_none_match=if_none_match, learn=learn)
+
+    def _whole(self, path: str, first: s3_reads.FirstAnswer) -> bytes | None:
+        """All the bytes of the object ``first`` answered for: its head, or a buffer filled by its body and ranges.
+
+        The value comes back in the ``bytearray`` it was read into (no copy): every reader of values takes any buffer.
+        """
+        if first.unchanged or first.head is not None:
+            return first.head
+        buffer = bytearray(first.size)
+        body, first.body = first.body, None  # the fill reads it, and closes it
+        s3_reads.fill(self, path, first.version.etag, memoryview(buffer), 0, body, first.covered)
+        return cast(bytes, buffer)
 
     async def _head(self, name: str) -> tuple[Version, Metadata]:
-        try:
-            _, response = await self._get_object(name, Range="bytes=0-0")
-        except Exception as exc:
-            if _status_of(exc) != 416:
-                raise
-            response = await self._call("head_object", Key=name)  # an empty object has no byte 0
+        response = await self._first_response(name, 1)
+        response["Body"].close()  # one byte at most: the headers are the answer
         return _version(response), response.get("Metadata")
 
     @contextlib.contextmanager
@@ -215,20 +252,40 @@ class S3Backend(ObjectStoreBackend):
                                                len(data)) as commit:
                 yield commit
 
-    def put_stream(self, path: str, payload: Any, expected: Expected = ANY) -> str:
-        """Write what ``payload.write_to(file)`` writes, in parts as it is written (``s3_streams``); the new ETag."""
-        return self._write(path, expected,
-                           lambda metadata: s3_streams.staged_from_writes(self, path, payload.write_to, metadata))
+    def put_stream(self, path: str, payload: Payload, expected: Expected = ANY) -> str:
+        """Write what ``payload.write_to(file)`` writes, in parts as it is written (``s3_streams``); the new ETag.
+
+        ``payload.starting()`` runs before the first part: a value that outgrows ``part_threshold``
+        needs the bucket before it is whole (a lazy store's first write creates it there).
+        """
+        return self._write(path, expected, lambda metadata: s3_streams.staged_from_writes(
+            self, path, payload.write_to, metadata, before_parts=payload.starting))
 
     def open_read(self, path: str) -> tuple[IO[bytes], Version]:
-        """A file of the object at ``path``, fetched in ranges as it is read, and its version."""
-        return s3_streams.open_ranged(self, path)
+        """A file of the object at ``path``, read on from its first answer as it is read, and its version.
 
-    def read_decoded(self, path: str, decoder: Any, *, versioned: bool = True) -> tuple[Any, Version | None]:
-        """``decoder.from_file`` of the object, read in ranges (a large read filled in place), and its version."""
-        file, version = self.open_read(path)
-        with file:
-            return decoder.from_file(file), version if versioned else None
+        Its ranges are pinned to that version: if another writer replaces it meanwhile, a read raises
+        ``ValueReplacedError`` (the bytes handed out cannot be taken back).
+        """
+        name = self._name(path)
+        first = self._run(functools.partial(self._first, name, s3_reads.READ_CHUNK), f"read {path}")
+        self._lineages.learn(name, first.version.etag, first.metadata)
+        return s3_streams.ranged_file(self, path, first, restartable=False), first.version
+
+    def read_decoded(self, path: str, decoder: Decoder, *, versioned: bool = True) -> tuple[Any, Version | None]:
+        """``decoder`` of the object: a value up to 1 MiB from its bytes, a larger one from a file read on from
+        the first answer (a large read filled in place by ranges); started again if replaced mid-read."""
+
+        def decode(first: s3_reads.FirstAnswer) -> Any:
+            if first.head is not None:
+                return decoder.from_bytes(first.head)
+            with s3_streams.ranged_file(self, path, first, restartable=True) as file:
+                first.body = None  # the file's now
+                return decoder.from_file(file)
+
+        value, version = self._pinned(path, lambda first: (decode(first), first.version),
+                                      read_up_to=s3_reads.READ_CHUNK, learn=versioned)
+        return value, version if versioned else None
 
     async def _put_object(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:
         response = await self._call("put_object", Key=name, Body=data, Metadata=metadata,

@@ -15,39 +15,25 @@ An upload in parts keeps everything a single conditional PUT promises:
   incomplete uploads under the store's prefix older than its threshold.
 
 The parts themselves are cut and sent by ``s3_streams.PartSink``, whether the
-value comes whole (bytes) or as a stream.
-
-Reads of objects larger than ``part_threshold`` fetch the ranges concurrently
-into one buffer, each range pinned to the first answer's ETag (``If-Match``),
-so a value replaced mid-read is read again, never mixed.
+value comes whole (bytes) or as a stream.  Reads in ranges are ``s3_reads``'.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from ..protocol.versions import ABSENT, Expected
-from .object_store import Outcome
 
 if TYPE_CHECKING:
     from .s3 import S3Backend
 
-__all__ = ["ReplacedMidRead", "ViewFile", "abort", "abort_stale_uploads", "complete", "conditions", "fill_ranges",
-           "part_entry", "read_in_ranges", "read_whole", "send_part", "start_upload"]
-
-READ_CHUNK = 1024**2
-"""Bytes read from a response body at a time, straight into the value's buffer."""
-
-
-class ReplacedMidRead(ConnectionError):
-    """A ranged read met another version of the object: the read starts again (retried as a lost answer)."""
-
+__all__ = ["ViewFile", "abort", "abort_stale_uploads", "complete", "conditions", "part_entry", "send_part",
+           "start_upload"]
 
 def conditions(expected: Expected) -> dict[str, str]:
     """The S3 headers of a write's precondition."""
@@ -132,75 +118,6 @@ async def complete(backend: S3Backend, name: str, upload_id: str, parts: list[di
     response = await backend._call("complete_multipart_upload", Key=name, UploadId=upload_id,
                                    MultipartUpload={"Parts": parts}, **conditions(expected))
     return str(response["ETag"])
-
-
-async def read_in_ranges(backend: S3Backend, name: str, response: dict[str, Any]) -> bytes:
-    """The whole object, the first range from ``response``'s open body, the others fetched concurrently.
-
-    Every range must come from the version ``response`` is the start of
-    (``If-Match``).  The value comes back in the ``bytearray`` it was read
-    into (no copy): every reader of values takes any buffer.
-    """
-    size, etag = int(response["ContentLength"]), str(response["ETag"])
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    first = min(backend.transfers.part_size, size)
-    rest = asyncio.ensure_future(fill_ranges(backend, name, etag, view[first:], first))
-    try:
-        await _read_body(response["Body"], view[:first])
-        await rest
-    finally:
-        rest.cancel()  # the first range failed: the read is retried whole, nothing must keep running
-    return cast(bytes, buffer)
-
-
-async def fill_ranges(backend: S3Backend, name: str, etag: str, into: memoryview, offset: int) -> None:
-    """Fill ``into`` with the object's bytes from ``offset`` on: ranges (``range_size_for``) fetched concurrently.
-
-    Every range must come from version ``etag`` (``If-Match``): a value
-    replaced meanwhile raises ``ReplacedMidRead``, never a mix of versions.
-    """
-    limit = asyncio.Semaphore(backend.transfers.parts_in_flight)
-    step = backend.transfers.range_size_for(len(into))
-
-    async def fetch(start: int) -> None:
-        end = min(start + step, len(into))
-        async with limit:
-            try:
-                ranged = await backend._call("get_object", Key=name, IfMatch=etag,
-                                             Range=f"bytes={offset + start}-{offset + end - 1}")
-            except Exception as exc:
-                if backend._outcome(exc) is Outcome.CONFLICT:  # not chained: a lost answer, not a refusal
-                    raise ReplacedMidRead(f"{name} was replaced while it was read") from None
-                raise
-            await _read_body(ranged["Body"], into[start:end])
-
-    tasks = [asyncio.ensure_future(fetch(start)) for start in range(0, len(into), step)]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()  # one range failed: nothing must keep writing into the buffer
-
-
-async def read_whole(response: dict[str, Any]) -> bytes:
-    """The body of one answer, read into a buffer of its ``ContentLength`` (no copy: see ``read_in_ranges``)."""
-    buffer = bytearray(int(response["ContentLength"]))
-    await _read_body(response["Body"], memoryview(buffer))
-    return cast(bytes, buffer)
-
-
-async def _read_body(body: Any, into: memoryview) -> None:
-    """Fill ``into`` from a response body, a chunk at a time; the body is closed after."""
-    try:
-        filled = 0
-        while filled < len(into):
-            count = await body.readinto(into[filled : filled + READ_CHUNK])
-            if not count:
-                raise ConnectionError(f"the body ended after {filled} of {len(into)} bytes")
-            filled += count
-    finally:
-        body.close()  # the first answer's body is closed early (its rest comes in ranges): that drops its connection
 
 
 def abort_stale_uploads(backend: S3Backend, older_than: float) -> int:

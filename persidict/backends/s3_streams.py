@@ -8,19 +8,19 @@ The bytes of a whole value never exist at once:
   are written, at most ``parts_in_flight`` at a time (a writer that outruns
   the network waits).  The upload is completed (with its precondition) or
   aborted exactly as in ``s3_parts``.
-- ``RangedReader`` is the file a codec loads from.  It holds one range of
-  ``part_size`` bytes for small reads; a large ``readinto`` (a pickle's array
-  buffer, say) is filled in place by concurrent ranged GETs, all pinned to the
-  version first read (``If-Match``).
+- ``RangedReader`` is the file a codec loads from (``s3_reads`` makes the
+  requests).  It reads on from the open body of the read's first answer; a
+  large ``readinto`` (a pickle's array buffer, say) is filled in place by that
+  body and concurrent ranged GETs, all pinned to the version first read
+  (``If-Match``).
 
 So a 256 MiB array pickled into S3 holds a few parts beyond the array, and
-one read back holds the array and one part.
+one read back holds the array and a few chunks of the bodies in flight.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import io
 import threading
@@ -28,29 +28,32 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from ..protocol.versions import Version
-from . import s3_parts
+from ..protocol.exceptions import ValueReplacedError
+from . import s3_parts, s3_reads
+from .base import ReplacedMidRead
 from .object_store import Commit
+from .s3_reads import FirstAnswer
 from .transfers import MAX_PARTS
 
 if TYPE_CHECKING:
     from .s3 import S3Backend
 
-__all__ = ["PartSink", "RangedReader", "open_ranged", "staged_from_writes"]
+__all__ = ["PartSink", "RangedReader", "ranged_file", "staged_from_writes"]
 
 
 @contextlib.contextmanager
 def staged_from_writes(
     backend: S3Backend, path: str, write: Callable[[IO[bytes]], object], metadata: dict[str, str],
-    size: int | None = None,
+    size: int | None = None, before_parts: Callable[[], object] | None = None,
 ) -> Iterator[bytes | Commit]:
     """``write`` into a ``PartSink``; yield the one body of a small value or the completion of an upload.
 
     ``size``, if known, sets the part size (larger parts for a value over
-    ``MAX_PARTS`` of them).  Whatever fails (the serializer, a part, the
-    completion), the upload is aborted.
+    ``MAX_PARTS`` of them); ``before_parts`` runs before the upload is created
+    (a store's first write makes its bucket exist there).  Whatever fails (the
+    serializer, a part, the completion), the upload is aborted.
     """
-    sink = PartSink(backend, path, metadata, size)
+    sink = PartSink(backend, path, metadata, size, before_parts)
     try:
         write(cast(IO[bytes], sink))
         yield sink.finish()
@@ -62,9 +65,11 @@ def staged_from_writes(
 class PartSink(io.RawIOBase):
     """A write-only file whose bytes become one PutObject body or the parts of a multipart upload."""
 
-    def __init__(self, backend: S3Backend, path: str, metadata: dict[str, str], size: int | None = None) -> None:
+    def __init__(self, backend: S3Backend, path: str, metadata: dict[str, str], size: int | None = None,
+                 before_parts: Callable[[], object] | None = None) -> None:
         super().__init__()
         self._backend, self._path, self._metadata = backend, path, metadata
+        self._before_parts = before_parts
         self._transfers = backend.transfers
         self._step = self._transfers.part_size if size is None else self._transfers.part_size_for(size)
         self._buffer = bytearray()
@@ -101,6 +106,8 @@ class PartSink(io.RawIOBase):
 
     def _start(self) -> None:
         """Create the upload (carrying the write's metadata) and send what was buffered, in parts."""
+        if self._before_parts is not None:
+            self._before_parts()
         self._upload = s3_parts.start_upload(self._backend, self._path, self._metadata)
         self._pool = ThreadPoolExecutor(self._transfers.parts_in_flight)
         buffered, step = memoryview(self._buffer), self._step
@@ -153,74 +160,123 @@ class PartSink(io.RawIOBase):
             self._pool = None
 
 
-def open_ranged(backend: S3Backend, path: str) -> tuple[IO[bytes], Version]:
-    """A file of the object at ``path`` read in ranges (the first one fetched here), and its version."""
-    name = backend._name(path)
-    step = backend.transfers.part_size
-    head, response = backend._run(functools.partial(backend._get_first_range, name, step), f"read {path}")
-    version = Version(str(response["ETag"]), response["LastModified"].timestamp())
-    backend._lineages.learn(name, version.etag, response.get("Metadata"))
-    total = _total_size(response, len(head))
-    if total <= len(head):
-        return io.BytesIO(head), version
-    reader = RangedReader(backend, path, version.etag, total, head)
-    return cast(IO[bytes], io.BufferedReader(reader, buffer_size=s3_parts.READ_CHUNK)), version
-
-
-def _total_size(response: dict[str, Any], received: int) -> int:
-    """The object's size from ``Content-Range: bytes 0-N/TOTAL`` (absent if the server sent it all)."""
-    content_range = str(response.get("ContentRange") or "")
-    return int(content_range.rpartition("/")[2]) if "/" in content_range else received
+def ranged_file(backend: S3Backend, path: str, first: FirstAnswer, *, restartable: bool) -> IO[bytes]:
+    """A file of the object whose first answer is ``first``: its bytes if they came whole, else a
+    ``RangedReader`` reading on from the open body (``restartable``: see ``RangedReader``)."""
+    if first.head is not None:
+        return io.BytesIO(first.head)
+    reader = RangedReader(backend, path, first, restartable=restartable)
+    return cast(IO[bytes], io.BufferedReader(reader, buffer_size=s3_reads.READ_CHUNK))
 
 
 class RangedReader(io.RawIOBase):
-    """A read-only file of one version of an S3 object, fetched in ranges as it is read."""
+    """A read-only, seekable file of one version of an S3 object, fetched as it is read.
 
-    def __init__(self, backend: S3Backend, path: str, etag: str, size: int, head: bytes) -> None:
+    Read from the start, it reads on from the first answer's open body (the
+    first ``part_threshold`` bytes: no second request for them); a large
+    read past it (a pickle's array buffer) is filled in place by concurrent
+    ranges; small reads elsewhere (after a seek) fetch a window of
+    ``part_size`` bytes.  Every range is pinned to the version first read: if
+    that version is replaced, a ``restartable`` reader raises
+    ``ReplacedMidRead`` (its reader starts again), any other
+    ``ValueReplacedError`` (its bytes were handed out already).
+    """
+
+    def __init__(self, backend: S3Backend, path: str, first: FirstAnswer, *, restartable: bool) -> None:
         super().__init__()
-        self._backend, self._path, self._etag, self._size = backend, path, etag, size
-        self._window, self._window_start = memoryview(head), 0  # the range held for small reads
+        self._backend, self._path, self._restartable = backend, path, restartable
+        self._etag, self._size = first.version.etag, first.size
+        self._body, self._body_end = first.body, first.covered  # the open body: bytes 0 to covered, in order
+        self._body_left = first.covered
+        self._window, self._window_start = memoryview(b""), 0  # a range held for small reads
         self._position = 0
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
 
     def readinto(self, buffer: Any) -> int:
         into = memoryview(buffer).cast("B")
         wanted = min(len(into), self._size - self._position)
         if wanted <= 0:
             return 0
-        offset = self._position - self._window_start
-        if not 0 <= offset < len(self._window) and wanted < s3_parts.READ_CHUNK:
-            self._refill()
-            offset = 0
-        if 0 <= offset < len(self._window):
-            count = min(wanted, len(self._window) - offset)
-            into[:count] = self._window[offset : offset + count]
-        else:  # a large read: fetched concurrently, straight into the caller's buffer
-            count = wanted
-            self._fetch(into[:count], self._position)
+        try:
+            count = self._read(into[:wanted])
+        except ReplacedMidRead:
+            if self._restartable:
+                raise
+            raise ValueReplacedError(self._path) from None
         self._position += count
         return count
+
+    def _read(self, into: memoryview) -> int:
+        """Fill some of ``into`` from the current position; how many bytes."""
+        position = self._position
+        if self._body is not None and position != self._body_start():
+            self._drop_body()  # a seek: the body reads only on from where it is
+        offset = position - self._window_start
+        if 0 <= offset < len(self._window):
+            count = min(len(into), len(self._window) - offset)
+            into[:count] = self._window[offset : offset + count]
+            return count
+        if self._body is not None:
+            return self._read_body(into)
+        if len(into) < s3_reads.READ_CHUNK:
+            self._refill()
+            return self._read(into)
+        return self._large(into)
+
+    def _body_start(self) -> int:
+        return self._body_end - self._body_left
+
+    def _read_body(self, into: memoryview) -> int:
+        """Read on from the open body: a small read from it alone, a large one with ranges for what is past it."""
+        from_body = min(len(into), self._body_left)
+        body, position = self._body, self._position
+        self._body_left -= from_body
+        if not self._body_left or len(into) > from_body:
+            self._body = None  # read to its end here
+        if len(into) > from_body:
+            return self._large(into, body, from_body)
+        if not s3_reads.read_open_body(self._backend, self._path, self._etag, body, into[:from_body], position,
+                                       close=self._body is None):
+            self._body = None  # it failed (and was closed): its bytes were fetched as a range instead
+        return from_body
+
+    def _large(self, into: memoryview, body: Any = None, from_body: int = 0) -> int:
+        """A large read, straight into place (``from_body`` bytes of it from ``body``, the rest in ranges); the
+        last bytes of the file, if fewer than a chunk are left after it, come along as the next window (a
+        pickle's last opcodes: no request of their own)."""
+        after = self._position + len(into)
+        left = self._size - after
+        tail = bytearray(left) if 0 < left < s3_reads.READ_CHUNK else None
+        s3_reads.fill(self._backend, self._path, self._etag, into, self._position, body, from_body,
+                      None if tail is None else memoryview(tail))
+        if tail is not None:
+            self._window, self._window_start = memoryview(tail), after
+        return len(into)
+
+    def _drop_body(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
 
     def _refill(self) -> None:
         end = min(self._position + self._backend.transfers.part_size, self._size)
         window = bytearray(end - self._position)
-        self._fetch(memoryview(window), self._position)
+        s3_reads.fill(self._backend, self._path, self._etag, memoryview(window), self._position)
         self._window, self._window_start = memoryview(window), self._position
 
-    def _fetch(self, into: memoryview, offset: int) -> None:
-        """Fill ``into`` from ``offset`` on: ``parts_in_flight`` ranges at a time, each group within ``timeout``."""
-        name = self._backend._name(self._path)
-        transfers = self._backend.transfers
-        group = transfers.parts_in_flight * transfers.range_size_for(len(into))
-        try:
-            for start in range(0, len(into), group):
-                piece = into[start : start + group]
-                self._backend._run(functools.partial(s3_parts.fill_ranges, self._backend, name, self._etag, piece,
-                                                     offset + start), f"read {self._path}")
-        except OSError as exc:
-            if isinstance(exc.__cause__, s3_parts.ReplacedMidRead):
-                raise OSError(errno.ESTALE, f"read {self._path}: replaced by another writer while it was read "
-                                            "(read it again)") from exc
-            raise
+    def close(self) -> None:
+        self._drop_body()
+        super().close()

@@ -19,12 +19,18 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, NoReturn
 
-from ..backends.base import StorageBackend
+from ..backends.base import ReplacedMidRead, StorageBackend
 from ..backends.credentials import credentials_advice, missing_credentials
 from ..codecs.registry import Codec
 from ..keys.digests import name_shape, sign_component, stem_of, unsign_component
 from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, forget_key, is_valid_component
-from ..protocol.exceptions import BackendError, MissingKeyError, MissingRootError, plain_key
+from ..protocol.exceptions import (
+    BackendError,
+    ConcurrencyConflictError,
+    MissingKeyError,
+    MissingRootError,
+    plain_key,
+)
 from ..protocol.flags import VALUE_NOT_RETRIEVED
 from ..protocol.store import FileSource, Store
 from ..protocol.versions import ANY, Expected, PreconditionFailed, Version
@@ -203,6 +209,8 @@ class FsspecStore(Store):
         precondition where none was asked for, is a ``BackendError`` chained from
         it.  The documented exceptions themselves pass unchanged.
         """
+        if isinstance(exc, ReplacedMidRead):  # a read started again while writers replaced the value, to no end
+            raise ConcurrencyConflictError(key, exc.attempts) from exc
         if isinstance(exc, PreconditionFailed):
             failure = failure or f"{operation} failed for key {key!r}: the storage reported an unmet precondition"
         elif not isinstance(exc, OSError):
@@ -343,9 +351,9 @@ class FsspecStore(Store):
         # before it is in place; a local folder serializes it straight into its temporary file.
         payload: ValuePayload | FilePayload
         if type(value) is FileSource:  # put_file: the file's bytes as they are
-            payload = FilePayload(value.file, self._record_layout)
+            payload = FilePayload(value.file, self._record_layout, self._root_for_parts)
         else:
-            payload = ValuePayload(self._codec, value, self._record_layout)
+            payload = ValuePayload(self._codec, value, self._record_layout, self._root_for_parts)
         try:
             if self.backend.streams_values:
                 return self.backend.put_stream(path, payload, expected)
@@ -415,6 +423,12 @@ class FsspecStore(Store):
                 self._layout.record()
             except Exception as exc:
                 self._fail(exc, "write", failure=f"cannot write to {self.backend.url}")
+
+    def _root_for_parts(self) -> None:
+        """Before the first part of a value uploaded while it is serialized: the bucket a lazy store's first
+        write creates (as ``_record_layout`` does for a whole value) must exist before the value is whole."""
+        if self._lazy_root and self._layout is not None and self._layout.pending:
+            self.ensure_root()
 
     # --- listing -----------------------------------------------------------------------------------
     def list(self, *, with_timestamps: bool = False) -> Iterator[tuple[Key, float]]:

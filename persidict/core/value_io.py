@@ -30,14 +30,16 @@ class Undecodable(Exception):
 
 
 class ValuePayload:
-    """A value and its codec; ``encoded`` runs once the value is serialized, before it is in place."""
+    """A value and its codec; ``encoded`` runs once the value is serialized, before it is in place, and
+    ``starting`` before a backend sends the first part of it (see ``Payload``)."""
 
-    __slots__ = ("_codec", "_encoded", "_value")
+    __slots__ = ("_codec", "_encoded", "_value", "starting")
 
-    def __init__(self, codec: Codec, value: Any, encoded: Callable[[], None]) -> None:
+    def __init__(self, codec: Codec, value: Any, encoded: Callable[[], None], starting: Callable[[], None]) -> None:
         self._codec = codec
         self._value = value
         self._encoded = encoded
+        self.starting = starting
 
     def to_bytes(self) -> bytes:
         data = self._codec.dumps(self._value)
@@ -52,11 +54,12 @@ class ValuePayload:
 class FilePayload:
     """The bytes of an open local file, as they are (``put_file``); each pass reads it from its start."""
 
-    __slots__ = ("_encoded", "_file")
+    __slots__ = ("_encoded", "_file", "starting")
 
-    def __init__(self, file: IO[bytes], encoded: Callable[[], None]) -> None:
+    def __init__(self, file: IO[bytes], encoded: Callable[[], None], starting: Callable[[], None]) -> None:
         self._file = file
         self._encoded = encoded
+        self.starting = starting
 
     def to_bytes(self) -> bytes:
         self._file.seek(0)

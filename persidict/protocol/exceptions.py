@@ -6,9 +6,10 @@ that code written for plain dicts would already catch::
     PersiDictError
     ├── MutationPolicyError      (also a TypeError) a mutation the store's policy forbids
     ├── ConcurrencyConflictError (also a RuntimeError) a conditional retry loop ran out of attempts
-    └── BackendError             (also a RuntimeError) the storage failed, chained ``from`` the cause
-        ├── BulkOperationError   some items of a bulk operation failed (``.failures``), the rest were done
-        └── MissingRootError     (also a KeyError) the bucket or container does not exist (yet)
+    ├── BackendError             (also a RuntimeError) the storage failed, chained ``from`` the cause
+    │   ├── BulkOperationError   some items of a bulk operation failed (``.failures``), the rest were done
+    │   └── MissingRootError     (also a KeyError) the bucket or container does not exist (yet)
+    └── ValueReplacedError       (also an OSError) the value a ``d.open()`` file was reading was replaced
 
 A missing key is always a ``KeyError`` (``MissingKeyError``, whose message
 shows the key as people write it, ``'runs/r1'``, while ``args[0]`` stays the
@@ -22,6 +23,7 @@ pickle exceptions).
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "MissingRootError",
     "MutationPolicyError",
     "PersiDictError",
+    "ValueReplacedError",
 ]
 
 
@@ -145,3 +148,22 @@ class MissingRootError(BackendError, KeyError):
 for _cls in (PersiDictError, MutationPolicyError, ConcurrencyConflictError, BackendError, BulkOperationError,
              MissingKeyError, MissingRootError):
     _cls.__module__ = "persidict.exceptions"
+
+
+class ValueReplacedError(PersiDictError, OSError):
+    """Another writer replaced the value a file of ``d.open(key)`` was reading, after part of it was read.
+
+    A remote file is read in ranges, each pinned to the version it was opened
+    at: the rest of that version is gone, and the bytes already handed out
+    cannot be taken back, so the file cannot go on.  Open the key again to
+    read the new version (``d[key]`` and ``get_file`` start again by themselves).
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(errno.ESTALE, f"{path} was replaced by another writer while it was read: the bytes read so "
+                         "far belong to the version opened, the rest of it is gone. Open the key again to read the "
+                         "new version")
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.path,)  # OSError keeps errno and strerror outside __dict__

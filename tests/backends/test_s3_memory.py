@@ -81,6 +81,8 @@ _STREAM_CHILD = textwrap.dedent("""
     class Pickled:  # what the streaming hooks hand a backend (their Payload and Decoder)
         def __init__(self, value=None):
             self.value = value
+        def starting(self):
+            pass
         def write_to(self, file):
             pickle.dump(self.value, file, protocol=5)
         def from_file(self, file):
