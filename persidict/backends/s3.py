@@ -26,16 +26,8 @@ from typing import IO, Any, TypeVar, cast
 
 from ..protocol.versions import ANY, Expected, Version
 from . import s3_parts, s3_reads, s3_streams
-from .base import Decoder, Payload
-from .object_store import (
-    Commit,
-    Metadata,
-    ObjectStoreBackend,
-    Outcome,
-    ReplacedMidRead,
-    forbid_hidden_resends,
-    http_date,
-)
+from .base import Decoder, Payload, ReplacedMidRead
+from .object_store import Commit, Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["S3Backend", "client_config", "conditional_request_failed", "not_found_error", "not_modified_error"]
 
