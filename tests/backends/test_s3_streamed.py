@@ -1,0 +1,206 @@
+"""S3 stores stream values: ``d[k] = v`` pickles into the parts, ``d[k]`` unpickles from the ranges.
+
+Against the session's moto server, with parts as small as S3 allows (5 MiB)
+and a threshold of 6 MiB.  What one request promised still holds: small values
+are one request each way, a lazy store's first write creates its bucket, a
+read never mixes versions (``d[k]`` starts again on the new one, ``d.open``
+says what happened), and no request is bounded by the size of the whole value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+from fsspec.asyn import sync
+
+from persidict import FsspecDict, RetryConfig, Transfers, ValueReplacedError
+from persidict.backends.base import ReplacedMidRead
+
+from ..servers.moto_s3 import MotoS3
+
+MiB = 1024**2
+SMALL = Transfers(part_threshold=6 * MiB, part_size=5 * MiB, parts_in_flight=2)
+BIG = 12 * MiB
+
+
+def _open(s3: MotoS3, bucket: str | None = None, **options: Any) -> FsspecDict[Any]:
+    return FsspecDict(f"s3://{bucket or s3.new_bucket_name()}/root", storage_options=s3.storage_options(),
+                      transfers=options.pop("transfers", SMALL), **options)
+
+
+class _Pickled:
+    """A decoder as ``read_decoded`` takes it (what the store's codec is), pickle underneath."""
+
+    def from_bytes(self, data: bytes) -> Any:
+        return pickle.loads(data)
+
+    def from_file(self, file: Any) -> Any:
+        return pickle.load(file)
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+
+def test_a_value_just_under_the_threshold_is_one_get(s3: MotoS3) -> None:
+    d = _open(s3, create_root=True)
+    backend, path = d._backend, d.key_to_path("k")
+    value = b"x" * (SMALL.part_threshold - 64)  # over part_size, under the threshold with its pickle header
+    with s3.counting() as written:
+        d["k"] = value
+    with s3.counting() as read:
+        assert backend.read_decoded(path, _Pickled())[0] == value
+        assert d["k"] == value
+    assert [m for m, at in written if at == "/" + path] == ["PUT"]
+    assert [m for m, at in read if at == "/" + path] == ["GET", "GET"]  # one each
+
+
+def test_the_first_streamed_write_of_a_big_value_creates_the_bucket(s3: MotoS3) -> None:
+    bucket = s3.new_bucket_name()
+    d = _open(s3, bucket)
+    assert bucket not in s3.buckets()
+    d["big"] = bytes([3]) * BIG  # over the threshold: its parts go up while it is pickled
+    assert bucket in s3.buckets()
+    assert _open(s3, bucket)["big"] == bytes([3]) * BIG  # and the layout was recorded: a new store reads it
+
+
+def test_a_streamed_value_that_cannot_be_pickled_leaves_the_old_one(s3: MotoS3) -> None:
+    d = _open(s3)
+    d["k"] = "old"
+    with pytest.raises(TypeError):
+        d["k"] = [bytes(BIG), lambda: None]  # fails past the threshold: its upload had started
+    assert d["k"] == "old"
+    backend = d._backend
+    assert not sync(backend.fs.loop, backend._call, "list_multipart_uploads").get("Uploads")  # aborted
+
+
+# --- a value replaced while it is read ----------------------------------------------------------
+
+
+class _ReplacedWhileRead(_Pickled):
+    """Reads a little, has another writer replace the value (``times`` times), then reads on."""
+
+    def __init__(self, replace: Any, times: int) -> None:
+        self.replace, self.times, self.calls = replace, times, 0
+
+    def from_file(self, file: Any) -> Any:
+        self.calls += 1
+        if self.calls <= self.times:
+            file.read(10)
+            self.replace(self.calls)
+            file.read()  # the rest: its ranges meet the new version
+            raise AssertionError("a replaced version was read to its end")
+        return super().from_file(file)
+
+
+def test_read_decoded_starts_again_on_the_new_version(s3: MotoS3) -> None:
+    d = _open(s3, create_root=True)
+    other = _open(s3, d._backend.bucket)  # another writer
+    d["k"] = bytes([1]) * BIG
+    path = d.key_to_path("k")
+
+    def replace(call: int) -> None:
+        other["k"] = bytes([1 + call]) * BIG
+
+    decoder = _ReplacedWhileRead(replace, times=1)
+    value, version = d._backend.read_decoded(path, decoder)
+    assert value == bytes([2]) * BIG and decoder.calls == 2
+    assert version is not None and version.etag == other.etag("k")
+
+
+def test_read_decoded_gives_up_as_the_retry_policy_says(s3: MotoS3) -> None:
+    d = _open(s3, create_root=True, retry=RetryConfig(max_conflict_retries=2, init_backoff=0.001))
+    other = _open(s3, d._backend.bucket)
+    d["k"] = bytes([1]) * BIG
+    path = d.key_to_path("k")
+
+    def replace(call: int) -> None:
+        other["k"] = bytes([1 + call]) * BIG
+
+    with pytest.raises(ReplacedMidRead) as info:
+        d._backend.read_decoded(path, _ReplacedWhileRead(replace, times=10))
+    assert info.value.attempts == 3
+    assert "replaced it while it was read, 3 time(s)" in str(info.value)
+
+
+def test_an_open_file_whose_value_is_replaced_says_so(s3: MotoS3) -> None:
+    d = _open(s3)
+    d["k"] = bytes([1]) * BIG
+    with d.open("k") as file:
+        start = file.read(10)
+        _open(s3, d._backend.bucket)["k"] = bytes([2]) * BIG
+        with pytest.raises(ValueReplacedError, match="Open the key again") as info:
+            file.read()
+    assert start == pickle.dumps(bytes([1]) * BIG, protocol=5)[:10]
+    assert isinstance(info.value, OSError)
+    with d.open("k") as file:
+        assert pickle.load(file) == bytes([2]) * BIG
+
+
+# --- deadlines --------------------------------------------------------------------------------
+
+
+def test_each_request_of_a_big_read_has_the_timeout_not_the_whole_value(s3: MotoS3) -> None:
+    one_at_a_time = Transfers(part_threshold=5 * MiB, part_size=5 * MiB, parts_in_flight=1)
+    d = _open(s3, transfers=one_at_a_time, timeout=2.5)
+    value = bytes(range(256)) * (30 * MiB // 256)  # the first 5 MiB, then ranges of 20 and 5 MiB, one by one
+    d["big"] = value
+    with s3.latency(1.0):  # three requests: 3 s in all, more than the timeout; each well within it
+        assert d["big"] == value  # decoded from the ranges
+        assert list(d.values()) == [value]  # the bytes path of bulk reads
+
+
+# --- memory -------------------------------------------------------------------------------------
+
+STREAMED = 96 * MiB
+
+_CHILD = textwrap.dedent("""
+    import json, sys
+    from persidict import FsspecDict, Transfers
+
+    def status(field):
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
+
+    options = {"endpoint_url": sys.argv[1], "key": "testing", "secret": "testing"}
+    transfers = Transfers(part_threshold=6 * 2**20, part_size=5 * 2**20, parts_in_flight=2)
+    warm = FsspecDict(sys.argv[2], storage_options=options, transfers=transfers)
+    warm["warm"] = bytes(8 * 2**20)  # imports, the client, connections, threads
+    assert len(warm["warm"]) == 8 * 2**20
+    d = FsspecDict(sys.argv[3], storage_options=options, transfers=transfers)  # its bucket may not exist yet
+    size = int(sys.argv[4])
+    value = bytes(range(256)) * (size // 256) if sys.argv[5] == "set" else None
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # VmHWM := VmRSS
+    before = status("VmRSS")
+    if sys.argv[5] == "set":
+        d["big"] = value
+    else:
+        value = d["big"]
+    peak = status("VmHWM") - before
+    assert value == bytes(range(256)) * (size // 256)  # after measuring: the comparison copies it
+    print(json.dumps({"peak": peak}))
+""")
+
+
+def _peak_of(s3: MotoS3, warm_url: str, url: str, operation: str) -> int:
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}  # a freed block leaves the process at once
+    done = subprocess.run([sys.executable, "-c", _CHILD, s3.url, warm_url, url, str(STREAMED), operation], env=env,
+                          capture_output=True, text=True, timeout=300, check=True)
+    return int(json.loads(done.stdout.strip().splitlines()[-1])["peak"])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc")
+def test_a_store_sets_and_gets_a_big_value_within_half_its_size_beyond_it(s3: MotoS3) -> None:
+    warm_url = f"s3://{s3.new_bucket_name()}/warm"
+    url = f"s3://{s3.new_bucket_name()}/root"  # missing: the measured set creates it
+    set_peak = _peak_of(s3, warm_url, url, "set")  # the value exists before: all of this is beyond it
+    get_peak = _peak_of(s3, warm_url, url, "get") - STREAMED  # the value itself is made by the read
+    assert set_peak <= STREAMED // 2, f"d[k] = v held {set_peak / MiB:.1f} MiB beyond a {STREAMED // MiB} MiB value"
+    assert get_peak <= STREAMED // 2, f"d[k] held {get_peak / MiB:.1f} MiB beyond a {STREAMED // MiB} MiB value"
