@@ -154,6 +154,8 @@ S3_METHODS = (
 # --- the stores ------------------------------------------------------------------------------
 LOCAL_KINDS = ("FileDirDict", "LocalDict", "FsspecDict_memory", "FsspecDict_file")
 KINDS = (*LOCAL_KINDS, "S3")
+STREAMING_KINDS = ("FileDirDict", "FsspecDict_file", "S3")
+"""Kinds whose backends stream values (``streams_values``)."""
 
 
 @pytest.fixture
@@ -274,7 +276,7 @@ REACHED_BY: dict[str, str | tuple[str, ...]] = {
     "read_many": "values",
     "stat": "etag",
     "exists": "contains",
-    "put": "update",  # d[k] = v goes through put_stream on local folders
+    "put": "update",  # d[k] = v goes through put_stream on local folders and S3
     "put_stream": "setitem",
     "remove": "delitem",
     "walk": "keys",  # len may be a counter (LocalDict keeps one)
@@ -291,10 +293,10 @@ REACHED_BY: dict[str, str | tuple[str, ...]] = {
      # ensure_root runs at construction, and a local child is a new backend object that the patch
      # on the instance cannot reach (object store children are copies, and inherit it).
      if not (primitive == "ensure_root" and kind != "S3")
-     # Local folders decode values from the open file (read_decoded): read serves the layout record only;
-     # other backends pass whole bytes, so nothing reaches their read_decoded and put_stream.
-     and not (primitive == "read" and kind in ("FileDirDict", "FsspecDict_file"))
-     and not (primitive in ("read_decoded", "put_stream") and kind not in ("FileDirDict", "FsspecDict_file"))],
+     # Local folders and S3 decode values from an open file (read_decoded): read serves the layout record
+     # only; other backends pass whole bytes, so nothing reaches their read_decoded and put_stream.
+     and not (primitive == "read" and kind in STREAMING_KINDS)
+     and not (primitive in ("read_decoded", "put_stream") and kind not in STREAMING_KINDS)],
 )
 def test_every_primitive_is_reached_by_a_public_method(
     open_store: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch, kind: str, primitive: str
