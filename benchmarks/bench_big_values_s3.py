@@ -9,11 +9,12 @@ got is subtracted).  Three ways, in the same run:
 
 - ``s3fs``: ``pipe_file`` of the array's protocol-5 pickle (made before the
   clock starts) and ``cat_file`` of it: the raw limit;
-- ``S3 dict``: ``d[k] = array`` and ``d[k]``: the bytes path (the value pickled
-  whole, then sent in parts; read in concurrent ranges into one buffer);
-- ``S3 streamed``: the backend's ``put_stream``/``read_decoded`` with pickle
-  writing into the parts and loading from the ranges, the path the dict takes
-  once the streaming codecs hooks (issue 15, items 2 and 6) are merged.
+- ``S3 dict``: ``d[k] = array`` and ``d[k]``, the path a store takes: pickle
+  writes into the parts as it goes (``put_stream``) and loads from the first
+  answer's body and concurrent ranges (``read_decoded``);
+- ``S3 bytes``: the backend's bytes path on the same store (``put`` of the
+  whole pickle, ``pickle.loads`` of the whole body read into one buffer), the
+  path a store took before it streamed and bulk reads (``values()``) take.
 """
 
 from __future__ import annotations
@@ -30,30 +31,11 @@ from typing import Any
 from bench_common import Row, Settings
 
 MIB = 1 << 20
-WAYS = ("s3fs", "S3 dict", "S3 streamed")
+WAYS = ("s3fs", "S3 dict", "S3 bytes")
 OPERATIONS = ("set", "get")
 BUCKET = "bigvalues"
 PATH = f"{BUCKET}/v/value.pkl"
 TARGETS = {"set": ">= 1.0x s3fs, peak <= 0.5x", "get": ">= 1.0x s3fs, peak <= 0.5x"}
-
-
-class _Pickled:
-    """A value for the streaming hooks (their Payload and Decoder): pickle protocol 5 into and out of a file."""
-
-    def __init__(self, value: Any = None) -> None:
-        self.value = value
-
-    def to_bytes(self) -> bytes:
-        return pickle.dumps(self.value, protocol=5)
-
-    def write_to(self, file: Any) -> None:
-        pickle.dump(self.value, file, protocol=5)
-
-    def from_bytes(self, data: bytes) -> Any:
-        return pickle.loads(data)
-
-    def from_file(self, file: Any) -> Any:
-        return pickle.load(file)
 
 
 def _status(field: str) -> int:
@@ -94,9 +76,9 @@ def _operate(client: Any, way: str, operation: str, value: Any) -> Any:
         return client["value"]
     backend = client._backend
     if operation == "set":
-        backend.put_stream(backend.path_for("value.pkl"), _Pickled(value))
+        backend.put(backend.path_for("value.pkl"), pickle.dumps(value, protocol=5))
         return None
-    return backend.read_decoded(backend.path_for("value.pkl"), _Pickled())[0]
+    return pickle.loads(backend.read(backend.path_for("value.pkl")))
 
 
 def measure_in_child(spec: dict[str, Any]) -> dict[str, float]:
@@ -150,8 +132,8 @@ def run_big_values_s3(settings: Settings) -> list[Row]:
             multiple = result["extra"] / (mib * MIB)
             rows.append(Row(section="bigvalues_s3", store=f"{way} ({mib} MiB array)", operation=op,
                             value=f"{rate:.0f} MB/s, peak +{multiple:.2f}x", vs_raw=ratio if way != "s3fs" else None,
-                            target=TARGETS[op] if way == "S3 streamed" else "",
-                            meets=(ratio >= 1.0 and multiple <= 0.5) if way == "S3 streamed" else None))
+                            target=TARGETS[op] if way == "S3 dict" else "",
+                            meets=(ratio >= 1.0 and multiple <= 0.5) if way == "S3 dict" else None))
     return rows
 
 

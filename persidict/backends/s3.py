@@ -10,6 +10,8 @@ so other writers' changes are seen at once.  A value up to ``part_threshold``
 bytes is one PutObject; a larger one is a multipart upload whose completion
 carries the condition (``s3_parts``), never dropped the way s3fs drops it.
 
+A value is read with a ranged GET of its first ``part_threshold`` bytes: all of
+a smaller one, and the rest of a larger one in concurrent ranges (``s3_reads``).
 A version is read with a one-byte ranged GET rather than a HEAD: it costs the
 same, carries the same headers and metadata, and its 404 says whether the key
 or the whole bucket is missing (a HEAD's 404 has no body to say it).
@@ -231,7 +233,8 @@ class S3Backend(ObjectStoreBackend):
 
     async def _head(self, name: str) -> tuple[Version, Metadata]:
         response = await self._first_response(name, 1)
-        response["Body"].close()  # one byte at most: the headers are the answer
+        # the byte is read, not dropped: a body closed unread takes its connection with it
+        await s3_reads.read_body(response["Body"], memoryview(bytearray(int(response.get("ContentLength", 0)))))
         return _version(response), response.get("Metadata")
 
     @contextlib.contextmanager
