@@ -144,19 +144,13 @@ class MissingRootError(BackendError, KeyError):
         return str(self.args[0])
 
 
-# Raised in workers and stored in values: pickled under persidict 0.x's module path.
-for _cls in (PersiDictError, MutationPolicyError, ConcurrencyConflictError, BackendError, BulkOperationError,
-             MissingKeyError, MissingRootError):
-    _cls.__module__ = "persidict.exceptions"
-
-
 class ValueReplacedError(PersiDictError, OSError):
     """Another writer replaced the value a file of ``d.open(key)`` was reading, after part of it was read.
 
     A remote file is read in ranges, each pinned to the version it was opened
     at: the rest of that version is gone, and the bytes already handed out
     cannot be taken back, so the file cannot go on.  Open the key again to
-    read the new version (``d[key]`` and ``get_file`` start again by themselves).
+    read the new version (``d[key]`` starts again by itself).
     """
 
     def __init__(self, path: str) -> None:
@@ -167,3 +161,9 @@ class ValueReplacedError(PersiDictError, OSError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.path,)  # OSError keeps errno and strerror outside __dict__
+
+
+# Raised in workers and stored in values: pickled under persidict 0.x's module path.
+for _cls in (PersiDictError, MutationPolicyError, ConcurrencyConflictError, BackendError, BulkOperationError,
+             MissingKeyError, MissingRootError, ValueReplacedError):
+    _cls.__module__ = "persidict.exceptions"

@@ -32,6 +32,7 @@ from persidict import (
     MutationPolicyError,
     NonEmptySafeStrTuple,
     PersiDictError,
+    ValueReplacedError,
 )
 from persidict import exceptions as exceptions_module
 
@@ -51,6 +52,7 @@ def _samples() -> list[PersiDictError]:
         BackendError("list failed: injected", backend="s3", operation="list"),
         BackendError("read failed for key", backend="filesystem", operation="read", key=KEY),
         MissingRootError("bucket 'b'", "s3://b/p", backend="s3", operation="read", key=KEY),
+        ValueReplacedError("b/p/item.pkl"),
     ]
 
 
@@ -63,7 +65,7 @@ def _state(error: BaseException) -> tuple[Any, ...]:
 def test_the_exception_classes_are_the_public_ones() -> None:
     """The exceptions module exports exactly these classes, all public in ``persidict``."""
     names = {"PersiDictError", "MutationPolicyError", "ConcurrencyConflictError", "BackendError", "BulkOperationError",
-             "MissingKeyError", "MissingRootError"}
+             "MissingKeyError", "MissingRootError", "ValueReplacedError"}
     assert set(exceptions_module.__all__) == names
     assert names <= set(persidict.__all__)
     for name in names:
@@ -72,7 +74,8 @@ def test_the_exception_classes_are_the_public_ones() -> None:
 
 @pytest.mark.parametrize(
     ("cls", "builtin"),
-    [(MutationPolicyError, TypeError), (ConcurrencyConflictError, RuntimeError), (BackendError, RuntimeError)],
+    [(MutationPolicyError, TypeError), (ConcurrencyConflictError, RuntimeError), (BackendError, RuntimeError),
+     (ValueReplacedError, OSError)],
 )
 def test_each_derives_from_the_root_and_keeps_its_builtin_base(cls: type, builtin: type) -> None:
     """Code written for plain dicts catches them by the builtin; persidict-aware code by the root."""
