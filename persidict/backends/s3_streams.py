@@ -175,11 +175,12 @@ class RangedReader(io.RawIOBase):
     Read from the start, it reads on from the first answer's open body (the
     first ``part_threshold`` bytes: no second request for them); a large
     read past it (a pickle's array buffer) is filled in place by concurrent
-    ranges; small reads elsewhere (after a seek) fetch a window of
-    ``part_size`` bytes.  Every range is pinned to the version first read: if
-    that version is replaced, a ``restartable`` reader raises
-    ``ReplacedMidRead`` (its reader starts again), any other
-    ``ValueReplacedError`` (its bytes were handed out already).
+    ranges; smaller reads past it (a copy's chunks, reads after a seek) are
+    served from a window of ``parts_in_flight`` parts fetched at once.
+    Every range is pinned to the version first read: if that version is
+    replaced, a ``restartable`` reader raises ``ReplacedMidRead`` (its reader
+    starts again), any other ``ValueReplacedError`` (its bytes were handed out
+    already).
     """
 
     def __init__(self, backend: S3Backend, path: str, first: FirstAnswer, *, restartable: bool) -> None:
@@ -231,7 +232,7 @@ class RangedReader(io.RawIOBase):
             return count
         if self._body is not None:
             return self._read_body(into)
-        if len(into) < s3_reads.READ_CHUNK:
+        if len(into) < self._backend.transfers.part_size:
             self._refill()
             return self._read(into)
         return self._large(into)
@@ -272,7 +273,10 @@ class RangedReader(io.RawIOBase):
             self._body = None
 
     def _refill(self) -> None:
-        end = min(self._position + self._backend.transfers.part_size, self._size)
+        """Fetch the next window: ``parts_in_flight`` parts, concurrently (a copy reading 1 MiB at a time
+        costs a request per part, not per MiB)."""
+        transfers = self._backend.transfers
+        end = min(self._position + transfers.parts_in_flight * transfers.part_size, self._size)
         window = bytearray(end - self._position)
         s3_reads.fill(self._backend, self._path, self._etag, memoryview(window), self._position)
         self._window, self._window_start = memoryview(window), self._position

@@ -431,7 +431,8 @@ class PersiDict(MutableMapping[NonEmptySafeStrTuple, ValueType], Generic[ValueTy
         """A read-only binary file object of the key's stored bytes (close it, or use ``with``).
 
         Its ``etag`` attribute is the version it reads.  Local folders open the value's file
-        itself, S3 reads it in ranges; other stores fetch the bytes when it is opened.
+        itself, S3 reads it in ranges (``ValueReplacedError`` if another writer replaces it after
+        part of it was read); other stores fetch the bytes when it is opened.
         """
         if mode != "rb":
             raise ValueError(f"a stored value opens read-only in binary mode ('rb'), not {mode!r}")

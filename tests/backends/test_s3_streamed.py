@@ -204,3 +204,15 @@ def test_a_store_sets_and_gets_a_big_value_within_half_its_size_beyond_it(s3: Mo
     get_peak = _peak_of(s3, warm_url, url, "get") - STREAMED  # the value itself is made by the read
     assert set_peak <= STREAMED // 2, f"d[k] = v held {set_peak / MiB:.1f} MiB beyond a {STREAMED // MiB} MiB value"
     assert get_peak <= STREAMED // 2, f"d[k] held {get_peak / MiB:.1f} MiB beyond a {STREAMED // MiB} MiB value"
+
+
+def test_copying_a_big_value_out_costs_a_request_per_part_not_per_chunk(s3: MotoS3, tmp_path: Any) -> None:
+    d = _open(s3)
+    value = bytes(range(256)) * (30 * MiB // 256)
+    d["big"] = value
+    with s3.counting() as read:
+        d.get_file("big", tmp_path / "big.pkl")  # copied 1 MiB at a time
+    assert (tmp_path / "big.pkl").read_bytes() == pickle.dumps(value, protocol=5)
+    gets = [m for m, at in read if at == "/" + d.key_to_path("big")]
+    # the first answer (6 MiB), then windows of two 5 MiB parts: 1 + 5 ranges, not 1 + 25
+    assert gets == ["GET"] * 6
