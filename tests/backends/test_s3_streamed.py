@@ -15,6 +15,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from fsspec.asyn import sync
 from persidict import FsspecDict, RetryConfig, Transfers, ValueReplacedError
 from persidict.backends.base import ReplacedMidRead
 
+from ..servers.faulty_s3 import FaultyS3
 from ..servers.moto_s3 import MotoS3
 
 MiB = 1024**2
@@ -154,6 +156,25 @@ def test_each_request_of_a_big_read_has_the_timeout_not_the_whole_value(s3: Moto
     with s3.latency(1.0):  # three requests: 3 s in all, more than the timeout; each well within it
         assert d["big"] == value  # decoded from the ranges
         assert list(d.values()) == [value]  # the bytes path of bulk reads
+
+
+@pytest.fixture(scope="module")
+def faulty() -> Iterator[FaultyS3]:
+    with FaultyS3() as server:
+        yield server
+
+
+def test_a_range_whose_answer_is_lost_is_asked_again_alone(faulty: FaultyS3) -> None:
+    d: FsspecDict[Any] = FsspecDict(f"s3://{faulty.new_bucket_name()}/root", storage_options=faulty.storage_options(),
+                                    transfers=SMALL, create_root=True)
+    value = bytes(range(256)) * (24 * MiB // 256)
+    d["big"] = value
+    start = len(faulty.requests)
+    with faulty.script("drop_before", methods=("GET",), conditional_only=True, path_contains="big") as plan:
+        assert d["big"] == value  # the ranges carry If-Match: the first one is cut off
+    assert plan.faulted_methods == ["GET"]
+    gets = [request for request in faulty.requests[start:] if request.method == "GET" and "big" in request.path]
+    assert [request.conditional for request in gets].count(False) == 1  # the read did not start again
 
 
 # --- memory -------------------------------------------------------------------------------------
