@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed
+from .base import ReplacedMidRead
 from .object_store import Commit, Outcome
-from .s3_parts import ReplacedMidRead
 from .transfers import Transfers
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ async def fill_ranges(backend: GCSBackend, name: str, generation: str, into: mem
     """Fill ``into`` with the object's bytes from ``offset`` on, ``parts_in_flight`` ranges at a time.
 
     Every range must come from ``generation``: a value replaced meanwhile
-    raises ``ReplacedMidRead`` (retried as a lost answer), never a mix.
+    raises ``ReplacedMidRead`` (the read starts again), never a mix.
     """
     limit = asyncio.Semaphore(backend.transfers.parts_in_flight)
     step = backend.transfers.range_size_for(len(into))

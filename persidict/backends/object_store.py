@@ -320,9 +320,25 @@ class ObjectStoreBackend(StorageBackend):
         """The bytes at ``path`` (None if ``if_none_match`` still matches) and their version: one ``_get``
         here; a cloud that reads big values in several requests (S3) overrides this instead."""
         if learn:
-            return self._run(lambda: self._get_learning(self._name(path), if_none_match), f"read {path}")
-        data, version, _ = self._run(lambda: self._get(self._name(path), if_none_match), f"read {path}")
+            return self._restarting(path, lambda: self._run(lambda: self._get_learning(self._name(path), if_none_match),
+                                                            f"read {path}"))
+        data, version, _ = self._restarting(path, lambda: self._run(lambda: self._get(self._name(path), if_none_match),
+                                                                    f"read {path}"))
         return data, version
+
+    def _restarting(self, path: str, read: Callable[[], T]) -> T:
+        """``read()``, started again while other writers replace the value mid-read (``ReplacedMidRead``), as
+        long as the store's ``RetryConfig`` lets a conflict loop go on; then ``ReplacedMidRead`` with the count."""
+        rounds = self.retry.rounds()
+        for _ in rounds:
+            try:
+                return read()
+            except ReplacedMidRead:
+                continue
+        replaced = ReplacedMidRead(errno.ESTALE, f"read {path}: other writers replaced it while it was read, "
+                                                 f"{rounds.attempts} time(s)")
+        replaced.attempts = rounds.attempts
+        raise replaced
 
     def stat(self, path: str) -> Version:
         return self._run(lambda: self._head_learning(self._name(path)), f"stat {path}")

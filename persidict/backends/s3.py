@@ -28,7 +28,7 @@ from typing import IO, Any, TypeVar, cast
 
 from ..protocol.versions import ANY, Expected, Version
 from . import s3_parts, s3_reads, s3_streams
-from .base import Decoder, Payload, ReplacedMidRead
+from .base import Decoder, Payload
 from .object_store import Commit, Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["S3Backend", "client_config", "conditional_request_failed", "not_found_error", "not_modified_error"]
@@ -193,24 +193,19 @@ class S3Backend(ObjectStoreBackend):
     def _pinned(self, path: str, use: Callable[[s3_reads.FirstAnswer], T], *, read_up_to: int,
                 if_none_match: str | None = None, learn: bool = True) -> T:
         """``use`` the first answer of a read of ``path`` (and the ranges it fetches); started again while
-        other writers replace the object mid-read, as long as the store's ``RetryConfig`` lets a conflict
-        loop go on, then ``ReplacedMidRead``."""
+        other writers replace the object mid-read (``_restarting``)."""
         name = self._name(path)
-        rounds = self.retry.rounds()
-        for _ in rounds:
+
+        def attempt() -> T:
             first = self._run(functools.partial(self._first, name, read_up_to, if_none_match), f"read {path}")
             if learn:  # a read that hands out no ETag starts no write from this version: nothing to learn
                 self._lineages.learn(name, first.version.etag, first.metadata)
             try:
                 return use(first)
-            except ReplacedMidRead:
-                continue
             finally:
                 first.close()
-        replaced = ReplacedMidRead(errno.ESTALE, f"read {path}: other writers replaced it while it was read, "
-                                                 f"{rounds.attempts} time(s)")
-        replaced.attempts = rounds.attempts
-        raise replaced
+
+        return self._restarting(path, attempt)
 
     def _fetch(
         self, path: str, if_none_match: str | None = None, *, learn: bool = True
