@@ -319,12 +319,15 @@ class ObjectStoreBackend(StorageBackend):
     ) -> tuple[bytes | None, Version]:
         """The bytes at ``path`` (None if ``if_none_match`` still matches) and their version: one ``_get``
         here; a cloud that reads big values in several requests (S3) overrides this instead."""
-        if learn:
-            return self._restarting(path, lambda: self._run(lambda: self._get_learning(self._name(path), if_none_match),
-                                                            f"read {path}"))
-        data, version, _ = self._restarting(path, lambda: self._run(lambda: self._get(self._name(path), if_none_match),
-                                                                    f"read {path}"))
-        return data, version
+        name = self._name(path)
+
+        async def get() -> tuple[bytes | None, Version]:
+            if learn:
+                return await self._get_learning(name, if_none_match)
+            data, version, _ = await self._get(name, if_none_match)
+            return data, version
+
+        return self._restarting(path, lambda: self._run(get, f"read {path}"))
 
     def _restarting(self, path: str, read: Callable[[], T]) -> T:
         """``read()``, started again while other writers replace the value mid-read (``ReplacedMidRead``), as
