@@ -11,7 +11,6 @@ deletes, and metadata that is fresh rather than cached.
 from __future__ import annotations
 
 import io
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, Protocol
@@ -196,9 +195,10 @@ class StorageBackend(ABC):
         """How many files end in ``suffix`` below the root, if known without listing (else None)."""
         return None
 
-    def count_shaped(self, files: re.Pattern[str], folders: re.Pattern[str]) -> int | None:
-        """How many files below the root match ``files`` in folders that match ``folders`` all the way
-        down, counted without listing them one by one (None where the backend cannot: then it lists)."""
+    def walk_folders(self, suffix: str) -> Iterator[tuple[str, list[str]]] | None:
+        """The files ending in ``suffix``, folder by folder: each folder's path below the root (``""``
+        for the root itself) with the names of its files; None where the backend does not list a
+        folder at once (then ``walk`` lists)."""
         return None
 
     @abstractmethod

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import stat
 from collections.abc import Iterator
 
@@ -22,7 +21,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no locks, gc goes by age alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["count_values", "prune_empty_folders", "remove_temporary_files", "walk_values"]
+__all__ = ["prune_empty_folders", "remove_temporary_files", "walk_folders", "walk_values"]
 
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _PROBE_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK
@@ -47,7 +46,8 @@ def _folders(folder: Folder, relative: str) -> Iterator[tuple[Folder, str, list[
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return  # removed while we walked, or not ours to read
     yield folder, relative, entries
-    for entry in entries:
+    # is_dir answers from the listing's file types: a real folder costs a call, a file none.
+    for entry in [entry for entry in entries if entry.is_dir(follow_symlinks=False)]:
         child = _subfolder(folder, entry)
         if child is not None:
             try:
@@ -85,34 +85,23 @@ def walk_values(anchor: str, root_names: list[str], suffix: str, with_timestamps
         close_chain(chain)
 
 
-def count_values(anchor: str, root_names: list[str], files: re.Pattern[str], folders: re.Pattern[str]) -> int:
-    """How many regular files below the root have names ``files`` matches, in folders whose names
-    ``folders`` matches all the way down; names are matched, never parsed one by one."""
+def walk_folders(anchor: str, root_names: list[str], suffix: str) -> Iterator[tuple[str, list[str]]]:
+    """Every real folder below the root (its path below the root, ``""`` for the root itself) with
+    the names of its regular files that end in ``suffix``: one list per folder, no call per file
+    (the root's first, then each folder's before its subfolders')."""
     chain = _open_root(anchor, root_names)
     if chain is None:
-        return 0
+        return
     try:
-        return _count_below(chain[-1], files, folders)
+        for _folder, relative, entries in _folders(chain[-1], ""):
+            # is_file answers from the listing's file types (no stat), and a file deleted meanwhile is
+            # no file to it (it raises no FileNotFoundError).
+            names = [entry.name for entry in entries
+                     if entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False)]
+            if names:
+                yield relative[:-1], names
     finally:
         close_chain(chain)
-
-
-def _count_below(folder: Folder, files: re.Pattern[str], folders: re.Pattern[str]) -> int:
-    try:
-        entries = scan(folder)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return 0  # removed while we counted, or not ours to read
-    names = [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
-    # One search over the names joined by "/" (in no file name): a folder of 10,000 files is one call.
-    count = len(files.findall("/".join(names)))
-    if len(names) < len(entries):  # there are folders (or links, or others) among the entries
-        for entry in entries:
-            if folders.fullmatch(entry.name) and (child := _subfolder(folder, entry)) is not None:
-                try:
-                    count += _count_below(child, files, folders)
-                finally:
-                    close_chain([child])
-    return count
 
 
 def remove_temporary_files(anchor: str, root_names: list[str], deadline: float) -> int:

@@ -63,12 +63,13 @@ PRIMITIVES = (
     "put_stream",
     "remove",
     "walk",
+    "walk_folders",
     "prune_empty_dirs",
     "ensure_root",
     "child",
 )
 """Every primitive of ``StorageBackend`` (persidict/backends/base.py)."""
-GENERATORS = frozenset({"read_many", "walk"})
+GENERATORS = frozenset({"read_many", "walk", "walk_folders"})
 """Primitives that return iterators: they fail when iterated, as a real listing does."""
 
 
@@ -277,7 +278,8 @@ REACHED_BY: dict[str, str | tuple[str, ...]] = {
     "put": "update",  # d[k] = v goes through put_stream on local folders
     "put_stream": "setitem",
     "remove": "delitem",
-    "walk": "keys",  # len may be a counter (LocalDict keeps one)
+    "walk": ("keys", "keys_and_timestamps"),  # local folders list keys folder by folder (walk_folders)
+    "walk_folders": "keys",  # len may be a counter (LocalDict keeps one)
     "prune_empty_dirs": "clear",
     "ensure_root": "get_subdict",
     "child": "get_subdict",
@@ -409,7 +411,7 @@ def test_eq_and_get_do_not_absorb_backend_errors(
     unequal, or look like a missing key, silently.
     """
     d = open_store(kind)
-    Injector(monkeypatch, d._backend, "walk", _os_error)
+    Injector(monkeypatch, d._backend, "walk_folders", _os_error)  # local folders list folder by folder
     with pytest.raises(BackendError):
         _ = d == {KEY: 1, NESTED: 2}
     with pytest.raises(BackendError):

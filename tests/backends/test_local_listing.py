@@ -1,0 +1,83 @@
+"""Listings of a local folder that holds junk besides its keys: every listing names exactly the keys.
+
+``keys()`` and ``len()`` parse names folder by folder, ``keys_and_timestamps()`` file by file
+(docs/big-values.md#big-stores); whatever a user or another tool left in the folder, they must agree.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+
+import pytest
+
+from persidict import FileDirDict
+from persidict.backends.temporary import new_temporary_name
+
+KEYS = [("a",), ("run_1",), ("x.y",), ("f", "b"), ("f", "g", "c"), ("F", "b")]
+
+
+def suffix_of(s: str, n: int) -> str:
+    """The digest suffix, computed independently of the package (docs/concepts.md#digest-suffixes)."""
+    return "_" + base64.b32encode(hashlib.md5(s.encode("utf-8")).digest()).decode()[:n].lower() if n else ""
+
+
+def _write(path: str, data: bytes = b"junk") -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as file:
+        file.write(data)
+
+
+def _plant(d: FileDirDict, digest_len: int, outside: str) -> None:
+    """Files and folders that are no key's, in the root and in a key's folder."""
+    root, folder = d.base_dir, os.path.dirname(d.key_to_path(("f", "b")))
+    name = lambda s: s + suffix_of(s, digest_len)  # a component's name on disk
+    for where in (root, folder):
+        if digest_len:
+            _write(os.path.join(where, "forged" + "_" + "a" * digest_len + ".pkl"))  # a wrong digest suffix
+            _write(os.path.join(where, name("a") + suffix_of(name("a"), digest_len) + ".pkl"))  # ends in its own
+        _write(os.path.join(where, name("a") + ".json"))  # another format
+        _write(os.path.join(where, name("a") + ".pkl.bak"))
+        _write(os.path.join(where, name("b c") + ".pkl"))  # unsafe characters
+        _write(os.path.join(where, name(".") + ".pkl"))  # a reserved name
+        _write(os.path.join(where, new_temporary_name()))  # a writer's temporary file
+        _write(os.path.join(where, "junk dir", name("j") + ".pkl"))  # a folder that is no key's
+        if digest_len:
+            _write(os.path.join(where, "junk_" + "a" * digest_len, name("j") + ".pkl"))  # a forged folder
+        os.makedirs(os.path.join(where, name("dir") + ".pkl", name("k") + ".pkl"))  # a folder named like a file
+        _write(os.path.join(outside, "v.pkl"))
+        os.symlink(os.path.join(outside, "v.pkl"), os.path.join(where, name("linked") + ".pkl"))
+        os.symlink(outside, os.path.join(where, name("linkdir")), target_is_directory=True)
+        os.mkfifo(os.path.join(where, name("fifo") + ".pkl"))
+
+
+@pytest.mark.parametrize("digest_len", [0, 3, 4, 8])
+def test_every_listing_names_exactly_the_keys(tmp_path, digest_len):
+    d = FileDirDict(base_dir=str(tmp_path / "store"), digest_len=digest_len, fsync=False)
+    for i, key in enumerate(KEYS):
+        d[key] = i
+    outside = str(tmp_path / "outside")
+    _write(os.path.join(outside, "v" + suffix_of("v", digest_len) + ".pkl"))
+    _plant(d, digest_len, outside)
+    expected = {key: i for i, key in enumerate(KEYS)}
+    fresh = FileDirDict(base_dir=d.base_dir, digest_len=digest_len, fsync=False)  # no memo of what d wrote
+    for store in (d, fresh):
+        assert sorted(store.keys()) == sorted(expected)
+        assert len(store) == len(expected)
+        assert dict(store.items()) == expected
+        assert sorted(key for key, _ in store.keys_and_timestamps()) == sorted(expected)
+        assert sorted(store.values()) == sorted(expected.values())
+
+
+def test_a_store_of_many_folders_and_keys_counts_and_lists_each_once(tmp_path):
+    d = FileDirDict(base_dir=str(tmp_path), fsync=False)
+    keys = {(f"folder{i % 7}", f"key{i}") for i in range(700)} | {(f"top{i}",) for i in range(50)}
+    for key in keys:
+        d[key] = 0
+    _write(os.path.join(os.path.dirname(d.key_to_path(("folder3", "x"))), "key3_zzzz.pkl"))
+    assert len(d) == len(keys)
+    assert set(d.keys()) == keys and sum(1 for _ in d.keys()) == len(keys)
+    del d["folder3", "key3"]
+    assert len(d) == len(keys) - 1
+    assert ("folder3", "key3") not in set(d.keys())
