@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, Protocol
 
 from fsspec import AbstractFileSystem
@@ -193,6 +193,12 @@ class StorageBackend(ABC):
     # --- listing -------------------------------------------------------------
     def count(self, suffix: str) -> int | None:
         """How many files end in ``suffix`` below the root, if known without listing (else None)."""
+        return None
+
+    def count_keys(self, suffix: str, count_names: Callable[[str, list[str]], int]) -> int | None:
+        """The sum of ``count_names(folder, names)`` over the folders ``walk_folders`` yields, where the
+        backend can count folder by folder (it may remember the folders unchanged since: the count of
+        the same names is the same); None where it cannot (then the listing is counted)."""
         return None
 
     def walk_folders(self, suffix: str) -> Iterator[tuple[str, list[str]]] | None:

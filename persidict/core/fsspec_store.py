@@ -452,17 +452,20 @@ class FsspecStore(Store):
 
     def count(self) -> int:
         """How many keys: kept count, else the keys of each folder counted without building them
-        (a local folder), else the listing's length; always the number of keys ``list`` yields."""
+        (a local folder, which counts again only its folders changed since), else the listing's
+        length; always the number of keys ``list`` yields."""
         known = self.known_count()
         if known is not None:
             return known
         try:
-            folders = self.backend.walk_folders(self._suffix)
-            if folders is not None:
-                return sum(len(self._stems_in(head, names)[1]) for head, names in folders)
+            counted = self.backend.count_keys(self._suffix, self._count_in)
         except Exception as exc:
             self._fail(exc, "list")
-        return sum(1 for _ in self.list())
+        return sum(1 for _ in self.list()) if counted is None else counted
+
+    def _count_in(self, head: str, names: Sequence[str]) -> int:
+        """How many keys have their files among ``names`` in folder ``head`` (``count_keys``'s counter)."""
+        return len(self._stems_in(head, names)[1])
 
     def clear(self) -> dict[Key, Exception]:
         """Delete every item of this format under this root (other formats' files stay), batched where

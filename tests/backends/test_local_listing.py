@@ -9,9 +9,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
+from typing import Any
 
 import pytest
 
+import persidict.backends.local_tree as local_tree
 from persidict import FileDirDict
 from persidict.backends.temporary import new_temporary_name
 
@@ -81,3 +84,79 @@ def test_a_store_of_many_folders_and_keys_counts_and_lists_each_once(tmp_path):
     del d["folder3", "key3"]
     assert len(d) == len(keys) - 1
     assert ("folder3", "key3") not in set(d.keys())
+
+
+# --- len() counts again only the folders changed since its last count ---------------------------------
+def _settle(root: str) -> None:
+    """Date every folder below ``root`` an hour back, as a folder left alone for a while is."""
+    past = time.time() - 3600
+    for folder, _dirs, _files in os.walk(root):
+        os.utime(folder, (past, past))
+
+
+def _scanned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The folders listed from now on (local_tree's scan, watched)."""
+    seen: list[str] = []
+    original = local_tree.scan
+
+    def watched(folder: Any) -> Any:
+        seen.append(folder.path)
+        return original(folder)
+
+    monkeypatch.setattr(local_tree, "scan", watched)
+    return seen
+
+
+def test_len_follows_every_change_of_a_settled_store(tmp_path):
+    d = FileDirDict(base_dir=str(tmp_path / "store"), fsync=False)
+    for i in range(40):
+        d[f"folder{i % 4}", f"key{i}"] = i
+    d["top"] = 0
+    outside = tmp_path / "outside.pkl"
+    outside.write_bytes(b"x")
+    folder = os.path.dirname(d.key_to_path(("folder1", "x")))
+    changes = [
+        lambda: d.__setitem__(("folder1", "new"), 1),
+        lambda: d.__delitem__(("folder2", "key2")),
+        lambda: _write(os.path.join(folder, "forged_aaaa.pkl")),
+        lambda: os.symlink(outside, d.key_to_path(("folder1", "linked"))),
+        lambda: os.replace(d.key_to_path(("folder1", "key1")), d.key_to_path(("folder1", "moved"))),
+        lambda: d.__setitem__(("folder9", "deeper", "key"), 1),  # a new folder below a settled one
+        lambda: [d.__delitem__(key) for key in list(d.keys()) if key[0] == "folder3"],  # a folder removed
+        lambda: d.__setitem__("top2", 1),
+    ]
+    for change in changes:
+        _settle(d.base_dir)
+        assert len(d) == sum(1 for _ in d.keys())  # counted, and remembered: the folders are settled
+        change()
+        assert len(d) == sum(1 for _ in d.keys())
+
+
+def test_a_change_hidden_from_the_mtime_is_still_counted(tmp_path):
+    # A folder's mtime set back after a change (as a coarse clock tick can leave it): its ctime moved.
+    d = FileDirDict(base_dir=str(tmp_path), fsync=False)
+    d["a", "b"] = 1
+    _settle(d.base_dir)
+    folder = os.path.dirname(d.key_to_path(("a", "b")))
+    before = os.stat(folder)
+    assert len(d) == 1
+    d["a", "c"] = 2
+    os.utime(folder, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert len(d) == 2
+
+
+def test_a_settled_folder_is_not_listed_again_by_len(tmp_path, monkeypatch):
+    d = FileDirDict(base_dir=str(tmp_path), fsync=False)
+    for i in range(30):
+        d[f"folder{i % 3}", f"key{i}"] = i
+    _settle(d.base_dir)
+    assert len(d) == 30
+    scanned = _scanned(monkeypatch)
+    d["folder1", "new"] = 1
+    assert len(d) == 31
+    assert scanned == [os.path.dirname(d.key_to_path(("folder1", "new")))]  # only the changed folder
+    scanned.clear()
+    recent = FileDirDict(base_dir=str(tmp_path / "recent"), fsync=False)
+    recent["f", "k"] = 1
+    assert len(recent) == len(recent) == 1
+    assert len(scanned) == 4  # folders changed a moment ago are never remembered: listed each time
