@@ -29,6 +29,7 @@ from ..protocol.flags import VALUE_NOT_RETRIEVED
 from ..protocol.store import FileSource, Store
 from ..protocol.versions import ANY, Expected, PreconditionFailed, Version
 from .layout import LayoutRecorder
+from .listed_names import ListedNames
 from .settings import mask_secrets
 from .value_io import CodecDecoder, FilePayload, Undecodable, ValuePayload
 
@@ -71,6 +72,7 @@ class FsspecStore(Store):
         self._decoder = CodecDecoder(codec)
         self._paths: dict[tuple[str, ...], str] = {}
         self._keys_of_files: dict[str, Key | None] = {}
+        self._listed = ListedNames(_MEMO_SIZE)  # local folders: the keys of the names met, folder by folder
         self._folders: dict[str, tuple[str, ...] | None] = {}
 
     @property
@@ -369,8 +371,11 @@ class FsspecStore(Store):
         """Drop the memo entries of a deleted key, so a process that churns keys stays flat."""
         forget_key(key.strings)
         self._paths.pop(key.strings, None)
-        if self._keys_of_files:  # filled only by listings
-            self._keys_of_files.pop(self._relative(key), None)
+        if self._keys_of_files or self._listed:  # filled only by listings
+            relative = self._relative(key)
+            self._keys_of_files.pop(relative, None)
+            head, _, name = relative.rpartition("/")
+            self._listed.forget(head, name)
 
     def write_many(self, items: Iterable[tuple[Key, Any]], expected: Expected = ANY) -> dict[Key, Exception]:
         """Every value is encoded first (``TypeError`` before anything is written), then written
@@ -433,9 +438,14 @@ class FsspecStore(Store):
     def _keys_in(self, head: str, names: Sequence[str]) -> Sequence[Key]:
         """The keys whose files are ``names`` in folder ``head`` (below the root); names that are no
         key's file are skipped, exactly as ``key_of`` skips them."""
-        folder, stems = self._stems_in(head, names)
-        build = NonEmptySafeStrTuple._from_valid
-        return [build((*folder, stem)) for stem in stems]
+        keys = self._listed.keys(head, names)
+        if keys is None:
+            folder, stems = self._stems_in(head, names)
+            build = NonEmptySafeStrTuple._from_valid
+            keys = [build((*folder, stem)) for stem in stems]
+            if len(keys) == len(names):  # every name a key's: listing the folder again is a lookup per name
+                self._listed.remember(head, names, keys)
+        return keys
 
     def _stems_in(self, head: str, names: Sequence[str]) -> tuple[tuple[str, ...], Sequence[str]]:
         """The key components of folder ``head``, and the last components of the keys whose files are
@@ -465,7 +475,8 @@ class FsspecStore(Store):
 
     def _count_in(self, head: str, names: Sequence[str]) -> int:
         """How many keys have their files among ``names`` in folder ``head`` (``count_keys``'s counter)."""
-        return len(self._stems_in(head, names)[1])
+        keys = self._listed.keys(head, names)
+        return len(self._stems_in(head, names)[1] if keys is None else keys)
 
     def clear(self) -> dict[Key, Exception]:
         """Delete every item of this format under this root (other formats' files stay), batched where

@@ -160,3 +160,36 @@ def test_a_settled_folder_is_not_listed_again_by_len(tmp_path, monkeypatch):
     recent["f", "k"] = 1
     assert len(recent) == len(recent) == 1
     assert len(scanned) == 4  # folders changed a moment ago are never remembered: listed each time
+
+
+# --- a store object lists its folders again by looking their names up -----------------------------
+def test_a_store_listing_again_sees_every_change(tmp_path):
+    d = FileDirDict(base_dir=str(tmp_path), fsync=False)
+    for i in range(60):
+        d[f"folder{i % 3}", f"key{i}"] = i
+    folder = os.path.dirname(d.key_to_path(("folder1", "x")))
+    changes = [
+        lambda: _write(os.path.join(folder, "forged_aaaa.pkl")),  # junk in a folder listed before
+        lambda: d.__delitem__(("folder1", "key1")),
+        lambda: os.remove(os.path.join(folder, "forged_aaaa.pkl")),
+        lambda: d.__setitem__(("folder1", "key1"), 1),
+        lambda: os.replace(d.key_to_path(("folder2", "key2")), d.key_to_path(("folder2", "renamed"))),
+        lambda: os.symlink(d.key_to_path(("folder0", "key0")), d.key_to_path(("folder0", "link"))),
+        lambda: d.clear(),
+    ]
+    for change in changes:
+        assert sorted(d.keys()) == sorted(FileDirDict(base_dir=str(tmp_path), fsync=False).keys())
+        change()
+        listed = sorted(d.keys())
+        assert listed == sorted(FileDirDict(base_dir=str(tmp_path), fsync=False).keys())
+        assert len(d) == len(listed)
+
+
+def test_deleted_keys_leave_no_trace_in_the_listing_memo(tmp_path):
+    d = FileDirDict(base_dir=str(tmp_path), fsync=False)
+    for i in range(100):
+        d[f"folder{i % 4}", f"key{i}"] = i
+    assert sum(1 for _ in d.keys()) == 100
+    for i in range(100):
+        del d[f"folder{i % 4}", f"key{i}"]
+    assert len(d._files._listed) == 0
