@@ -474,7 +474,12 @@ class FsspecStore(Store):
         return sum(1 for _ in self.list()) if counted is None else counted
 
     def _count_in(self, head: str, names: Sequence[str]) -> int:
-        """How many keys have their files among ``names`` in folder ``head`` (``count_keys``'s counter)."""
+        """How many keys have their files among ``names`` in folder ``head`` (``count_keys``'s counter).
+
+        While there is room, the keys are built and remembered as a listing's are (counting the
+        folder again is then a lookup per name); past it, names are parsed, no key is built."""
+        if self._listed.has_room(len(names)):
+            return len(self._keys_in(head, names))
         keys = self._listed.keys(head, names)
         return len(self._stems_in(head, names)[1] if keys is None else keys)
 

@@ -39,9 +39,13 @@ class ListedNames:
         except KeyError:
             return None
 
+    def has_room(self, count: int) -> bool:
+        """Whether ``count`` more names would be remembered."""
+        return self._size + count <= self._limit
+
     def remember(self, head: str, names: Sequence[str], keys: Sequence[Key]) -> None:
         """Remember that ``names`` in folder ``head`` are the files of ``keys`` (one each, in order)."""
-        if self._size + len(names) > self._limit:
+        if not self.has_room(len(names)):
             return
         known = self._folders.setdefault(head, {})
         before = len(known)
