@@ -23,7 +23,7 @@ from ..backends.base import StorageBackend
 from ..backends.credentials import credentials_advice, missing_credentials
 from ..codecs.registry import Codec
 from ..keys.digests import sign_component, signed_stems, stem_of, unsign_component
-from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, forget_key, is_valid_component
+from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, forget_key, is_valid_component, keys_in_folder
 from ..protocol.exceptions import BackendError, MissingKeyError, MissingRootError, plain_key
 from ..protocol.flags import VALUE_NOT_RETRIEVED
 from ..protocol.store import FileSource, Store
@@ -440,9 +440,7 @@ class FsspecStore(Store):
         key's file are skipped, exactly as ``key_of`` skips them."""
         keys = self._listed.keys(head, names)
         if keys is None:
-            folder, stems = self._stems_in(head, names)
-            build = NonEmptySafeStrTuple._from_valid
-            keys = [build((*folder, stem)) for stem in stems]
+            keys = keys_in_folder(*self._stems_in(head, names))
             if len(keys) == len(names):  # every name a key's: listing the folder again is a lookup per name
                 self._listed.remember(head, names, keys)
         return keys
