@@ -45,7 +45,7 @@ class ListedNames:
 
     def remember(self, head: str, names: Sequence[str], keys: Sequence[Key]) -> None:
         """Remember that ``names`` in folder ``head`` are the files of ``keys`` (one each, in order)."""
-        if not self.has_room(len(names)):
+        if not names or not self.has_room(len(names)):
             return
         known = self._folders.setdefault(head, {})
         before = len(known)
