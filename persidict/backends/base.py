@@ -11,9 +11,8 @@ deletes, and metadata that is fresh rather than cached.
 from __future__ import annotations
 
 import io
-import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, Protocol
 
 from fsspec import AbstractFileSystem
@@ -212,9 +211,16 @@ class StorageBackend(ABC):
         """How many files end in ``suffix`` below the root, if known without listing (else None)."""
         return None
 
-    def count_shaped(self, files: re.Pattern[str], folders: re.Pattern[str]) -> int | None:
-        """How many files below the root match ``files`` in folders that match ``folders`` all the way
-        down, counted without listing them one by one (None where the backend cannot: then it lists)."""
+    def count_keys(self, suffix: str, count_names: Callable[[str, list[str]], int]) -> int | None:
+        """The sum of ``count_names(folder, names)`` over the folders ``walk_folders`` yields, where the
+        backend can count folder by folder (it may remember the folders unchanged since: the count of
+        the same names is the same); None where it cannot (then the listing is counted)."""
+        return None
+
+    def walk_folders(self, suffix: str) -> Iterator[tuple[str, list[str]]] | None:
+        """The files ending in ``suffix``, folder by folder: each folder's path below the root (``""``
+        for the root itself) with the names of its files; None where the backend does not list a
+        folder at once (then ``walk`` lists)."""
         return None
 
     @abstractmethod

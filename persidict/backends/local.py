@@ -33,7 +33,6 @@ import errno
 import functools
 import io
 import os
-import re
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -43,7 +42,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from .base import ABSENT, ANY, Decoder, Expected, Payload, PreconditionFailed, StorageBackend, Version
 from .beneath import AT_FUNCTIONS, O_NOFOLLOW, Folder, close_chain, is_link_error, link_in_the_way, open_chain
-from .local_tree import count_values, prune_empty_folders, remove_temporary_files, walk_values
+from .local_tree import FolderCounts, prune_empty_folders, remove_temporary_files, walk_folders, walk_values
 from .temporary import new_temporary_name
 
 try:
@@ -115,6 +114,7 @@ class LocalBackend(StorageBackend):
         self._anchor_slash = self.anchor + "/"
         self._skip = len(self._anchor_slash)
         self._root_names = self._names(self.root) if self.root != self.anchor else []
+        self._counts = FolderCounts()  # len() counts again only the folders changed since the last count
 
 
     def _retrying(self, function: Callable[..., T], *args: Any) -> T:
@@ -375,8 +375,11 @@ class LocalBackend(StorageBackend):
     def walk(self, suffix: str, *, with_timestamps: bool) -> Iterator[tuple[str, float]]:
         yield from walk_values(self.anchor, self._root_names, suffix, with_timestamps)
 
-    def count_shaped(self, files: re.Pattern[str], folders: re.Pattern[str]) -> int | None:
-        return count_values(self.anchor, self._root_names, files, folders)
+    def walk_folders(self, suffix: str) -> Iterator[tuple[str, list[str]]]:
+        return walk_folders(self.anchor, self._root_names, suffix)
+
+    def count_keys(self, suffix: str, count_names: Callable[[str, list[str]], int]) -> int | None:
+        return self._counts.count(self.anchor, self._root_names, suffix, count_names)
 
     def remove_temporary_files(self, older_than: float) -> int:
         return remove_temporary_files(self.anchor, self._root_names, time.time() - older_than)

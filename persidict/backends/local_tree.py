@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from .beneath import Folder, close_chain, is_link_error, open_chain, scan, subfolder
 from .temporary import is_temporary_name
@@ -22,7 +22,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no locks, gc goes by age alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["count_values", "prune_empty_folders", "remove_temporary_files", "walk_values"]
+__all__ = ["FolderCounts", "prune_empty_folders", "remove_temporary_files", "walk_folders", "walk_values"]
 
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _PROBE_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK
@@ -47,21 +47,30 @@ def _folders(folder: Folder, relative: str) -> Iterator[tuple[Folder, str, list[
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return  # removed while we walked, or not ours to read
     yield folder, relative, entries
-    for entry in entries:
-        child = _subfolder(folder, entry)
+    for name in _subfolder_names(entries):
+        child = _subfolder(folder, name)
         if child is not None:
             try:
-                yield from _folders(child, relative + entry.name + "/")
+                yield from _folders(child, relative + name + "/")
             finally:
                 close_chain([child])
 
 
-def _subfolder(folder: Folder, entry: os.DirEntry[str]) -> Folder | None:
-    """The real folder ``entry`` names, opened without following links; None for anything else."""
+def _subfolder_names(entries: list[os.DirEntry[str]]) -> list[str]:
+    # is_dir answers from the listing's file types: a folder of files costs no call per file.
+    return [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
+
+
+def _file_names(entries: list[os.DirEntry[str]], suffix: str) -> list[str]:
+    # is_file answers from the listing's file types too (no stat), and a file deleted meanwhile
+    # is no file to it (it raises no FileNotFoundError).
+    return [entry.name for entry in entries if entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False)]
+
+
+def _subfolder(folder: Folder, name: str) -> Folder | None:
+    """The real folder ``name`` in ``folder``, opened without following links; None for anything else."""
     try:
-        if not entry.is_dir(follow_symlinks=False):
-            return None
-        return subfolder(folder, entry.name)
+        return subfolder(folder, name)
     except OSError:
         return None  # removed meanwhile, or swapped for a link or a file since it was listed
 
@@ -85,34 +94,79 @@ def walk_values(anchor: str, root_names: list[str], suffix: str, with_timestamps
         close_chain(chain)
 
 
-def count_values(anchor: str, root_names: list[str], files: re.Pattern[str], folders: re.Pattern[str]) -> int:
-    """How many regular files below the root have names ``files`` matches, in folders whose names
-    ``folders`` matches all the way down; names are matched, never parsed one by one."""
+def walk_folders(anchor: str, root_names: list[str], suffix: str) -> Iterator[tuple[str, list[str]]]:
+    """Every real folder below the root (its path below the root, ``""`` for the root itself) with
+    the names of its regular files that end in ``suffix``: one list per folder, no call per file
+    (the root's first, then each folder's before its subfolders')."""
     chain = _open_root(anchor, root_names)
     if chain is None:
-        return 0
+        return
     try:
-        return _count_below(chain[-1], files, folders)
+        for _folder, relative, entries in _folders(chain[-1], ""):
+            names = _file_names(entries, suffix)
+            if names:
+                yield relative[:-1], names
     finally:
         close_chain(chain)
 
 
-def _count_below(folder: Folder, files: re.Pattern[str], folders: re.Pattern[str]) -> int:
-    try:
-        entries = scan(folder)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return 0  # removed while we counted, or not ours to read
-    names = [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
-    # One search over the names joined by "/" (in no file name): a folder of 10,000 files is one call.
-    count = len(files.findall("/".join(names)))
-    if len(names) < len(entries):  # there are folders (or links, or others) among the entries
-        for entry in entries:
-            if folders.fullmatch(entry.name) and (child := _subfolder(folder, entry)) is not None:
+CountNames = Callable[[str, list[str]], int]
+"""Counts the keys of a folder: given its path below the root and the names of its files."""
+
+
+class FolderCounts:
+    """What one count found in each folder, to count a folder again only once it has changed.
+
+    Adding, removing or renaming an entry changes its folder's mtime and ctime, so a folder
+    whose ``stat`` is as it was holds the same names.  A folder whose mtime is less than
+    ``SETTLE_SECONDS`` old is not remembered: timestamps may be a clock tick coarse, and a
+    change within the tick would leave them as they were (a later one moves them: never back
+    to a settled time, and an mtime set back by hand moves the ctime).
+    """
+
+    SETTLE_SECONDS = 2.0
+    LIMIT = 1 << 16  # folders remembered (emptied when full)
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], tuple[tuple[int, ...], int, list[str]]] = {}
+
+    def count(self, anchor: str, root_names: list[str], suffix: str, count_names: CountNames) -> int:
+        """How many names below the root ``count_names`` counts (it gets a folder's path below the
+        root and the names of its regular files ending in ``suffix``), folder by folder."""
+        chain = _open_root(anchor, root_names)
+        if chain is None:
+            return 0
+        settled_before = time.time_ns() - int(self.SETTLE_SECONDS * 1e9)
+        try:
+            return self._count_in(chain[-1], "", suffix, count_names, settled_before)
+        finally:
+            close_chain(chain)
+
+    def _count_in(self, folder: Folder, relative: str, suffix: str, count_names: CountNames,
+                  settled_before: int) -> int:
+        try:
+            st = os.stat(folder.path) if folder.fd is None else os.fstat(folder.fd)  # before listing: a change
+            signature = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)  # after it shows
+            known = self._known.get((suffix, relative))
+            if known is not None and known[0] == signature:
+                count, subfolders = known[1], known[2]
+            else:
+                entries = scan(folder)
+                count, subfolders = count_names(relative[:-1], _file_names(entries, suffix)), _subfolder_names(entries)
+                if st.st_mtime_ns < settled_before:
+                    if len(self._known) >= self.LIMIT:
+                        self._known.clear()
+                    self._known[suffix, relative] = (signature, count, subfolders)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            return 0  # removed while we counted, or not ours to read
+        for name in subfolders:
+            child = _subfolder(folder, name)
+            if child is not None:
                 try:
-                    count += _count_below(child, files, folders)
+                    count += self._count_in(child, relative + name + "/", suffix, count_names, settled_before)
                 finally:
                     close_chain([child])
-    return count
+        return count
 
 
 def remove_temporary_files(anchor: str, root_names: list[str], deadline: float) -> int:
@@ -177,8 +231,8 @@ def _prune_below(folder: Folder) -> None:
         entries = scan(folder)
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return
-    for entry in entries:
-        child = _subfolder(folder, entry)
+    for name in _subfolder_names(entries):
+        child = _subfolder(folder, name)
         if child is None:
             continue
         try:
@@ -186,4 +240,4 @@ def _prune_below(folder: Folder) -> None:
         finally:
             close_chain([child])
         with contextlib.suppress(OSError):  # not empty, or removed by someone else: both fine
-            os.rmdir(folder.at(entry.name), dir_fd=folder.fd)
+            os.rmdir(folder.at(name), dir_fd=folder.fd)

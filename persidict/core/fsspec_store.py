@@ -15,15 +15,15 @@ and every other failure becomes a ``BackendError`` chained from its cause.
 from __future__ import annotations
 
 import errno
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
 from typing import IO, Any, NoReturn
 
 from ..backends.base import ReplacedMidRead, StorageBackend
 from ..backends.credentials import credentials_advice, missing_credentials
 from ..codecs.registry import Codec
-from ..keys.digests import name_shape, sign_component, stem_of, unsign_component
-from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, forget_key, is_valid_component
+from ..keys.digests import sign_component, signed_stems, stem_of, unsign_component
+from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, forget_key, is_valid_component, keys_in_folder
 from ..protocol.exceptions import (
     BackendError,
     ConcurrencyConflictError,
@@ -35,6 +35,7 @@ from ..protocol.flags import VALUE_NOT_RETRIEVED
 from ..protocol.store import FileSource, Store
 from ..protocol.versions import ANY, Expected, PreconditionFailed, Version
 from .layout import LayoutRecorder
+from .listed_names import ListedNames
 from .settings import mask_secrets
 from .value_io import CodecDecoder, FilePayload, Undecodable, ValuePayload
 
@@ -77,8 +78,8 @@ class FsspecStore(Store):
         self._decoder = CodecDecoder(codec)
         self._paths: dict[tuple[str, ...], str] = {}
         self._keys_of_files: dict[str, Key | None] = {}
+        self._listed = ListedNames(_MEMO_SIZE)  # local folders: the keys of the names met, folder by folder
         self._folders: dict[str, tuple[str, ...] | None] = {}
-        self._shapes: tuple[re.Pattern[str], re.Pattern[str]] | None = None  # of file and folder names
 
     @property
     def digest_len(self) -> int:
@@ -378,8 +379,11 @@ class FsspecStore(Store):
         """Drop the memo entries of a deleted key, so a process that churns keys stays flat."""
         forget_key(key.strings)
         self._paths.pop(key.strings, None)
-        if self._keys_of_files:  # filled only by listings
-            self._keys_of_files.pop(self._relative(key), None)
+        if self._keys_of_files or self._listed:  # filled only by listings
+            relative = self._relative(key)
+            self._keys_of_files.pop(relative, None)
+            head, _, name = relative.rpartition("/")
+            self._listed.forget(head, name)
 
     def write_many(self, items: Iterable[tuple[Key, Any]], expected: Expected = ANY) -> dict[Key, Exception]:
         """Every value is encoded first (``TypeError`` before anything is written), then written
@@ -433,6 +437,11 @@ class FsspecStore(Store):
     # --- listing -----------------------------------------------------------------------------------
     def list(self, *, with_timestamps: bool = False) -> Iterator[tuple[Key, float]]:
         try:
+            folders = None if with_timestamps else self.backend.walk_folders(self._suffix)
+            if folders is not None:  # a local folder: its names parsed folder by folder
+                for head, names in folders:
+                    yield from zip(self._keys_in(head, names), repeat(0.0))
+                return
             for relative, timestamp in self.backend.walk(self._suffix, with_timestamps=with_timestamps):
                 key = self.key_of(relative)
                 if key is not None:
@@ -440,23 +449,51 @@ class FsspecStore(Store):
         except Exception as exc:
             self._fail(exc, "list")
 
+    def _keys_in(self, head: str, names: Sequence[str]) -> Sequence[Key]:
+        """The keys whose files are ``names`` in folder ``head`` (below the root); names that are no
+        key's file are skipped, exactly as ``key_of`` skips them."""
+        keys = self._listed.keys(head, names)
+        if keys is None:
+            keys = keys_in_folder(*self._stems_in(head, names))
+            if len(keys) == len(names):  # every name a key's: listing the folder again is a lookup per name
+                self._listed.remember(head, names, keys)
+        return keys
+
+    def _stems_in(self, head: str, names: Sequence[str]) -> tuple[tuple[str, ...], Sequence[str]]:
+        """The key components of folder ``head``, and the last components of the keys whose files are
+        ``names`` in it (none if the folder is no key's)."""
+        folder = self._folders.get(head, _UNKNOWN)
+        if folder is _UNKNOWN:
+            folder = self._folder_of(head)
+        if folder is None:
+            return (), []
+        return folder, signed_stems(names, self._digest_len, self._suffix)
+
     def known_count(self) -> int | None:
         return self.backend.count(self._suffix)  # O(1) where the backend keeps count (LocalDict)
 
     def count(self) -> int:
-        """How many keys: kept count, else the files whose names have a key's shape (a local folder
-        counts them without parsing each name, as persidict 0.x did), else the listing's length."""
+        """How many keys: kept count, else the keys of each folder counted without building them
+        (a local folder, which counts again only its folders changed since), else the listing's
+        length; always the number of keys ``list`` yields."""
         known = self.known_count()
         if known is not None:
             return known
-        if self._shapes is None:
-            self._shapes = (re.compile(name_shape(self._digest_len, re.escape(self._suffix))),
-                            re.compile(name_shape(self._digest_len)))
         try:
-            counted = self.backend.count_shaped(*self._shapes)
+            counted = self.backend.count_keys(self._suffix, self._count_in)
         except Exception as exc:
             self._fail(exc, "list")
         return sum(1 for _ in self.list()) if counted is None else counted
+
+    def _count_in(self, head: str, names: Sequence[str]) -> int:
+        """How many keys have their files among ``names`` in folder ``head`` (``count_keys``'s counter).
+
+        While there is room, the keys are built and remembered as a listing's are (counting the
+        folder again is then a lookup per name); past it, names are parsed, no key is built."""
+        if self._listed.has_room(len(names)):
+            return len(self._keys_in(head, names))
+        keys = self._listed.keys(head, names)
+        return len(self._stems_in(head, names)[1] if keys is None else keys)
 
     def clear(self) -> dict[Key, Exception]:
         """Delete every item of this format under this root (other formats' files stay), batched where

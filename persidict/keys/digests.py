@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 from collections.abc import Sequence
 
-from .chars import SAFE_STRING_MAX_LENGTH
-from .tuples import SafeStrTuple
+from .chars import SAFE_CHARS_SET, SAFE_STRING_MAX_LENGTH
+from .tuples import SafeStrTuple, is_valid_component
+
+try:  # CPython's own md5: on names of a few bytes it costs half of what OpenSSL's (hashlib.md5) does
+    from _md5 import md5  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - an interpreter built without it
+    from hashlib import md5
+_HEXDIGEST = type(md5(b"")).hexdigest  # the method itself: map() calls it with no Python frame
 
 __all__ = [
     "sign_component",
-    "name_shape",
     "sign_safe_str_tuple",
+    "signed_stems",
     "stem_of",
     "unsign_component",
     "unsign_safe_str_tuple",
@@ -37,6 +42,9 @@ def _check_digest_len(digest_len: object) -> int:
 
 
 _B32_LOWER = "abcdefghijklmnopqrstuvwxyz234567"
+_B32_SET = frozenset(_B32_LOWER)
+_SAFE_OR_SLASH = SAFE_CHARS_SET | {"/"}
+_B32_TO_INT_DIGITS = str.maketrans(_B32_LOWER, "0123456789abcdefghijklmnopqrstuv")  # for int(..., 32)
 
 
 # Every pair of base32 characters, indexed by its 10 bits: a listing of a million files
@@ -46,7 +54,7 @@ _B32_PAIRS = tuple(a + b for a in _B32_LOWER for b in _B32_LOWER)
 
 def _suffix(s: str, digest_len: int) -> str:
     """``"_"`` + the first ``digest_len`` chars of base32(md5(s)), lowercased (``digest_len > 0``)."""
-    digest = hashlib.md5(s.encode("utf-8")).digest()
+    digest = md5(s.encode("utf-8")).digest()
     if digest_len > 25:  # reaches the padded tail: let the standard encoder produce it
         return "_" + base64.b32encode(digest).decode()[:digest_len].lower()
     # The first 25 characters are plain 5-bit groups of the 128-bit digest
@@ -99,18 +107,58 @@ def stem_of(name: str, digest_len: int) -> str | None:
     return stem
 
 
-def name_shape(digest_len: int, after: str = "") -> str:
-    """A regular expression of a name a key component may have on disk (signed if ``digest_len``),
-    followed by ``after`` (a regular expression: a file's escaped suffix), between two ``/`` or
-    the ends of the text (``/`` is in no file name: names joined by it are searched at once).
+def signed_stems(names: Sequence[str], digest_len: int, ending: str) -> Sequence[str]:
+    """The key components whose file names are among ``names`` (names that end in ``ending``), in
+    order: ``stem_of`` of each name without ``ending``, for a whole folder at once (with
+    ``digest_len == 0``, the names without ``ending`` that are valid components).
 
-    The shape only (safe characters, a suffix of the right form, not the reserved ``.`` and
-    ``..``): checking a name's digest takes an md5, which a count of a million files cannot
-    afford (``stem_of`` checks it).
+    Names of the wrong shape or with unsafe characters are dropped before any md5; the others
+    cost one md5 each and no Python call (a listing of a million files checks a million digests).
     """
-    tail = f"_[a-z2-7]{{{digest_len}}}" if digest_len else ""
-    end = "(?![^/])"
-    return rf"(?<![^/])(?!\.\.?{tail}{after}{end})[A-Za-z0-9()_\-~.=]+{tail}{after}{end}"
+    cut = digest_len + 1 + len(ending) if digest_len else len(ending)
+    named = [name for name in names if name[-cut:1 - cut] == "_"] if digest_len else names
+    stems = [name[:-cut] for name in named]
+    if not _all_valid(stems):
+        named = [name for name, stem in zip(named, stems, strict=True) if is_valid_component(stem)]
+        stems = [name[:-cut] for name in named]
+    if not digest_len or not stems:
+        return stems
+    start, stop = 1 - cut, -len(ending) or None  # where a name's digest suffix is, after its "_"
+    suffixes = [name[start:stop] for name in named]
+    signed = _hex_checked(stems, suffixes, digest_len)
+    if signed is None:  # suffixes with characters no suffix has, or digests of odd lengths: one at a time
+        signed = [stem for stem, suffix in zip(stems, suffixes, strict=True) if _suffix(stem, digest_len)[1:] == suffix]
+    if "_" in "".join(signed):  # a stem ending in its own suffix signs to itself, not to its file's name
+        signed = [stem for stem in signed if not _has_own_suffix(stem, digest_len)]
+    return signed
+
+
+def _hex_checked(stems: list[str], suffixes: list[str], digest_len: int) -> list[str] | None:
+    """The ``stems`` whose ``suffixes`` are their digest suffixes; None where this way cannot tell.
+
+    Every 4 base32 characters are 20 bits, 5 hex digits: the suffixes of a folder, read as one
+    base32 number, are written in hex in C and compared at once with the start of each name's
+    md5 in hex, so the md5s are the only work per name.
+    """
+    text = "".join(suffixes)
+    if digest_len % 4 or digest_len > 24 or not _B32_SET.issuperset(text):
+        return None
+    width = digest_len * 5 // 4
+    # Every md5 in hex (32 digits each), one after the other: no Python call per name.
+    digests = "".join(map(_HEXDIGEST, map(md5, "/".join(stems).encode().split(b"/"))))
+    written = format(int(text.translate(_B32_TO_INT_DIGITS), 32), "x").zfill(width * len(stems))
+    # Digit j of every suffix against digit j of every md5, all names at once (strided slices, in C).
+    if all(written[j::width] == digests[j::32] for j in range(width)):
+        return stems  # the usual case: every name is its key's
+    return [stem for i, stem in enumerate(stems)
+            if digests[32 * i:32 * i + width] == written[width * i:width * (i + 1)]]
+
+
+def _all_valid(stems: list[str]) -> bool:
+    """Whether every one of ``stems`` is a valid key component, checked at once in C (the usual case)."""
+    text = "/" + "/".join(stems) + "/"  # "/" is in no component: each one is between two
+    return (_SAFE_OR_SLASH.issuperset(text) and "//" not in text and "/./" not in text and "/../" not in text
+            and (not stems or max(map(len, stems)) < SAFE_STRING_MAX_LENGTH))
 
 
 def sign_component(s: str, digest_len: int) -> str:

@@ -13,7 +13,7 @@ attributes of its own (set them in ``__init__``, delete them, restore
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, overload
 
 from .chars import SAFE_CHARS_SET, SAFE_STRING_MAX_LENGTH, is_safe
@@ -24,6 +24,7 @@ __all__ = [
     "forget_key",
     "is_valid_component",
     "key_text",
+    "keys_in_folder",
     "to_nonempty_key",
 ]
 
@@ -287,6 +288,18 @@ class NonEmptySafeStrTuple(SafeStrTuple):
 
 
 _SHARED_TYPES = frozenset({SafeStrTuple, NonEmptySafeStrTuple})
+
+
+def keys_in_folder(folder: tuple[str, ...], stems: Iterable[str]) -> list[NonEmptySafeStrTuple]:
+    """The keys ``(*folder, stem)`` of already validated plain strings: a listing builds one per
+    file, so this loop makes no call per key."""
+    keys: list[NonEmptySafeStrTuple] = []
+    new, cls, append = _new_object, NonEmptySafeStrTuple, keys.append
+    for strings in map(folder.__add__, zip(stems)):
+        key = new(cls)
+        key.__dict__["strings"] = strings
+        append(key)
+    return keys
 
 
 def _build_nonempty(strings: tuple[str, ...]) -> NonEmptySafeStrTuple:

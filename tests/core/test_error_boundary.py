@@ -63,12 +63,14 @@ PRIMITIVES = (
     "put_stream",
     "remove",
     "walk",
+    "walk_folders",
+    "count_keys",
     "prune_empty_dirs",
     "ensure_root",
     "child",
 )
 """Every primitive of ``StorageBackend`` (persidict/backends/base.py)."""
-GENERATORS = frozenset({"read_many", "walk"})
+GENERATORS = frozenset({"read_many", "walk", "walk_folders"})
 """Primitives that return iterators: they fail when iterated, as a real listing does."""
 
 
@@ -279,7 +281,9 @@ REACHED_BY: dict[str, str | tuple[str, ...]] = {
     "put": "update",  # d[k] = v goes through put_stream on local folders and S3
     "put_stream": "setitem",
     "remove": "delitem",
-    "walk": "keys",  # len may be a counter (LocalDict keeps one)
+    "walk": ("keys", "keys_and_timestamps"),  # local folders list keys folder by folder (walk_folders)
+    "walk_folders": "keys",
+    "count_keys": "len",
     "prune_empty_dirs": "clear",
     "ensure_root": "get_subdict",
     "child": "get_subdict",
@@ -296,7 +300,9 @@ REACHED_BY: dict[str, str | tuple[str, ...]] = {
      # Local folders and S3 decode values from an open file (read_decoded): read serves the layout record
      # only; other backends pass whole bytes, so nothing reaches their read_decoded and put_stream.
      and not (primitive == "read" and kind in STREAMING_KINDS)
-     and not (primitive in ("read_decoded", "put_stream") and kind not in STREAMING_KINDS)],
+     and not (primitive in ("read_decoded", "put_stream") and kind not in STREAMING_KINDS)
+     # LocalDict keeps count of its keys: its len() counts nothing.
+     and not (primitive == "count_keys" and kind == "LocalDict")],
 )
 def test_every_primitive_is_reached_by_a_public_method(
     open_store: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch, kind: str, primitive: str
@@ -411,7 +417,7 @@ def test_eq_and_get_do_not_absorb_backend_errors(
     unequal, or look like a missing key, silently.
     """
     d = open_store(kind)
-    Injector(monkeypatch, d._backend, "walk", _os_error)
+    Injector(monkeypatch, d._backend, "walk_folders", _os_error)  # local folders list folder by folder
     with pytest.raises(BackendError):
         _ = d == {KEY: 1, NESTED: 2}
     with pytest.raises(BackendError):
