@@ -81,6 +81,7 @@ EXPECTED_PUBLIC_NAMES = [
     "Transfers",
     "MissingKeyError",
     "MissingRootError",
+    "ValueReplacedError",
 ]
 
 # Names of persidict 0.x that later issues add. When one lands, move it to the list above.
@@ -90,6 +91,7 @@ PENDING_PUBLIC_NAMES: list[str] = []
 OUR_EXTRA_NAMES = [
     "BulkOperationError", "CopyError", "CopyReport", "FsspecDict", "PersiDictError", "RetryConfig", "Transfers",
     "copy_store", "memoize", "LeaseLost", "NonAtomicStoreError", "WorkQueue", "MissingKeyError", "MissingRootError",
+    "ValueReplacedError",
 ]
 
 # In the package namespace but not in __all__, as in persidict 0.x.
