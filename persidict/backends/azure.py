@@ -33,7 +33,9 @@ import asyncio
 import contextlib
 import errno
 import re
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import IO, Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -47,8 +49,9 @@ from azure.core.exceptions import (
 )
 
 from ..protocol.versions import ABSENT, ANY, Expected, Version
-from . import azure_blocks
-from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
+from . import azure_blocks, part_streams
+from .base import Payload
+from .object_store import Commit, Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["AzureBackend"]
 
@@ -78,6 +81,7 @@ class AzureBackend(ObjectStoreBackend):
     """A container (``self.bucket``) and blob-name prefix on Azure Blob Storage (or Azurite)."""
 
     backend_name = "azure"
+    streams_values = True
     request_options = REQUEST_OPTIONS
     root_kind = "container"
     metadata_keys = ("persidict_write", "persidict_lineage")  # metadata names must be C# identifiers
@@ -170,19 +174,37 @@ class AzureBackend(ObjectStoreBackend):
         return _version(properties), properties.metadata
 
     def put(self, path: str, data: bytes, expected: Expected = ANY) -> str:
-        """One Put Blob, or for a value over ``part_threshold`` bytes staged blocks and a commit (``azure_blocks``).
+        """One Put Blob, or for a value over ``part_threshold`` bytes staged blocks and a commit (``azure_blocks``)."""
+        if len(data) <= self.transfers.part_threshold:
+            return super().put(path, data, expected)
+        return self._staging(path, expected, lambda file: file.write(data), len(data))
+
+    def put_stream(self, path: str, payload: Payload, expected: Expected = ANY) -> str:
+        """Write what ``payload.write_to(file)`` writes: one Put Blob up to ``part_threshold``, else blocks
+        staged as they are written and a commit; the new ETag.
+
+        ``payload.starting()`` runs before the first block: a lazy store's first write creates the container.
+        """
+        return self._staging(path, expected, payload.write_to, before_parts=payload.starting)
+
+    def _staging(self, path: str, expected: Expected, write: Callable[[IO[bytes]], object], size: int | None = None,
+                 before_parts: Callable[[], object] | None = None) -> str:
+        """A write of what ``write`` writes, in blocks past the threshold (``part_streams.staged_from_writes``).
 
         Another writer's commit discards the blocks we staged (Azure keeps no
         uncommitted blocks past a commit): a conditional write is then refused
-        by its condition anyway, and a plain one stages its blocks again.
+        by its condition anyway, and a plain one is written again, from the start.
         """
-        if len(data) <= self.transfers.part_threshold:
-            return super().put(path, data, expected)
+
+        def stage(metadata: dict[str, str]) -> AbstractContextManager[bytes | Commit]:
+            upload = azure_blocks.StagedBlocks(self, path, metadata)
+            return part_streams.staged_from_writes(upload, self.transfers.part_threshold, path, write, size,
+                                                   before_parts)
+
         discarded: OSError | None = None
         for _ in self.retry.rounds(BLIND_WRITE_ROUNDS - 1):
             try:
-                return self._write(path, expected,
-                                   lambda metadata: azure_blocks.staged_blocks(self, path, data, metadata))
+                return self._write(path, expected, stage)
             except OSError as exc:
                 if expected is not ANY or not isinstance(exc.__cause__, azure_blocks.BlocksDiscarded):
                     raise
@@ -197,6 +219,8 @@ class AzureBackend(ObjectStoreBackend):
         elif isinstance(expected, str):
             # If-Match on a missing blob also answers 412: the expected version is gone.
             conditions = {"overwrite": True, "etag": expected, "match_condition": MatchConditions.IfNotModified}
+        if not isinstance(data, bytes):
+            data = bytes(data)  # a streamed small value's bytearray: the SDK would take it for an iterable of chunks
         response = await self._blob(name).upload_blob(
             data, metadata=metadata, **conditions, **REQUEST_OPTIONS
         )

@@ -26,13 +26,10 @@ written straight into one buffer.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import io
 import secrets
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 from azure.core import MatchConditions
@@ -45,7 +42,7 @@ from .s3_parts import ViewFile
 if TYPE_CHECKING:
     from .azure import AzureBackend
 
-__all__ = ["BlocksDiscarded", "BufferWriter", "block_ids", "conditions", "ranged_client", "staged_blocks"]
+__all__ = ["BlocksDiscarded", "BufferWriter", "StagedBlocks", "block_id_of", "conditions", "ranged_client"]
 
 MAX_BLOCKS = 50_000
 """The most blocks one blob may have."""
@@ -65,39 +62,44 @@ def conditions(expected: Expected) -> dict[str, Any]:
     return {}
 
 
-def block_ids(count: int) -> list[str]:
-    """``count`` block ids of one write: a random prefix and the index, all of one length (the SDK base64s them)."""
-    prefix = secrets.token_hex(8)
-    return [f"{prefix}-{index:06d}" for index in range(count)]
+def block_id_of(prefix: str, number: int) -> str:
+    """The id of block ``number`` of the write whose random prefix is ``prefix``: all of one length (the
+    service requires it; the SDK base64s them)."""
+    return f"{prefix}-{number:06d}"
 
 
-@contextlib.contextmanager
-def staged_blocks(backend: AzureBackend, path: str, data: bytes, metadata: dict[str, str]) -> Iterator[Commit]:
-    """Stage ``data`` in blocks, ``parts_in_flight`` at a time; yield the commit (Put Block List).
+class StagedBlocks:
+    """Blocks staged under random ids, then one commit, as a ``part_streams.Upload``: ``parts_in_flight``
+    blocks at a time.  Nothing to start (a block needs no upload id) and nothing to abort (see the module)."""
 
-    A block that fails for good stops the write; the blocks already staged
-    stay uncommitted and expire (see the module's docstring).
-    """
-    view = memoryview(data).cast("B")
-    step = max(backend.transfers.part_size, -(-len(view) // MAX_BLOCKS))  # blocks grow to fit Azure's limit
-    starts = range(0, len(view), step)
-    ids = block_ids(len(starts))
-    name = backend._name(path)
+    max_parts = MAX_BLOCKS
+    tail_in_commit = False
 
-    def stage(index: int) -> None:
-        body = view[starts[index] : starts[index] + step]
-        backend._run(functools.partial(_stage, backend, name, ids[index], body), f"stage block {index + 1} of {path}")
+    def __init__(self, backend: AzureBackend, path: str, metadata: dict[str, str]) -> None:
+        self._backend, self._path, self._metadata = backend, path, metadata
+        self._name = backend._name(path)
+        self._prefix = secrets.token_hex(8)  # random per write: two writers' blocks never mix
+        self.in_flight = backend.transfers.parts_in_flight
 
-    with ThreadPoolExecutor(backend.transfers.parts_in_flight) as pool:
-        futures = [pool.submit(stage, index) for index in range(len(ids))]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()  # stop staging: the write has failed
-            raise
-    yield functools.partial(_commit, backend, name, ids, metadata)
+    def step_for(self, size: int | None) -> int:
+        """``part_size``, or larger blocks for ``size`` to fit Azure's 50,000."""
+        part_size = self._backend.transfers.part_size
+        return part_size if size is None else max(part_size, -(-size // MAX_BLOCKS))
+
+    def start(self) -> None:
+        pass
+
+    def send(self, number: int, offset: int, body: memoryview) -> str:
+        block_id = block_id_of(self._prefix, number)
+        self._backend._run(functools.partial(_stage, self._backend, self._name, block_id, body),
+                           f"stage block {number} of {self._path}")
+        return block_id
+
+    def commit(self, receipts: list[Any], tail: memoryview, size: int) -> Commit:
+        return functools.partial(_commit, self._backend, self._name, receipts, self._metadata)
+
+    def abort(self) -> None:
+        pass  # staged blocks cannot be deleted: they stay uncommitted and expire
 
 
 async def _stage(backend: AzureBackend, name: str, block_id: str, body: memoryview) -> None:

@@ -29,15 +29,17 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 from ..protocol.versions import ANY, Expected, Version
-from . import gcs_parts
+from . import gcs_parts, part_streams
+from .base import Payload
 from .gcs_parts import GCSResponseError, is_generation
-from .object_store import Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
+from .object_store import Commit, Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
 
 __all__ = ["GCSBackend", "GCSResponseError"]
 
@@ -70,6 +72,7 @@ class GCSBackend(ObjectStoreBackend):
     """A bucket and object-name prefix on Google Cloud Storage."""
 
     backend_name = "gcs"
+    streams_values = True
     fields = _STAT_FIELDS
     """The object fields a write's answer carries (what ``_remember`` needs)."""
 
@@ -176,8 +179,25 @@ class GCSBackend(ObjectStoreBackend):
         """One multipart upload, or for a value over ``part_threshold`` bytes a resumable one (``gcs_parts``)."""
         if len(data) <= self.transfers.part_threshold:
             return super().put(path, data, expected)
-        return self._write(path, expected,
-                           lambda metadata: gcs_parts.staged_upload(self, path, data, expected, metadata))
+        return self._write(path, expected, lambda metadata: self._streamed(
+            path, expected, metadata, lambda file: file.write(data), len(data)))
+
+    def put_stream(self, path: str, payload: Payload, expected: Expected = ANY) -> str:
+        """Write what ``payload.write_to(file)`` writes: one request up to ``part_threshold``, else a resumable
+        upload whose chunks go up as they are written; the new generation.
+
+        ``payload.starting()`` runs before the session is opened: a lazy store's first write creates the bucket.
+        """
+        return self._write(path, expected, lambda metadata: self._streamed(
+            path, expected, metadata, payload.write_to, before_parts=payload.starting))
+
+    def _streamed(self, path: str, expected: Expected, metadata: dict[str, str],
+                  write: Callable[[IO[bytes]], object], size: int | None = None,
+                  before_parts: Callable[[], object] | None = None) -> AbstractContextManager[bytes | Commit]:
+        """``part_streams.staged_from_writes`` into a resumable session carrying ``expected`` and ``metadata``."""
+        upload = gcs_parts.ResumableUpload(self, path, expected, metadata)
+        return part_streams.staged_from_writes(upload, self.transfers.part_threshold, path, write, size,
+                                               before_parts)
 
     async def _put_object(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:
         """One multipart upload (metadata and bytes in one request): its new generation."""

@@ -31,20 +31,19 @@ import contextlib
 import functools
 import json
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed
 from .base import ReplacedMidRead
 from .object_store import Commit, Outcome
-from .transfers import Transfers
+from .transfers import MAX_PARTS, Transfers
 
 if TYPE_CHECKING:
     from .gcs import GCSBackend
 
-__all__ = ["CHUNK_UNIT", "GCSResponseError", "SessionGone", "chunk_size_for", "condition", "fill_ranges",
-           "is_generation", "read_rest", "staged_upload"]
+__all__ = ["CHUNK_UNIT", "GCSResponseError", "ResumableUpload", "SessionGone", "chunk_size_for", "condition",
+           "fill_ranges", "is_generation", "read_rest"]
 
 CHUNK_UNIT = 256 * 1024
 """GCS takes the chunks of a resumable upload (all but the last) in multiples of 256 KiB."""
@@ -96,26 +95,36 @@ def condition(name: str, expected: Expected) -> dict[str, Any]:
     return {}
 
 
-@contextlib.contextmanager
-def staged_upload(
-    backend: GCSBackend, path: str, data: bytes, expected: Expected, metadata: dict[str, str]
-) -> Iterator[bytes | Commit]:
-    """Open a session under ``expected``, send every chunk but the last; yield the request that sends the last.
+class ResumableUpload:
+    """A resumable upload session as a ``part_streams.Upload``: chunks one after another, in order (the
+    protocol takes a session's bytes in order), the last one sent by the commit."""
 
-    Whatever fails (a chunk, the last request, the caller), the session is cancelled.
-    """
-    session = _start(backend, path, expected, metadata)
-    try:
-        view = memoryview(data).cast("B")
-        step = chunk_size_for(backend.transfers, len(view))
-        last = (len(view) - 1) // step * step  # where the last chunk starts
-        for start in range(0, last, step):
-            backend._run(functools.partial(_advance, backend, session, view, start, start + step),
-                         f"upload bytes {start}-{start + step - 1} of {path}")
-        yield functools.partial(_finish, backend, session, view, last)
-    except BaseException:
-        _cancel(backend, path, session)
-        raise
+    in_flight = 1
+    max_parts = MAX_PARTS
+    tail_in_commit = True
+
+    def __init__(self, backend: GCSBackend, path: str, expected: Expected, metadata: dict[str, str]) -> None:
+        self._backend, self._path, self._expected, self._metadata = backend, path, expected, metadata
+        self._session = ""
+
+    def step_for(self, size: int | None) -> int:
+        """``part_size`` (or more, for 10,000 chunks to hold ``size``) rounded up to 256 KiB."""
+        transfers = self._backend.transfers
+        return chunk_size_for(transfers, transfers.part_size if size is None else size)
+
+    def start(self) -> None:
+        self._session = _start(self._backend, self._path, self._expected, self._metadata)
+
+    def send(self, number: int, offset: int, body: memoryview) -> None:
+        end = offset + len(body) - 1
+        self._backend._run(functools.partial(_advance, self._backend, self._session, body, offset, None),
+                           f"upload bytes {offset}-{end} of {self._path}")
+
+    def commit(self, receipts: list[Any], tail: memoryview, size: int) -> Commit:
+        return functools.partial(_finish, self._backend, self._session, tail, size - len(tail))
+
+    def abort(self) -> None:
+        _cancel(self._backend, self._path, self._session)
 
 
 def _start(backend: GCSBackend, path: str, expected: Expected, metadata: dict[str, str]) -> str:
@@ -135,32 +144,37 @@ def _start(backend: GCSBackend, path: str, expected: Expected, metadata: dict[st
     return backend._run(start, f"start an upload of {path}", conditional=expected is not ANY)
 
 
-async def _advance(backend: GCSBackend, session: str, view: memoryview, start: int, end: int) -> bytes:
-    """Send ``view[start:end]`` until GCS has all of it; the body of the answer that says so.
+async def _advance(backend: GCSBackend, session: str, chunk: memoryview, offset: int, total: int | None) -> bytes:
+    """Send ``chunk`` (the value's bytes from ``offset`` on; ``total``: the value's size, given with its last
+    chunk) until GCS has all of it; the body of the answer that says so.
 
     GCS may keep fewer bytes than a chunk carried; the ``Range`` of its 308
     answer (``bytes=0-N``) says how many, and the rest is sent again.  After
     the last chunk the answer is 200 with the object's resource.
     """
+    start = 0
     while True:
-        status, headers, body = await _send_chunk(backend, session, view, start, end)
+        status, headers, body = await _send_chunk(backend, session, chunk[start:], offset + start, total)
         if status != 308:
             return body
-        persisted = int(str(headers.get("Range") or "bytes=0--1").rpartition("-")[2]) + 1
-        if persisted >= end:
+        persisted = int(str(headers.get("Range") or "bytes=0--1").rpartition("-")[2]) + 1 - offset
+        if persisted >= len(chunk):
             return body
         if persisted <= start:
-            raise ConnectionError(f"the session kept none of bytes {start}-{end - 1}")  # sent again, as a loss
+            raise ConnectionError(f"the session kept none of bytes {offset + start}-{offset + len(chunk) - 1}")
         start = persisted
 
 
-async def _send_chunk(backend: GCSBackend, session: str, view: memoryview, start: int,
-                      end: int) -> tuple[int, Any, bytes]:
-    """PUT ``view[start:end]`` into the session (from the buffer, no copy): status, headers and body."""
-    end = min(end, len(view))
+async def _send_chunk(backend: GCSBackend, session: str, chunk: memoryview, offset: int,
+                      total: int | None) -> tuple[int, Any, bytes]:
+    """PUT ``chunk`` (bytes ``offset`` on) into the session, from its buffer (no copy): status, headers and body.
+
+    ``bytes a-b/*`` while the size is not known; the last chunk says it (``bytes */N`` if it is empty).
+    """
+    span = f"{offset}-{offset + len(chunk) - 1}" if len(chunk) else "*"
     try:
-        return await backend._send("PUT", session, ok=(200, 201, 308), data=view[start:end],
-                                   headers={"Content-Range": f"bytes {start}-{end - 1}/{len(view)}"})
+        return await backend._send("PUT", session, ok=(200, 201, 308), data=chunk,
+                                   headers={"Content-Range": f"bytes {span}/{'*' if total is None else total}"})
     except GCSResponseError as exc:
         if exc.status != 404:
             raise
@@ -169,12 +183,12 @@ async def _send_chunk(backend: GCSBackend, session: str, view: memoryview, start
         raise SessionGone("the upload session is gone (expired, cancelled or completed)") from exc
 
 
-async def _finish(backend: GCSBackend, session: str, view: memoryview, last: int, expected: Expected) -> str:
+async def _finish(backend: GCSBackend, session: str, tail: memoryview, offset: int, expected: Expected) -> str:
     """Send the last chunk: GCS checks the session's condition and makes the value visible; its generation.
 
     ``expected`` is the condition the session was created with (GCS keeps it).
     """
-    resource = json.loads(await _advance(backend, session, view, last, len(view)))
+    resource = json.loads(await _advance(backend, session, tail, offset, offset + len(tail)))
     return backend._remember(str(resource["name"]), resource).etag
 
 

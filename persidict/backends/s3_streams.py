@@ -2,12 +2,9 @@
 
 The bytes of a whole value never exist at once:
 
-- ``PartSink`` is the file a codec dumps into.  Up to ``part_threshold`` bytes
-  it only buffers (a small value stays one PutObject); past that it starts a
-  multipart upload and sends each ``part_size`` bytes as a part as soon as they
-  are written, at most ``parts_in_flight`` at a time (a writer that outruns
-  the network waits).  The upload is completed (with its precondition) or
-  aborted exactly as in ``s3_parts``.
+- ``part_streams.PartSink`` is the file a codec dumps into (shared with GCS
+  and Azure); here its upload is a ``MultipartUpload``: parts ``parts_in_flight``
+  at a time, completed (with its precondition) or aborted as in ``s3_parts``.
 - ``RangedReader`` is the file a codec loads from (``s3_reads`` makes the
   requests).  It reads on from the open body of the read's first answer; a
   large ``readinto`` (a pickle's array buffer, say) is filled in place by that
@@ -23,13 +20,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from ..protocol.exceptions import ValueReplacedError
-from . import s3_parts, s3_reads
+from . import part_streams, s3_parts, s3_reads
 from .base import ReplacedMidRead
 from .object_store import Commit
 from .s3_reads import FirstAnswer
@@ -38,7 +33,7 @@ from .transfers import MAX_PARTS
 if TYPE_CHECKING:
     from .s3 import S3Backend
 
-__all__ = ["PartSink", "RangedReader", "ranged_file", "staged_from_writes"]
+__all__ = ["MultipartUpload", "RangedReader", "ranged_file", "staged_from_writes"]
 
 
 @contextlib.contextmanager
@@ -46,118 +41,41 @@ def staged_from_writes(
     backend: S3Backend, path: str, write: Callable[[IO[bytes]], object], metadata: dict[str, str],
     size: int | None = None, before_parts: Callable[[], object] | None = None,
 ) -> Iterator[bytes | Commit]:
-    """``write`` into a ``PartSink``; yield the one body of a small value or the completion of an upload.
-
-    ``size``, if known, sets the part size (larger parts for a value over
-    ``MAX_PARTS`` of them); ``before_parts`` runs before the upload is created
-    (a store's first write makes its bucket exist there).  Whatever fails (the
-    serializer, a part, the completion), the upload is aborted.
-    """
-    sink = PartSink(backend, path, metadata, size, before_parts)
-    try:
-        write(cast(IO[bytes], sink))
-        yield sink.finish()
-    except BaseException:
-        sink.abort()
-        raise
+    """``write`` into a ``part_streams.PartSink`` of a multipart upload; yield the one body of a small value
+    or the completion of the upload (see ``part_streams.staged_from_writes``)."""
+    upload = MultipartUpload(backend, path, metadata)
+    with part_streams.staged_from_writes(upload, backend.transfers.part_threshold, path, write, size,
+                                         before_parts) as staged:
+        yield staged
 
 
-class PartSink(io.RawIOBase):
-    """A write-only file whose bytes become one PutObject body or the parts of a multipart upload."""
+class MultipartUpload:
+    """An S3 multipart upload as a ``part_streams.Upload``: parts ``parts_in_flight`` at once."""
 
-    def __init__(self, backend: S3Backend, path: str, metadata: dict[str, str], size: int | None = None,
-                 before_parts: Callable[[], object] | None = None) -> None:
-        super().__init__()
+    max_parts = MAX_PARTS
+    tail_in_commit = False
+
+    def __init__(self, backend: S3Backend, path: str, metadata: dict[str, str]) -> None:
         self._backend, self._path, self._metadata = backend, path, metadata
-        self._before_parts = before_parts
-        self._transfers = backend.transfers
-        self._step = self._transfers.part_size if size is None else self._transfers.part_size_for(size)
-        self._buffer = bytearray()
-        self._upload: str | None = None
-        self._parts: list[Future[dict[str, Any]]] = []
-        self._room = threading.BoundedSemaphore(self._transfers.parts_in_flight)
-        self._pool: ThreadPoolExecutor | None = None
+        self._name = backend._name(path)
+        self.in_flight = backend.transfers.parts_in_flight
+        self._id = ""
 
-    def writable(self) -> bool:
-        return True
+    def step_for(self, size: int | None) -> int:
+        transfers = self._backend.transfers
+        return transfers.part_size if size is None else transfers.part_size_for(size)
 
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        size = len(view)
-        if self._upload is None and len(self._buffer) + size <= self._transfers.part_threshold:
-            self._buffer += view  # may still be a small value: one request
-            return size
-        if self._upload is None:
-            self._start()
-        step = self._step
-        if self._buffer:  # complete the part begun by earlier writes
-            take = min(step - len(self._buffer), size)
-            self._buffer += view[:take]
-            view = view[take:]
-            if len(self._buffer) == step:
-                self._send(self._buffer)
-                self._buffer = bytearray()
-        whole = len(view) - len(view) % step
-        borrowed = [self._send(view[start : start + step]) for start in range(0, whole, step)]
-        for part in borrowed:
-            part.result()  # parts sent straight from the caller's buffer: done before it may change
-        self._buffer += view[whole:]
-        return size
+    def start(self) -> None:
+        self._id = s3_parts.start_upload(self._backend, self._path, self._metadata)
 
-    def _start(self) -> None:
-        """Create the upload (carrying the write's metadata) and send what was buffered, in parts."""
-        if self._before_parts is not None:
-            self._before_parts()
-        self._upload = s3_parts.start_upload(self._backend, self._path, self._metadata)
-        self._pool = ThreadPoolExecutor(self._transfers.parts_in_flight)
-        buffered, step = memoryview(self._buffer), self._step
-        whole = len(buffered) - len(buffered) % step
-        for start in range(0, whole, step):
-            self._send(bytearray(buffered[start : start + step]))
-        self._buffer = bytearray(buffered[whole:])
+    def send(self, number: int, offset: int, body: memoryview) -> dict[str, Any]:
+        return s3_parts.send_part(self._backend, self._path, self._name, self._id, number, body)
 
-    def _send(self, body: bytearray | memoryview) -> Future[dict[str, Any]]:
-        """Upload ``body`` as the next part; wait while ``parts_in_flight`` parts are on their way."""
-        number = len(self._parts) + 1
-        if number > MAX_PARTS:
-            raise ValueError(f"write {self._path}: a streamed value over {MAX_PARTS} parts of "
-                             f"{self._step} bytes; raise Transfers.part_size")
-        for part in self._parts:
-            if part.done() and part.exception() is not None:
-                part.result()  # a part failed for good: stop writing now
-        self._room.acquire()
-        assert self._pool is not None
-        future = self._pool.submit(self._upload_part, number, memoryview(body))
-        future.add_done_callback(lambda _: self._room.release())
-        self._parts.append(future)
-        return future
-
-    def _upload_part(self, number: int, body: memoryview) -> dict[str, Any]:
-        name, upload = self._backend._name(self._path), self._upload
-        return s3_parts.send_part(self._backend, self._path, name, upload or "", number, body)
-
-    def finish(self) -> bytes | Commit:
-        """The body of a small value, or, once every part is sent, the request that completes the upload."""
-        if self._upload is None:
-            return cast(bytes, self._buffer)  # botocore sends a bytearray as it is
-        if self._buffer:
-            self._send(self._buffer)
-            self._buffer = bytearray()
-        parts = [part.result() for part in self._parts]
-        self._close_pool()
-        return functools.partial(s3_parts.complete, self._backend, self._backend._name(self._path), self._upload,
-                                 parts)
+    def commit(self, receipts: list[Any], tail: memoryview, size: int) -> Commit:
+        return functools.partial(s3_parts.complete, self._backend, self._name, self._id, receipts)
 
     def abort(self) -> None:
-        """Stop sending parts and abort the upload, if one was started (best effort)."""
-        self._close_pool()
-        if self._upload is not None:
-            s3_parts.abort(self._backend, self._path, self._upload)
-
-    def _close_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        s3_parts.abort(self._backend, self._path, self._id)
 
 
 def ranged_file(backend: S3Backend, path: str, first: FirstAnswer, *, restartable: bool) -> IO[bytes]:

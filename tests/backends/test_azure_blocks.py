@@ -10,6 +10,7 @@ by Azurite, then the SDK's connection error is raised in its place.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import uuid
 from collections.abc import Iterator
@@ -57,10 +58,11 @@ def _comps(log: RequestLog) -> list[str]:
 
 
 def test_block_ids_are_unique_per_write_and_of_one_length() -> None:
-    first, second = blocks.block_ids(3), blocks.block_ids(3)
+    first, second = ([blocks.block_id_of(prefix, number) for number in (1, 2, 10_000)]
+                     for prefix in (secrets.token_hex(8), secrets.token_hex(8)))
     assert len({len(block_id) for block_id in first + second}) == 1
     assert not set(first) & set(second)
-    assert [block_id[-6:] for block_id in first] == ["000000", "000001", "000002"]
+    assert [block_id[-6:] for block_id in first] == ["000001", "000002", "010000"]
 
 
 def test_a_big_value_goes_up_in_blocks_and_comes_back_in_ranges(azurite: Azurite) -> None:
