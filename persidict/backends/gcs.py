@@ -39,7 +39,8 @@ from ..protocol.versions import ANY, Expected, Version
 from . import gcs_parts, part_streams
 from .base import Payload
 from .gcs_parts import GCSResponseError, is_generation
-from .object_store import Commit, Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
+from .object_store import Commit, Metadata, Outcome, forbid_hidden_resends, http_date
+from .part_streams import READ_CHUNK, FirstRange, RangeReadingBackend
 
 __all__ = ["GCSBackend", "GCSResponseError"]
 
@@ -68,7 +69,7 @@ def _names_the_bucket(body: bytes) -> bool:
     return b"bucket" in body.lower() and b"object" not in body.lower()
 
 
-class GCSBackend(ObjectStoreBackend):
+class GCSBackend(RangeReadingBackend):
     """A bucket and object-name prefix on Google Cloud Storage."""
 
     backend_name = "gcs"
@@ -104,13 +105,23 @@ class GCSBackend(ObjectStoreBackend):
 
         Redirects are off: a resumable upload answers a chunk with 308 and no ``Location``.
         """
+        response = await self._open_response(method, path, *args, ok=ok, **kwargs)
+        try:
+            yield response
+        finally:
+            response.release()
+
+    async def _open_response(
+        self, method: str, path: str, *args: str, ok: tuple[int, ...] = (200, 204), **kwargs: Any
+    ) -> Any:
+        """``_request``'s response, left open for the caller to read and close."""
         fs = self.fs
         await fs._set_session()
         forbid_hidden_resends(fs.session)
         headers = kwargs.pop("headers", None)
         data = kwargs.pop("data", None)
         body_json = kwargs.pop("json", None)
-        async with fs.session.request(
+        response = await fs.session.request(
             method=method,
             url=fs._format_path(path, args),
             params=fs._get_params(kwargs),
@@ -119,10 +130,13 @@ class GCSBackend(ObjectStoreBackend):
             data=data,
             timeout=fs.requests_timeout,
             allow_redirects=False,
-        ) as response:
-            if response.status not in ok:
+        )
+        if response.status not in ok:
+            try:
                 raise GCSResponseError(response.status, await response.read())
-            yield response
+            finally:
+                response.release()
+        return response
 
     async def _send(
         self, method: str, path: str, *args: str, ok: tuple[int, ...] = (200, 204), **kwargs: Any
@@ -163,13 +177,47 @@ class GCSBackend(ObjectStoreBackend):
                 body = await gcs_parts.read_rest(self, name, etag, response, size)
             else:
                 body = await response.read()
+        version, custom = self._described(name, etag, headers)
+        return body, version, custom
+
+    def _described(self, name: str, etag: str, headers: Any) -> tuple[Version, Metadata]:
+        """The version and custom metadata a media GET's headers tell, with the millisecond ``updated`` time
+        when it is known (else Last-Modified)."""
         timestamp = self._updated.get((name, etag))
         if timestamp is None:  # a version no listing told us about
             timestamp = http_date(headers.get("Last-Modified"))
         custom = {
             key[len(_META_HEADER):]: value for key, value in headers.items() if key.lower().startswith(_META_HEADER)
         }
-        return body, Version(etag, timestamp), custom
+        return Version(etag, timestamp), custom
+
+    async def _first_range(self, name: str) -> FirstRange:
+        """A media GET of the first ``part_threshold`` bytes: a value up to ``READ_CHUNK`` is read whole, a
+        larger one's body is left open (its reader reads on from it: a value up to the threshold is one GET)."""
+        try:
+            response = await self._open_response("GET", "b/{}/o/{}", self.bucket, name, alt="media", ok=(200, 206),
+                                                 headers={"Range": f"bytes=0-{self.transfers.part_threshold - 1}"})
+        except GCSResponseError as exc:
+            if exc.status != 416:
+                raise
+            data, version, metadata = await self._get(name)  # an empty object has no first byte to range over
+            return FirstRange(data or b"", len(data or b""), version, metadata)
+        try:
+            headers, covered = response.headers, int(response.headers.get("Content-Length") or 0)
+            content_range = str(headers.get("Content-Range") or "")
+            size = int(content_range.rpartition("/")[2]) if response.status == 206 and "/" in content_range else covered
+            version, custom = self._described(name, str(headers.get("x-goog-generation") or ""), headers)
+            if size > READ_CHUNK:
+                return FirstRange(b"", size, version, custom, body=response, covered=covered)
+            head = await response.read()
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        return FirstRange(head, size, version, custom)
+
+    def _ranges(self, path: str, etag: str) -> gcs_parts.GCSRanges:
+        return gcs_parts.GCSRanges(self, path, etag)
 
     async def _head(self, name: str) -> tuple[Version, Metadata]:
         metadata = await self._metadata(name)

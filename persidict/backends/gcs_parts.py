@@ -31,25 +31,27 @@ import contextlib
 import functools
 import json
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
+from fsspec.asyn import sync
+
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed
 from .base import ReplacedMidRead
-from .object_store import Commit, Outcome
+from .object_store import Commit, Outcome, within
+from .part_streams import READ_CHUNK
 from .transfers import MAX_PARTS, Transfers
 
 if TYPE_CHECKING:
     from .gcs import GCSBackend
 
-__all__ = ["CHUNK_UNIT", "GCSResponseError", "ResumableUpload", "SessionGone", "chunk_size_for", "condition",
-           "fill_ranges", "is_generation", "read_rest"]
+__all__ = ["CHUNK_UNIT", "GCSRanges", "GCSResponseError", "ResumableUpload", "SessionGone", "chunk_size_for",
+           "condition", "fetch_range", "fill_ranges", "is_generation", "read_rest"]
 
 CHUNK_UNIT = 256 * 1024
 """GCS takes the chunks of a resumable upload (all but the last) in multiples of 256 KiB."""
 
-READ_CHUNK = 1024**2
-"""Bytes taken from a response body at a time, straight into the value's buffer."""
 
 _CANCELLED = (204, 404, 410, 499)
 """Answers to a session's DELETE: cancelled (499 from GCS), or already gone or finished."""
@@ -218,42 +220,81 @@ async def read_rest(backend: GCSBackend, name: str, generation: str, response: A
 
 
 async def fill_ranges(backend: GCSBackend, name: str, generation: str, into: memoryview, offset: int) -> None:
-    """Fill ``into`` with the object's bytes from ``offset`` on, ``parts_in_flight`` ranges at a time.
-
-    Every range must come from ``generation``: a value replaced meanwhile
-    raises ``ReplacedMidRead`` (the read starts again), never a mix.
-    """
+    """Fill ``into`` with the object's bytes from ``offset`` on, ``parts_in_flight`` ranges at a time."""
     limit = asyncio.Semaphore(backend.transfers.parts_in_flight)
     step = backend.transfers.range_size_for(len(into))
 
     async def fetch(start: int) -> None:
-        end = min(start + step, len(into))
-        async with limit, backend._request(
-            "GET", "b/{}/o/{}", backend.bucket, name, alt="media", generation=generation,
-            ifGenerationMatch=generation, headers={"Range": f"bytes={offset + start}-{offset + end - 1}"},
-            ok=(206,),  # a whole body (a server that ignored the range) would be put in the wrong place
-        ) as ranged:
-            await _read_body(ranged, into[start:end])
+        async with limit:
+            await fetch_range(backend, name, generation, [into[start : start + step]], offset + start)
 
     tasks = [asyncio.ensure_future(fetch(start)) for start in range(0, len(into), step)]
     try:
         await asyncio.gather(*tasks)
-    except Exception as exc:
-        if backend._outcome(exc) in (Outcome.CONFLICT, Outcome.NOT_FOUND):  # not chained: a lost answer
-            raise ReplacedMidRead(f"{name} was replaced while it was read") from None
-        raise
     finally:
         for task in tasks:
             task.cancel()  # one range failed: nothing must keep writing into the buffer
 
 
+async def fetch_range(backend: GCSBackend, name: str, generation: str, views: list[memoryview], offset: int) -> None:
+    """One ranged GET of ``generation`` from ``offset`` on, into ``views`` one after the other.
+
+    Pinned by ``generation`` and ``ifGenerationMatch``: a value replaced
+    meanwhile raises ``ReplacedMidRead`` (the read starts again), never a mix.
+    """
+    end = offset + sum(len(view) for view in views) - 1
+    try:
+        async with backend._request(
+            "GET", "b/{}/o/{}", backend.bucket, name, alt="media", generation=generation,
+            ifGenerationMatch=generation, headers={"Range": f"bytes={offset}-{end}"},
+            ok=(206,),  # a whole body (a server that ignored the range) would be put in the wrong place
+        ) as ranged:
+            for view in views:
+                await _read_body(ranged, view)
+    except GCSResponseError as exc:
+        if backend._outcome(exc) in (Outcome.CONFLICT, Outcome.NOT_FOUND):  # not chained: a lost answer
+            raise ReplacedMidRead(f"{name} was replaced while it was read") from None
+        raise
+
+
+@dataclass
+class GCSRanges:
+    """Ranged GETs of one generation of a GCS object, each with its own retries (``part_streams.Ranges``)."""
+
+    backend: GCSBackend
+    path: str
+    generation: str
+
+    @property
+    def transfers(self) -> Transfers:
+        return self.backend.transfers
+
+    def fetch(self, views: list[memoryview], offset: int) -> None:
+        name = self.backend._name(self.path)
+        self.backend._run(functools.partial(fetch_range, self.backend, name, self.generation, views, offset),
+                          f"read {self.path}")
+
+    def read_open(self, body: Any, into: memoryview, offset: int, *, close: bool) -> bool:
+        """Fill ``into`` from the first answer's open body within one ``timeout``; one that fails (cut, slow)
+        is closed, and its bytes are fetched as a range."""
+        backend = self.backend
+        try:
+            sync(backend.fs.loop, within, lambda: _read_body(body, into), backend.timeout)
+        except Exception:
+            body.close()
+            self.fetch([into], offset)
+            return False
+        if close:
+            body.close()  # the rest comes in ranges: drop this connection rather than drain it
+        return True
+
+
 async def _read_body(response: Any, into: memoryview) -> None:
-    """Fill ``into`` from an aiohttp response body, a chunk at a time."""
+    """Fill ``into`` from an aiohttp response body, a chunk at a time (the rest of the body is left unread)."""
     filled = 0
-    async for chunk in response.content.iter_chunked(READ_CHUNK):
-        take = min(len(chunk), len(into) - filled)
-        into[filled : filled + take] = chunk[:take]
-        filled += take
-        if filled == len(into):
-            return
-    raise ConnectionError(f"the body ended after {filled} of {len(into)} bytes")
+    while filled < len(into):
+        chunk = await response.content.read(min(READ_CHUNK, len(into) - filled))
+        if not chunk:
+            raise ConnectionError(f"the body ended after {filled} of {len(into)} bytes")
+        into[filled : filled + len(chunk)] = chunk
+        filled += len(chunk)

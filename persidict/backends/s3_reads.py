@@ -16,25 +16,23 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from fsspec.asyn import sync
 
 from ..protocol.versions import Version
+from . import part_streams
 from .base import ReplacedMidRead
 from .object_store import Outcome, within
+from .part_streams import READ_CHUNK
+from .transfers import Transfers
 
 if TYPE_CHECKING:
     from .s3 import S3Backend
 
-__all__ = ["READ_CHUNK", "FirstAnswer", "fill", "first_answer", "read_body", "read_open_body"]
+__all__ = ["READ_CHUNK", "FirstAnswer", "S3Ranges", "fill", "first_answer", "read_body", "read_open_body"]
 
-READ_CHUNK = 1024**2
-"""Bytes read from a response body at a time, straight into the value's buffer."""
 
 
 @dataclass
@@ -110,33 +108,29 @@ def read_open_body(backend: S3Backend, path: str, etag: str, body: Any, into: me
 
 
 def fill(backend: S3Backend, path: str, etag: str, into: memoryview, offset: int, body: Any = None,
-         from_body: int = 0, tail: memoryview | None = None) -> None:
+         from_body: int = 0) -> None:
     """Fill ``into`` with the bytes of version ``etag`` from ``offset`` on: its first ``from_body`` bytes from
-    the open ``body``, the rest in ranges, concurrently, each request on its own (see the module).  ``tail``,
-    if given, is filled with the bytes right after ``into`` by the last range (a reader's next window)."""
-    transfers = backend.transfers
-    rest = len(into) - from_body
-    step = transfers.range_size_for(rest) if rest > 0 else 1
-    ranges = [[into[start : start + step]] for start in range(from_body, len(into), step)]
-    if tail is not None:
-        ranges[-1:] = [[*ranges[-1], tail]] if ranges else [[tail]]
-    jobs: list[Callable[[], object]] = []
-    start = offset + from_body
-    for views in ranges:
-        jobs.append(functools.partial(_fetch, backend, path, etag, views, start))
-        start += sum(len(view) for view in views)
-    if body is not None:
-        jobs.insert(0, functools.partial(read_open_body, backend, path, etag, body, into[:from_body], offset))
-    if len(jobs) == 1:
-        jobs[0]()
-        return
-    with ThreadPoolExecutor(min(len(jobs), transfers.parts_in_flight + (body is not None))) as pool:
-        futures = [pool.submit(job) for job in jobs]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in futures:
-            future.cancel()  # one range failed for good: the others not started never will
-        for future in done:
-            future.result()
+    the open ``body``, the rest in concurrent ranges (``part_streams.fill``)."""
+    part_streams.fill(S3Ranges(backend, path, etag), into, offset, body, from_body)
+
+
+@dataclass
+class S3Ranges:
+    """Ranged GETs of one version of an S3 object (``part_streams.Ranges``), pinned by ``If-Match``."""
+
+    backend: S3Backend
+    path: str
+    etag: str
+
+    @property
+    def transfers(self) -> Transfers:
+        return self.backend.transfers
+
+    def fetch(self, views: list[memoryview], offset: int) -> None:
+        _fetch(self.backend, self.path, self.etag, views, offset)
+
+    def read_open(self, body: Any, into: memoryview, offset: int, *, close: bool) -> bool:
+        return read_open_body(self.backend, self.path, self.etag, body, into, offset, close=close)
 
 
 def _fetch(backend: S3Backend, path: str, etag: str, views: list[memoryview], offset: int) -> None:

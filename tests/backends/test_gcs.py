@@ -9,11 +9,10 @@ emulator makes it pass.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -414,13 +413,11 @@ def test_failures_surface_as_backend_errors(d: FsspecDict[Any], monkeypatch: pyt
     d["k"] = 1
     original = failure()
 
-    @contextlib.asynccontextmanager
-    async def failing(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        raise original
-        yield  # an async generator: the request fails as it opens
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        raise original  # the request fails as it opens
 
     monkeypatch.setattr(d._backend, "retry", RetryConfig(init_backoff=0.001))
-    monkeypatch.setattr(d._backend, "_request", failing)  # under every request (``_send`` too)
+    monkeypatch.setattr(d._backend, "_open_response", failing)  # under every request (``_request``, ``_send`` too)
     for operation in (lambda: d["k"], lambda: d.__setitem__("k", 2), lambda: d.etag("k"),
                       lambda: len(d), lambda: d.__delitem__("k")):
         with pytest.raises(BackendError) as info:
