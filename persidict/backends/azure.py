@@ -50,8 +50,9 @@ from azure.core.exceptions import (
 
 from ..protocol.versions import ABSENT, ANY, Expected, Version
 from . import azure_blocks, part_streams
-from .base import Payload
-from .object_store import Commit, Metadata, ObjectStoreBackend, Outcome, forbid_hidden_resends, http_date
+from .base import Payload, ReplacedMidRead
+from .object_store import Commit, Metadata, Outcome, forbid_hidden_resends, http_date
+from .part_streams import FirstRange, RangeReadingBackend
 
 __all__ = ["AzureBackend"]
 
@@ -77,7 +78,7 @@ def _version(properties: Any) -> Version:
 
 
 
-class AzureBackend(ObjectStoreBackend):
+class AzureBackend(RangeReadingBackend):
     """A container (``self.bucket``) and blob-name prefix on Azure Blob Storage (or Azurite)."""
 
     backend_name = "azure"
@@ -168,6 +169,27 @@ class AzureBackend(ObjectStoreBackend):
         into = azure_blocks.BufferWriter(downloader.size)
         await downloader.readinto(into)
         return into.value()
+
+    async def _first_range(self, name: str) -> FirstRange:
+        """A GET of the first ``part_threshold`` bytes (the SDK reads them whole: a value up to the threshold is
+        one GET), with the blob's size; an empty blob is read as ``_get`` reads it (see ``_download``)."""
+        try:
+            downloader = await azure_blocks.ranged_client(self, name).download_blob(
+                offset=0, length=self.transfers.part_threshold, max_concurrency=1, **REQUEST_OPTIONS)
+        except HttpResponseError as exc:
+            if exc.status_code != 416:  # an empty blob has no first byte to range over: 416
+                raise
+            properties = await self._blob(name).get_blob_properties(**REQUEST_OPTIONS)
+            if properties.size:
+                raise ReplacedMidRead(f"{name} was filled while it was read") from None  # read the new one
+            return FirstRange(b"", 0, _version(properties), properties.metadata)
+        head: bytes = await downloader.readall()
+        properties = downloader.properties
+        size = int(str(properties.content_range).rpartition("/")[2])
+        return FirstRange(head, size, _version(properties), properties.metadata)
+
+    def _ranges(self, path: str, etag: str) -> azure_blocks.AzureRanges:
+        return azure_blocks.AzureRanges(self, path, etag)
 
     async def _head(self, name: str) -> tuple[Version, Metadata]:
         properties = await self._blob(name).get_blob_properties(**REQUEST_OPTIONS)

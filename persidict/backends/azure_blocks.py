@@ -30,19 +30,23 @@ import copy
 import functools
 import io
 import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 
 from ..protocol.versions import ABSENT, Expected
-from .object_store import Commit
+from .base import ReplacedMidRead
+from .object_store import Commit, Outcome
 from .s3_parts import ViewFile
+from .transfers import Transfers
 
 if TYPE_CHECKING:
     from .azure import AzureBackend
 
-__all__ = ["BlocksDiscarded", "BufferWriter", "StagedBlocks", "block_id_of", "conditions", "ranged_client"]
+__all__ = ["AzureRanges", "BlocksDiscarded", "BufferWriter", "StagedBlocks", "ViewsWriter", "block_id_of",
+           "conditions", "ranged_client"]
 
 MAX_BLOCKS = 50_000
 """The most blocks one blob may have."""
@@ -123,15 +127,16 @@ async def _commit(backend: AzureBackend, name: str, ids: list[str], metadata: di
     return str(response["etag"])
 
 
-def ranged_client(backend: AzureBackend, name: str) -> Any:
-    """A client of blob ``name`` whose downloads get ``part_threshold`` bytes first, then ``part_size`` ranges.
+def ranged_client(backend: AzureBackend, name: str, first: int | None = None) -> Any:
+    """A client of blob ``name`` whose downloads get ``first`` bytes first (default ``part_threshold``), then
+    ``part_size`` ranges.
 
     The SDK reads these sizes from the client's configuration, shared by
     every client of the service: this one gets its own copy.
     """
     blob = backend._blob(name)
     config = copy.copy(blob._config)
-    config.max_single_get_size = backend.transfers.part_threshold
+    config.max_single_get_size = backend.transfers.part_threshold if first is None else first
     config.max_chunk_get_size = backend.transfers.part_size
     blob._config = config
     return blob
@@ -168,3 +173,66 @@ class BufferWriter(io.RawIOBase):
     def value(self) -> bytes:
         """The bytes read, in the buffer they were read into (no copy: every reader of values takes any buffer)."""
         return cast(bytes, self.buffer)
+
+
+class ViewsWriter(io.RawIOBase):
+    """A write-only file over buffers filled one after the other: the SDK's ranges land in place."""
+
+    def __init__(self, views: list[memoryview]) -> None:
+        super().__init__()
+        self._views = [view for view in views if len(view)]
+        self._filled = 0  # of the first view
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = memoryview(data).cast("B")
+        written = 0
+        while written < len(chunk):
+            view = self._views[0]  # more bytes than asked for: an IndexError, never a silent overflow
+            take = min(len(view) - self._filled, len(chunk) - written)
+            view[self._filled : self._filled + take] = chunk[written : written + take]
+            written += take
+            self._filled += take
+            if self._filled == len(view):
+                self._views.pop(0)
+                self._filled = 0
+        return written
+
+
+@dataclass
+class AzureRanges:
+    """Ranged GETs of one version of a blob (``part_streams.Ranges``), pinned by ``If-Match``, each with its
+    own retries; the SDK takes each range ``part_size`` bytes per request, so a range holds one part at most."""
+
+    backend: AzureBackend
+    path: str
+    etag: str
+
+    @property
+    def transfers(self) -> Transfers:
+        return self.backend.transfers
+
+    def fetch(self, views: list[memoryview], offset: int) -> None:
+        self.backend._run(functools.partial(_fetch_range, self.backend, self.path, self.etag, views, offset),
+                          f"read {self.path}")
+
+    def read_open(self, body: Any, into: memoryview, offset: int, *, close: bool) -> bool:
+        """Azure's first answer comes read whole (the SDK reads it): no body is ever open."""
+        self.fetch([into], offset)
+        return False
+
+
+async def _fetch_range(backend: AzureBackend, path: str, etag: str, views: list[memoryview], offset: int) -> None:
+    """The bytes of version ``etag`` from ``offset`` on, into ``views``; ``ReplacedMidRead`` if it was replaced."""
+    blob = ranged_client(backend, backend._name(path), first=backend.transfers.part_size)
+    try:
+        downloader = await blob.download_blob(
+            offset=offset, length=sum(len(view) for view in views), etag=etag,
+            match_condition=MatchConditions.IfNotModified, max_concurrency=1, **backend.request_options)
+        await downloader.readinto(ViewsWriter(views))
+    except Exception as exc:
+        if backend._outcome(exc) in (Outcome.CONFLICT, Outcome.NOT_FOUND):  # not chained: a lost answer
+            raise ReplacedMidRead(f"{path} was replaced while it was read") from None
+        raise

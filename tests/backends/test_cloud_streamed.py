@@ -1,16 +1,18 @@
-"""GCS and Azure stores stream values: ``d[k] = v`` pickles into the chunks or blocks as it goes.
+"""GCS and Azure stores stream values: ``d[k] = v`` pickles into the chunks or blocks, ``d[k]`` unpickles
+from ranges.
 
 Against fake-gcs-server (behind ``tests/servers/gcs_front.py``, which checks the
 conditions of resumable sessions) and Azurite, with parts as small as allowed
 (5 MiB) and a threshold of 6 MiB.  Everything the bytes path promised still
 holds on the streamed path: a lazy store's first write creates its bucket or
 container, a refused or failed write leaves the previous value, conditions are
-checked by the service at the commit.  Memory bounds are in ``test_cloud_memory.py``.
+checked by the service at the commit, a read never mixes versions.  Memory bounds are in ``test_cloud_memory.py``.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, FsspecDict, Transfers
+from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, FsspecDict, Transfers, ValueReplacedError
 from persidict.backends.object_store import ObjectStoreBackend
 from tests.servers.azurite import Azurite, running_azurite
 from tests.servers.fake_gcs import FakeGCS, running_fake_gcs
@@ -129,3 +131,65 @@ def test_a_file_of_whole_parts_leaves_no_tail(opener: Callable[..., FsspecDict[A
     target = tmp_path / "back.bin"
     assert d.get_file("k", target) == etag
     assert target.read_bytes() == source.read_bytes()
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+class _ReplacedWhileRead:
+    """A decoder (pickle underneath) that reads a little, has another writer replace the value (``times``
+    times), then reads on."""
+
+    def __init__(self, replace: Callable[[int], object], times: int) -> None:
+        self.replace, self.times, self.calls = replace, times, 0
+
+    def from_bytes(self, data: bytes) -> Any:
+        return pickle.loads(data)
+
+    def from_file(self, file: Any) -> Any:
+        self.calls += 1
+        if self.calls <= self.times:
+            file.read(10)
+            self.replace(self.calls)
+            file.read()  # the rest: its ranges meet the new version
+            raise AssertionError("a replaced version was read to its end")
+        return pickle.load(file)
+
+
+def test_big_values_are_decoded_from_ranges(opener: Callable[..., FsspecDict[Any]],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    d = opener()
+    value = bytes(range(256)) * (BIG // 256)
+    d["big"], d["small"] = value, b"small"
+    backend = _backend(d)
+    monkeypatch.setattr(type(backend), "read_versioned", lambda *args: pytest.fail("the bytes path was taken"))
+    monkeypatch.setattr(type(backend), "read", lambda *args: pytest.fail("the bytes path was taken"))
+    assert (d["big"], d["small"]) == (value, b"small")
+    assert d.get_with_etag("big").new_value == value
+
+
+def test_read_decoded_starts_again_on_the_new_version(opener: Callable[..., FsspecDict[Any]]) -> None:
+    d = opener()
+    d["k"] = bytes([1]) * BIG
+    other = FsspecDict(**d.get_params())  # another writer
+
+    def replace(call: int) -> None:
+        other["k"] = bytes([1 + call]) * BIG
+
+    decoder = _ReplacedWhileRead(replace, times=1)
+    value, version = _backend(d).read_decoded(d.key_to_path("k"), decoder)
+    assert value == bytes([2]) * BIG and decoder.calls == 2
+    assert version is not None and version.etag == other.etag("k")
+
+
+def test_an_open_file_whose_value_is_replaced_says_so(opener: Callable[..., FsspecDict[Any]]) -> None:
+    d = opener()
+    d["k"] = bytes([1]) * BIG
+    with d.open("k") as file:
+        start = file.read(10)
+        FsspecDict(**d.get_params())["k"] = bytes([2]) * BIG
+        with pytest.raises(ValueReplacedError):
+            file.read()
+    assert start == pickle.dumps(bytes([1]) * BIG, protocol=5)[:10]
+    with d.open("k") as file:
+        assert pickle.load(file) == bytes([2]) * BIG
