@@ -42,6 +42,9 @@ from persidict import (
 )
 from persidict.backends import ANY
 from persidict.protocol.versions import PreconditionFailed
+from tests.servers.azurite import make_azure_dict
+from tests.servers.fake_gcs import make_gcs_dict
+from tests.servers.registry import SERVERS
 
 INA = ITEM_NOT_AVAILABLE
 KEY = ("k",)
@@ -155,8 +158,9 @@ S3_METHODS = (
 
 # --- the stores ------------------------------------------------------------------------------
 LOCAL_KINDS = ("FileDirDict", "LocalDict", "FsspecDict_memory", "FsspecDict_file")
-KINDS = (*LOCAL_KINDS, "S3")
-STREAMING_KINDS = ("FileDirDict", "FsspecDict_file", "S3")
+OBJECT_KINDS = ("S3", "GCS", "Azure")
+KINDS = (*LOCAL_KINDS, *OBJECT_KINDS)
+STREAMING_KINDS = ("FileDirDict", "FsspecDict_file", *OBJECT_KINDS)
 """Kinds whose backends stream values (``streams_values``)."""
 
 
@@ -182,6 +186,10 @@ def open_store(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Any]]
         elif kind == "S3":
             server = request.getfixturevalue("moto_s3")
             d = FsspecDict(f"s3://error-boundary/{uuid.uuid4().hex}", storage_options=server.storage_options())
+        elif kind == "GCS":
+            d = make_gcs_dict(SERVERS.get("gcs"), uuid.uuid4().hex, create_root=True)
+        elif kind == "Azure":
+            d = make_azure_dict(SERVERS.get("azure"), uuid.uuid4().hex, create_root=True)
         else:
             raise AssertionError(kind)
         d[KEY] = 1
@@ -278,7 +286,7 @@ REACHED_BY: dict[str, str | tuple[str, ...]] = {
     "read_many": "values",
     "stat": "etag",
     "exists": "contains",
-    "put": "update",  # d[k] = v goes through put_stream on local folders and S3
+    "put": "update",  # d[k] = v goes through put_stream on local folders and object stores
     "put_stream": "setitem",
     "remove": "delitem",
     "walk": ("keys", "keys_and_timestamps"),  # local folders list keys folder by folder (walk_folders)
@@ -296,8 +304,8 @@ REACHED_BY: dict[str, str | tuple[str, ...]] = {
     [pytest.param(kind, primitive, id=f"{kind}-{primitive}") for kind in KINDS for primitive in PRIMITIVES
      # ensure_root runs at construction, and a local child is a new backend object that the patch
      # on the instance cannot reach (object store children are copies, and inherit it).
-     if not (primitive == "ensure_root" and kind != "S3")
-     # Local folders and S3 decode values from an open file (read_decoded): read serves the layout record
+     if not (primitive == "ensure_root" and kind not in OBJECT_KINDS)
+     # Local folders and object stores decode values from a file (read_decoded): read serves the layout record
      # only; other backends pass whole bytes, so nothing reaches their read_decoded and put_stream.
      and not (primitive == "read" and kind in STREAMING_KINDS)
      and not (primitive in ("read_decoded", "put_stream") and kind not in STREAMING_KINDS)
