@@ -8,9 +8,10 @@ and its peak resident memory beyond the value, measured as in
 
 - ``gcsfs`` / ``adlfs``: ``pipe_file`` of the array's protocol-5 pickle (made
   before the clock starts) and ``cat_file`` of it: the raw limit;
-- ``GCS dict`` / ``Azure dict``: ``d[k] = array`` and ``d[k]``: above
-  ``part_threshold`` (64 MiB) a resumable upload in chunks (GCS) or staged
-  blocks (Azure), read back in concurrent ranges into one buffer.
+- ``GCS dict`` / ``Azure dict``: ``d[k] = array`` and ``d[k]``, streamed: the
+  array is pickled into the chunks of a resumable upload (GCS) or staged
+  blocks (Azure) as they fill past ``part_threshold`` (64 MiB), and unpickled
+  from the first answer and concurrent ranges (``part_streams``).
 
 Emulators on one shared machine: the ratios matter, not the MB/s.
 """

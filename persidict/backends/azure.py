@@ -25,6 +25,9 @@ Request sizes, from the azure-storage-blob SDK (12.x):
   with the final Put Block List, ``tests/backends/test_azure.py`` pins it);
   a larger one is staged in blocks by ``azure_blocks``, each block with its
   own retries, and committed with the condition and the write's metadata.
+- Streams (``streams_values``): a set pickles into the blocks as they fill, a
+  get unpickles from the first GET's bytes and ranges pinned by ``If-Match``
+  (``part_streams``' sink and reader, ``azure_blocks``' hooks).
 """
 
 from __future__ import annotations

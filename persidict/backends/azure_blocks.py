@@ -21,7 +21,9 @@ conditional Put Blob promises:
 Reads of a blob over ``part_threshold`` bytes take the first ``part_threshold``
 bytes in the first GET and the rest in ``part_size`` ranges, ``parts_in_flight``
 at once, each pinned to the first answer's ETag (``If-Match``) by the SDK,
-written straight into one buffer.
+written straight into one buffer.  Values decoded from a file (``d[k]``) read
+the same ranges through ``AzureRanges``, into the decoder's own buffers; the
+blocks of any write are cut by ``part_streams.PartSink`` (``StagedBlocks``).
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ cache (retries, deadlines and the reconciling of lost answers are
   ``part_threshold`` bytes is a resumable upload whose session carries the
   same metadata and condition, checked when the last chunk arrives
   (``gcs_parts``), and is read back in concurrent ranges;
+- values stream (``streams_values``): a set pickles into the session's chunks
+  and a get unpickles from the first answer's open body and pinned ranges,
+  through ``part_streams``' sink and reader;
 - a delete is one DELETE, with ``ifGenerationMatch`` when a version is expected.
 
 Timestamps are the object's ``updated`` time (millisecond resolution), as

@@ -22,6 +22,8 @@ Reads of an object over ``part_threshold`` bytes take the first part from the
 first answer and fetch the other ranges concurrently into one buffer, each
 pinned to the first answer's generation (``generation`` and
 ``ifGenerationMatch``), so a value replaced mid-read is read again, never mixed.
+The chunks of any write are cut by ``part_streams.PartSink`` (``ResumableUpload``),
+and values decoded from a file read ranges through ``GCSRanges``.
 """
 
 from __future__ import annotations
