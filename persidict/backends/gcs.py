@@ -136,7 +136,7 @@ class GCSBackend(RangeReadingBackend):
         )
         if response.status not in ok:
             try:
-                raise GCSResponseError(response.status, await response.read())
+                raise GCSResponseError(response.status, await response.read(), response.headers)
             finally:
                 response.release()
         return response
@@ -203,7 +203,12 @@ class GCSBackend(RangeReadingBackend):
         except GCSResponseError as exc:
             if exc.status != 416:
                 raise
-            data, version, metadata = await self._get(name)  # an empty object has no first byte to range over
+            # An empty object has no first byte to range over.  Its 416 tells its generation (fake-gcs-server
+            # drops idle connections after it, so a second request right away would fail); else we ask.
+            generation = str(exc.headers.get("x-goog-generation") or "")
+            if generation:
+                return FirstRange(b"", 0, *self._described(name, generation, exc.headers))
+            data, version, metadata = await self._get(name)
             return FirstRange(data or b"", len(data or b""), version, metadata)
         try:
             headers, covered = response.headers, int(response.headers.get("Content-Length") or 0)

@@ -72,10 +72,11 @@ def is_generation(etag: str) -> bool:
 class GCSResponseError(Exception):
     """A GCS answer with an error status (the body says why)."""
 
-    def __init__(self, status: int, body: bytes) -> None:
+    def __init__(self, status: int, body: bytes, headers: Any = None) -> None:
         super().__init__(f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}")
         self.status = status
         self.body = body
+        self.headers = headers or {}
 
 
 class SessionGone(Exception):
