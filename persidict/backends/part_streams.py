@@ -296,6 +296,7 @@ class RangedReader(io.RawIOBase):
             count = min(len(into), len(self._window) - offset)
             into[:count] = self._window[offset : offset + count]
             return count
+        self._window = memoryview(b"")  # read past it: its memory goes before more is fetched (a seek back refetches)
         if self._body is not None:
             return self._read_body(into)
         if len(into) < self._transfers.part_size:
@@ -377,28 +378,27 @@ class RangeReadingBackend(ObjectStoreBackend):
         """The ranged requests of version ``etag`` of the object at ``path``."""
         raise NotImplementedError
 
-    def _opened(self, path: str, *, restartable: bool, learn: bool) -> tuple[FirstRange, IO[bytes]]:
-        """The first answer of a read of ``path`` and a file of the object (its bytes, if they came whole)."""
+    def _opened(self, path: str, *, restartable: bool, learn: bool) -> tuple[Version, IO[bytes], bytes | None]:
+        """The version a read of ``path`` found, a file of the object, and its bytes if they came whole (else
+        the first bytes belong to the file alone: it lets them go once read past)."""
         name = self._name(path)
         first = self._run(functools.partial(self._first_range, name), f"read {path}")
         if learn:  # a read that hands out no ETag starts no write from this version: nothing to learn
             self._lineages.learn(name, first.version.etag, first.metadata)
         if first.body is None and len(first.head) >= first.size:
-            return first, io.BytesIO(first.head)
+            return first.version, io.BytesIO(first.head), first.head
         ranges = self._ranges(path, first.version.etag)
-        return first, ranged_file(ranges, path, first.size, restartable=restartable, body=first.body,
-                                  covered=first.covered, head=first.head)
+        return first.version, ranged_file(ranges, path, first.size, restartable=restartable, body=first.body,
+                                          covered=first.covered, head=first.head), None
 
     def read_decoded(self, path: str, decoder: Decoder, *, versioned: bool = True) -> tuple[Any, Version | None]:
         """``decoder`` of the object: a value up to ``READ_CHUNK`` from its bytes, a larger one from a file of
         ranges (a large read filled in place); started again if the value is replaced mid-read."""
 
         def attempt() -> tuple[Any, Version]:
-            first, file = self._opened(path, restartable=True, learn=versioned)
+            version, file, whole = self._opened(path, restartable=True, learn=versioned)
             with file:
-                if first.body is None and len(first.head) >= first.size:
-                    return decoder.from_bytes(first.head), first.version
-                return decoder.from_file(file), first.version
+                return (decoder.from_file(file) if whole is None else decoder.from_bytes(whole)), version
 
         value, version = self._restarting(path, attempt)
         return value, version if versioned else None
@@ -409,5 +409,5 @@ class RangeReadingBackend(ObjectStoreBackend):
         Its ranges are pinned to that version: if another writer replaces it meanwhile, a read raises
         ``ValueReplacedError`` (the bytes handed out cannot be taken back).
         """
-        first, file = self._opened(path, restartable=False, learn=True)
-        return file, first.version
+        version, file, _ = self._opened(path, restartable=False, learn=True)
+        return file, version
