@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +22,7 @@ import persidict.backends.azure_blocks as blocks
 from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, FsspecDict, Transfers
 from persidict.backends.azure import AzureBackend
 from persidict.protocol.versions import ABSENT, PreconditionFailed
+from tests.backends.racing import race_an_insert
 from tests.backends.test_azure import RequestLog, counting_dict
 from tests.servers.azurite import Azurite, running_azurite
 
@@ -118,24 +118,7 @@ def test_two_writers_racing_an_insert_of_a_big_value_have_exactly_one_winner_tha
     name = f"store-{uuid.uuid4().hex[:12]}"
     opened = [_open(azurite, name) for _ in range(2)]
     stores = [store for store, _ in opened]
-    barrier = threading.Barrier(2)
-    results: list[Any] = [None, None]
-
-    def insert(index: int) -> None:
-        barrier.wait(timeout=60)
-        results[index] = stores[index].setdefault_if(
-            "k", default_value=_value(index + 1), condition=ETAG_IS_THE_SAME, expected_etag=ITEM_NOT_AVAILABLE)
-
-    threads = [threading.Thread(target=insert, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(180)
-    winners = [i for i, result in enumerate(results) if result.value_was_mutated]
-    assert len(winners) == 1, results
-    assert stores[1]["k"] == _value(winners[0] + 1)
-    loser = results[1 - winners[0]]
-    assert loser.actual_etag == results[winners[0]].resulting_etag == stores[0].etag("k")
+    race_an_insert(stores, [_value(1), _value(2)])
     for _, log in opened:  # both went up in blocks we staged, and both commits carried the condition
         assert _comps(log).count("block") >= 3
         assert [entry["if_none_match"] for entry in log.entries if entry["comp"] == "blocklist"][-1:] == ["*"]

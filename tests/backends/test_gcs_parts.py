@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -24,6 +23,7 @@ from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, FsspecDict, Transfer
 from persidict.backends.gcs import GCSBackend
 from persidict.backends.gcs_parts import CHUNK_UNIT, chunk_size_for
 from persidict.protocol.versions import ABSENT, PreconditionFailed
+from tests.backends.racing import race_an_insert
 from tests.servers.fake_gcs import FakeGCS, Request, running_fake_gcs
 
 MiB = 1024**2
@@ -189,24 +189,7 @@ def test_two_writers_racing_an_insert_of_a_big_value_have_exactly_one_winner_tha
 ) -> None:
     name = uuid.uuid4().hex[:12]
     stores = [_open(server, name) for _ in range(2)]
-    barrier = threading.Barrier(2)
-    results: list[Any] = [None, None]
-
-    def insert(index: int) -> None:
-        barrier.wait(timeout=60)
-        results[index] = stores[index].setdefault_if(
-            "k", default_value=_value(index + 1), condition=ETAG_IS_THE_SAME, expected_etag=ITEM_NOT_AVAILABLE)
-
-    threads = [threading.Thread(target=insert, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(180)
-    winners = [i for i, result in enumerate(results) if result.value_was_mutated]
-    assert len(winners) == 1, results
-    assert stores[1]["k"] == _value(winners[0] + 1)
-    loser = results[1 - winners[0]]
-    assert loser.actual_etag == results[winners[0]].resulting_etag == stores[0].etag("k")
+    race_an_insert(stores, [_value(1), _value(2)])
     sessions = [r for r in server.requests if r.query.get("uploadType") == "resumable" and r.method == "POST"
                 and r.query.get("name", "").startswith(name + "/")]
     assert [r.query.get("ifGenerationMatch") for r in sessions] == ["0", "0"]  # both sessions, both conditional

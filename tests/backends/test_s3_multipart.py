@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -37,6 +36,7 @@ from persidict.protocol.versions import ABSENT, PreconditionFailed
 
 from ..servers.faulty_s3 import FaultyS3
 from ..servers.moto_s3 import MotoS3
+from .racing import race_an_insert
 
 MiB = 1024**2
 SMALL = Transfers(part_threshold=6 * MiB, part_size=5 * MiB, parts_in_flight=2)
@@ -154,25 +154,7 @@ def test_compare_and_swap_of_a_big_value_checks_the_version_on_completion(s3: Mo
 def test_two_writers_racing_an_insert_of_a_big_value_have_exactly_one_winner_that_knows_it(s3: MotoS3) -> None:
     bucket = s3.new_bucket_name()
     stores = [_open(s3.storage_options(), bucket) for _ in range(2)]
-    barrier = threading.Barrier(2)
-    results: list[Any] = [None, None]
-
-    def insert(index: int) -> None:
-        barrier.wait(timeout=60)
-        results[index] = stores[index].setdefault_if(
-            "k", default_value=_value(index + 1), condition=ETAG_IS_THE_SAME, expected_etag=ITEM_NOT_AVAILABLE)
-
-    threads = [threading.Thread(target=insert, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(180)
-    winners = [i for i, result in enumerate(results) if result.value_was_mutated]
-    assert len(winners) == 1, results
-    stored = stores[0]["k"]
-    assert stored == _value(winners[0] + 1)
-    loser = results[1 - winners[0]]
-    assert loser.actual_etag == results[winners[0]].resulting_etag == stores[0].etag("k")
+    race_an_insert(stores, [_value(1), _value(2)])
     assert ("POST", "/" + stores[0].key_to_path("k")) in s3.requests
     assert _uploads(stores[0]) == []  # a refused completion's parts are aborted
 
