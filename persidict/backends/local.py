@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import io
 import os
 import stat
@@ -120,7 +119,8 @@ class LocalBackend(StorageBackend):
     def _retrying(self, function: Callable[..., T], *args: Any) -> T:
         """Call ``function(*args)``; retry a ``PermissionError`` (virus scanners, sync clients) as the
         store's ``RetryConfig`` says (``transient_attempts``)."""
-        return self.retry.call(functools.partial(function, *args), (PermissionError,))
+        return self.retry.call(function, (PermissionError,), *args)
+
     def child(self, relative: str) -> LocalBackend:
         return LocalBackend(self.path_for(relative), fsync=self.fsync, anchor=self.anchor)
 

@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -88,14 +88,18 @@ class RetryConfig:
             return Rounds(self, max_retries, None)
         return Rounds(self, self.max_conflict_retries, time.monotonic() + self.conflict_timeout)
 
-    def call(self, operation: Callable[[], T], transient: tuple[type[BaseException], ...]) -> T:
-        """``operation()``, tried again on a ``transient`` error up to ``transient_attempts`` times in all."""
+    def call(self, operation: Callable[..., T], transient: tuple[type[BaseException], ...], *args: Any) -> T:
+        """``operation(*args)``, tried again on a ``transient`` error up to ``transient_attempts`` times in all.
+
+        The arguments are passed through rather than bound first: local folders call this on every
+        read and write, where building a ``functools.partial`` would be a cost of its own.
+        """
         for attempt in range(self.transient_attempts - 1):
             try:
-                return operation()
+                return operation(*args)
             except transient:
                 time.sleep(self.backoff(attempt))
-        return operation()
+        return operation(*args)
 
 
 class Rounds:
