@@ -237,3 +237,18 @@ def test_copying_a_big_value_out_costs_a_request_per_part_not_per_chunk(s3: Moto
     gets = [m for m, at in read if at == "/" + d.key_to_path("big")]
     # the first answer (6 MiB), then windows of two 5 MiB parts: 1 + 5 ranges, not 1 + 25
     assert gets == ["GET"] * 6
+
+
+def test_a_first_answer_cut_mid_body_is_read_on_from_pinned_ranges(faulty: FaultyS3) -> None:
+    d: FsspecDict[Any] = FsspecDict(f"s3://{faulty.new_bucket_name()}/root", storage_options=faulty.storage_options(),
+                                    transfers=SMALL, create_root=True)
+    value = bytes(range(256)) * (24 * MiB // 256)
+    d["big"] = value
+    start = len(faulty.requests)
+    with faulty.script("cut_body", methods=("GET",), conditional_only=False, path_contains="big") as plan:
+        assert d["big"] == value  # the first answer's body stops halfway: its bytes come again as ranges
+    assert plan.faulted_methods == ["GET"]
+    gets = [r for r in faulty.requests[start:] if r.method == "GET" and "big" in r.path]
+    assert gets[0].fault == "cut_body"
+    assert not any(r.conditional is False for r in gets[1:])  # read on, pinned by If-Match: never started over
+

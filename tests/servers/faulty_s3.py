@@ -19,6 +19,10 @@ What the faults model (the failures a client of a real region meets):
     The connection is accepted and the request is never answered until the
     plan ends (or the server stops); then the connection is closed unanswered
     and nothing is applied.  Only the client's own deadline can end the call.
+``cut_body``
+    The request is served and its answer starts (status, headers, the first
+    half of the body), then the connection is closed: a body cut mid-stream,
+    as a reset in the middle of a large download.
 ``commit_late``
     The connection is closed with no response while the request is still in
     flight inside S3: it is applied later, just before the next write to the
@@ -62,7 +66,8 @@ from moto.server import ThreadedMotoServer
 
 from .moto_s3 import CREDENTIALS, OneWriteAtATime
 
-MODES = frozenset({"commit_then_500", "slowdown_503", "drop_before", "drop_after", "delay", "hang", "commit_late"})
+MODES = frozenset({"commit_then_500", "slowdown_503", "drop_before", "drop_after", "delay", "hang", "commit_late",
+                   "cut_body"})
 ALL_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
 
 _ERROR_BODY = (
@@ -290,6 +295,8 @@ class _FaultMiddleware:
             plan.record(FaultRecord(method, path, conditional, None))
             plan.released.wait(plan.delay)  # a plan that ends stops the wait early
             return self.app(environ, start_response)
+        if mode == "cut_body":
+            return self._cut_body(plan, entry, environ, start_response)
         if mode in ("commit_then_500", "drop_after"):
             status = entry.served = self._forward_and_discard(environ)
             plan.record(FaultRecord(method, path, conditional, status))
@@ -313,6 +320,32 @@ class _FaultMiddleware:
                 with plan._lock:
                     plan.hanging -= 1
         _drop_connection(environ)  # drop_before, and a hang that was released
+
+    def _cut_body(self, plan: FaultPlan, entry: LoggedRequest, environ: dict[str, Any],
+                  start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Serve the request, send its status, headers and the first half of its body, then drop the connection."""
+        answer: dict[str, Any] = {}
+
+        def capture(status: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
+            answer.update(status=status, headers=headers)
+            return lambda data: None
+
+        result = self.app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        entry.served = int(answer["status"].split()[0])
+        plan.record(FaultRecord(entry.method, entry.path, entry.conditional, entry.served))
+        start_response(answer["status"], answer["headers"])
+
+        def half_then_drop() -> Iterator[bytes]:
+            yield body[: len(body) // 2]
+            _drop_connection(environ)
+
+        return half_then_drop()
 
     def _forward_and_discard(self, environ: dict[str, Any]) -> int:
         """Let moto serve the request (so it is applied) and throw its answer away; return its status."""
