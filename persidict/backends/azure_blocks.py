@@ -32,7 +32,6 @@ import copy
 import functools
 import io
 import secrets
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from azure.core import MatchConditions
@@ -41,8 +40,8 @@ from azure.core.exceptions import HttpResponseError
 from ..protocol.versions import ABSENT, Expected
 from .base import ReplacedMidRead
 from .object_store import Commit, Outcome
+from .part_streams import VersionRanges
 from .s3_parts import ViewFile
-from .transfers import Transfers
 
 if TYPE_CHECKING:
     from .azure import AzureBackend
@@ -203,18 +202,9 @@ class ViewsWriter(io.RawIOBase):
         return written
 
 
-@dataclass
-class AzureRanges:
+class AzureRanges(VersionRanges["AzureBackend"]):
     """Ranged GETs of one version of a blob (``part_streams.Ranges``), pinned by ``If-Match``, each with its
     own retries; the SDK takes each range ``part_size`` bytes per request, so a range holds one part at most."""
-
-    backend: AzureBackend
-    path: str
-    etag: str
-
-    @property
-    def transfers(self) -> Transfers:
-        return self.backend.transfers
 
     def fetch(self, views: list[memoryview], offset: int) -> None:
         self.backend._run(functools.partial(_fetch_range, self.backend, self.path, self.etag, views, offset),

@@ -33,7 +33,6 @@ import contextlib
 import functools
 import json
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
@@ -42,7 +41,7 @@ from fsspec.asyn import sync
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed
 from .base import ReplacedMidRead
 from .object_store import Commit, Outcome, within
-from .part_streams import READ_CHUNK
+from .part_streams import READ_CHUNK, VersionRanges
 from .transfers import MAX_PARTS, Transfers
 
 if TYPE_CHECKING:
@@ -260,21 +259,12 @@ async def fetch_range(backend: GCSBackend, name: str, generation: str, views: li
         raise
 
 
-@dataclass
-class GCSRanges:
+class GCSRanges(VersionRanges["GCSBackend"]):
     """Ranged GETs of one generation of a GCS object, each with its own retries (``part_streams.Ranges``)."""
-
-    backend: GCSBackend
-    path: str
-    generation: str
-
-    @property
-    def transfers(self) -> Transfers:
-        return self.backend.transfers
 
     def fetch(self, views: list[memoryview], offset: int) -> None:
         name = self.backend._name(self.path)
-        self.backend._run(functools.partial(fetch_range, self.backend, name, self.generation, views, offset),
+        self.backend._run(functools.partial(fetch_range, self.backend, name, self.etag, views, offset),
                           f"read {self.path}")
 
     def read_open(self, body: Any, into: memoryview, offset: int, *, close: bool) -> bool:

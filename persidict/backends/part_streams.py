@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import IO, Any, Protocol, cast
+from typing import IO, Any, Generic, Protocol, TypeVar, cast
 
 from ..protocol.exceptions import ValueReplacedError
 from ..protocol.versions import Version
@@ -75,6 +75,23 @@ class Ranges(Protocol):
 
     def read_open(self, body: Any, into: memoryview, offset: int, *, close: bool) -> bool:
         """Fill ``into`` from an open ``body`` of a first answer; whether it served (else fetched as ranges)."""
+
+
+AnyObjectStore = TypeVar("AnyObjectStore", bound=ObjectStoreBackend)
+
+
+@dataclass
+class VersionRanges(Generic[AnyObjectStore]):
+    """What every backend's ``Ranges`` holds: its backend, the object's path and the version (ETag, or a
+    GCS generation) each range is pinned to; the part sizes are the backend's."""
+
+    backend: AnyObjectStore
+    path: str
+    etag: str
+
+    @property
+    def transfers(self) -> Transfers:
+        return self.backend.transfers
 
 
 @contextlib.contextmanager

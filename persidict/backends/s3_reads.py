@@ -25,8 +25,7 @@ from ..protocol.versions import Version
 from . import part_streams
 from .base import ReplacedMidRead
 from .object_store import Outcome, within
-from .part_streams import READ_CHUNK
-from .transfers import Transfers
+from .part_streams import READ_CHUNK, VersionRanges
 
 if TYPE_CHECKING:
     from .s3 import S3Backend
@@ -114,17 +113,8 @@ def fill(backend: S3Backend, path: str, etag: str, into: memoryview, offset: int
     part_streams.fill(S3Ranges(backend, path, etag), into, offset, body, from_body)
 
 
-@dataclass
-class S3Ranges:
+class S3Ranges(VersionRanges["S3Backend"]):
     """Ranged GETs of one version of an S3 object (``part_streams.Ranges``), pinned by ``If-Match``."""
-
-    backend: S3Backend
-    path: str
-    etag: str
-
-    @property
-    def transfers(self) -> Transfers:
-        return self.backend.transfers
 
     def fetch(self, views: list[memoryview], offset: int) -> None:
         _fetch(self.backend, self.path, self.etag, views, offset)
