@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -39,15 +38,9 @@ from persidict.backends.azure import AzureBackend
 from persidict.backends.base import StorageBackend
 from persidict.backends.object_store import Outcome
 from persidict.protocol.retry import RetryConfig
-from tests.servers.azurite import ACCOUNT_KEY, Azurite, make_azure_dict, running_azurite
+from tests.servers.azurite import ACCOUNT_KEY, Azurite, make_azure_dict
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def azurite() -> Iterator[Azurite]:
-    with running_azurite() as server:
-        yield server
 
 
 def _name() -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from persidict.backends.azure import AzureBackend
 from persidict.protocol.versions import ABSENT, PreconditionFailed
 from tests.backends.racing import race_an_insert
 from tests.backends.test_azure import RequestLog, counting_dict
-from tests.servers.azurite import Azurite, running_azurite
+from tests.servers.azurite import Azurite
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -35,12 +34,6 @@ BIG = 12 * MiB
 
 def _value(tag: int) -> bytes:
     return bytes([tag]) * BIG
-
-
-@pytest.fixture(scope="module")
-def azurite() -> Iterator[Azurite]:
-    with running_azurite() as server:
-        yield server
 
 
 def _open(azurite: Azurite, name: str | None = None) -> tuple[FsspecDict[Any], RequestLog]:

@@ -16,14 +16,13 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from persidict import FsspecDict
-from tests.servers.azurite import Azurite, running_azurite
-from tests.servers.fake_gcs import FakeGCS, running_fake_gcs
+from tests.servers.azurite import Azurite
+from tests.servers.fake_gcs import FakeGCS
 
 MiB = 1024**2
 STREAMED = 96 * MiB
@@ -56,18 +55,6 @@ _CHILD = textwrap.dedent("""
     assert value == bytes(range(256)) * (size // 256)  # after measuring: the comparison copies it
     print(json.dumps({"peak": peak}))
 """)
-
-
-@pytest.fixture(scope="module")
-def gcs() -> Iterator[FakeGCS]:
-    with running_fake_gcs(front=True) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def azurite() -> Iterator[Azurite]:
-    with running_azurite() as server:
-        yield server
 
 
 def _peak_of(url: str, options: dict[str, Any], operation: str) -> int:

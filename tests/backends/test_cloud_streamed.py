@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +22,12 @@ import pytest
 
 from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, FsspecDict, Transfers, ValueReplacedError
 from persidict.backends.object_store import ObjectStoreBackend
-from tests.servers.azurite import Azurite, running_azurite
-from tests.servers.fake_gcs import FakeGCS, running_fake_gcs
 
 pytestmark = pytest.mark.timeout(180)
 
 MiB = 1024**2
 SMALL = Transfers(part_threshold=6 * MiB, part_size=5 * MiB, parts_in_flight=2)
 BIG = 12 * MiB
-
-
-@pytest.fixture(scope="module")
-def gcs() -> Iterator[FakeGCS]:
-    with running_fake_gcs(front=True) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def azurite() -> Iterator[Azurite]:
-    with running_azurite() as server:
-        yield server
 
 
 @pytest.fixture(params=["gcs", "azure"])
