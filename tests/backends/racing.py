@@ -1,8 +1,10 @@
-"""Two writers racing an insert-if-absent of one key: the shared part of the per-backend race tests."""
+"""Races the backend tests share: two writers inserting one key, a writer replacing a value while it is read."""
 
 from __future__ import annotations
 
+import pickle
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, PersiDict
@@ -38,3 +40,29 @@ def race_an_insert(stores: list[PersiDict[Any]], values: list[Any], key: str = "
         if index != winner:
             assert result.actual_etag == results[winner].resulting_etag == current
     return winner
+
+
+class Pickled:
+    """A decoder as a backend's ``read_decoded`` takes it (what a store's codec is), pickle underneath."""
+
+    def from_bytes(self, data: bytes) -> Any:
+        return pickle.loads(data)
+
+    def from_file(self, file: Any) -> Any:
+        return pickle.load(file)
+
+
+class ReplacedWhileRead(Pickled):
+    """A decoder that reads a little, has another writer replace the value (``times`` times), then reads on."""
+
+    def __init__(self, replace: Callable[[int], object], times: int) -> None:
+        self.replace, self.times, self.calls = replace, times, 0
+
+    def from_file(self, file: Any) -> Any:
+        self.calls += 1
+        if self.calls <= self.times:
+            file.read(10)
+            self.replace(self.calls)
+            file.read()  # the rest: its ranges meet the new version
+            raise AssertionError("a replaced version was read to its end")
+        return super().from_file(file)

@@ -22,6 +22,7 @@ import pytest
 
 from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, FsspecDict, Transfers, ValueReplacedError
 from persidict.backends.object_store import ObjectStoreBackend
+from tests.backends.racing import ReplacedWhileRead
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -122,26 +123,6 @@ def test_a_file_of_whole_parts_leaves_no_tail(opener: Callable[..., FsspecDict[A
 # --- reads ------------------------------------------------------------------------------------
 
 
-class _ReplacedWhileRead:
-    """A decoder (pickle underneath) that reads a little, has another writer replace the value (``times``
-    times), then reads on."""
-
-    def __init__(self, replace: Callable[[int], object], times: int) -> None:
-        self.replace, self.times, self.calls = replace, times, 0
-
-    def from_bytes(self, data: bytes) -> Any:
-        return pickle.loads(data)
-
-    def from_file(self, file: Any) -> Any:
-        self.calls += 1
-        if self.calls <= self.times:
-            file.read(10)
-            self.replace(self.calls)
-            file.read()  # the rest: its ranges meet the new version
-            raise AssertionError("a replaced version was read to its end")
-        return pickle.load(file)
-
-
 def test_big_values_are_decoded_from_ranges(opener: Callable[..., FsspecDict[Any]],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     d = opener()
@@ -162,7 +143,7 @@ def test_read_decoded_starts_again_on_the_new_version(opener: Callable[..., Fssp
     def replace(call: int) -> None:
         other["k"] = bytes([1 + call]) * BIG
 
-    decoder = _ReplacedWhileRead(replace, times=1)
+    decoder = ReplacedWhileRead(replace, times=1)
     value, version = _backend(d).read_decoded(d.key_to_path("k"), decoder)
     assert value == bytes([2]) * BIG and decoder.calls == 2
     assert version is not None and version.etag == other.etag("k")

@@ -26,6 +26,7 @@ from persidict.backends.base import ReplacedMidRead
 
 from ..servers.faulty_s3 import FaultyS3
 from ..servers.moto_s3 import MotoS3
+from .racing import Pickled, ReplacedWhileRead
 
 MiB = 1024**2
 SMALL = Transfers(part_threshold=6 * MiB, part_size=5 * MiB, parts_in_flight=2)
@@ -35,16 +36,6 @@ BIG = 12 * MiB
 def _open(s3: MotoS3, bucket: str | None = None, **options: Any) -> FsspecDict[Any]:
     return FsspecDict(f"s3://{bucket or s3.new_bucket_name()}/root", storage_options=s3.storage_options(),
                       transfers=options.pop("transfers", SMALL), **options)
-
-
-class _Pickled:
-    """A decoder as ``read_decoded`` takes it (what the store's codec is), pickle underneath."""
-
-    def from_bytes(self, data: bytes) -> Any:
-        return pickle.loads(data)
-
-    def from_file(self, file: Any) -> Any:
-        return pickle.load(file)
 
 
 # --- requests -----------------------------------------------------------------------------------
@@ -57,7 +48,7 @@ def test_a_value_just_under_the_threshold_is_one_get(s3: MotoS3) -> None:
     with s3.counting() as written:
         d["k"] = value
     with s3.counting() as read:
-        assert backend.read_decoded(path, _Pickled())[0] == value
+        assert backend.read_decoded(path, Pickled())[0] == value
         assert d["k"] == value
     assert [m for m, at in written if at == "/" + path] == ["PUT"]
     assert [m for m, at in read if at == "/" + path] == ["GET", "GET"]  # one each
@@ -85,22 +76,6 @@ def test_a_streamed_value_that_cannot_be_pickled_leaves_the_old_one(s3: MotoS3) 
 # --- a value replaced while it is read ----------------------------------------------------------
 
 
-class _ReplacedWhileRead(_Pickled):
-    """Reads a little, has another writer replace the value (``times`` times), then reads on."""
-
-    def __init__(self, replace: Any, times: int) -> None:
-        self.replace, self.times, self.calls = replace, times, 0
-
-    def from_file(self, file: Any) -> Any:
-        self.calls += 1
-        if self.calls <= self.times:
-            file.read(10)
-            self.replace(self.calls)
-            file.read()  # the rest: its ranges meet the new version
-            raise AssertionError("a replaced version was read to its end")
-        return super().from_file(file)
-
-
 def test_read_decoded_starts_again_on_the_new_version(s3: MotoS3) -> None:
     d = _open(s3, create_root=True)
     other = _open(s3, d._backend.bucket)  # another writer
@@ -110,7 +85,7 @@ def test_read_decoded_starts_again_on_the_new_version(s3: MotoS3) -> None:
     def replace(call: int) -> None:
         other["k"] = bytes([1 + call]) * BIG
 
-    decoder = _ReplacedWhileRead(replace, times=1)
+    decoder = ReplacedWhileRead(replace, times=1)
     value, version = d._backend.read_decoded(path, decoder)
     assert value == bytes([2]) * BIG and decoder.calls == 2
     assert version is not None and version.etag == other.etag("k")
@@ -126,7 +101,7 @@ def test_read_decoded_gives_up_as_the_retry_policy_says(s3: MotoS3) -> None:
         other["k"] = bytes([1 + call]) * BIG
 
     with pytest.raises(ReplacedMidRead) as info:
-        d._backend.read_decoded(path, _ReplacedWhileRead(replace, times=10))
+        d._backend.read_decoded(path, ReplacedWhileRead(replace, times=10))
     assert info.value.attempts == 3
     assert "replaced it while it was read, 3 time(s)" in str(info.value)
 
