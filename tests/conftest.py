@@ -525,8 +525,8 @@ def storage_snapshot(store_kind: StoreKind, request: pytest.FixtureRequest) -> C
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _code_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """memoize's per-machine code cache in a folder of this session, not in ~/.cache.
+def _machine_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The per-machine cache (memoize's code, len()'s folder counts) in a folder of this session, not in ~/.cache.
 
     Set in ``os.environ`` (as ``PERSIDICT_CACHE_DIR``): the subprocesses, kernels and
     notebooks the tests start inherit it.
