@@ -211,10 +211,11 @@ class StorageBackend(ABC):
         """How many files end in ``suffix`` below the root, if known without listing (else None)."""
         return None
 
-    def count_keys(self, suffix: str, count_names: Callable[[str, list[str]], int]) -> int | None:
+    def count_keys(self, suffix: str, count_names: Callable[[str, list[str]], int], counting: str) -> int | None:
         """The sum of ``count_names(folder, names)`` over the folders ``walk_folders`` yields, where the
-        backend can count folder by folder (it may remember the folders unchanged since: the count of
-        the same names is the same); None where it cannot (then the listing is counted)."""
+        backend can count folder by folder (it may remember the folders unchanged since, even across
+        processes, under ``counting``: the text of what ``count_names`` counts, which changes whenever
+        its answer for the same names could); None where it cannot (then the listing is counted)."""
         return None
 
     def walk_folders(self, suffix: str) -> Iterator[tuple[str, list[str]]] | None:

@@ -34,14 +34,15 @@ import io
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, TypeVar
 
 from fsspec.implementations.local import LocalFileSystem
 
 from .base import ABSENT, ANY, Decoder, Expected, Payload, PreconditionFailed, StorageBackend, Version
 from .beneath import AT_FUNCTIONS, O_NOFOLLOW, Folder, close_chain, is_link_error, link_in_the_way, open_chain
-from .local_tree import FolderCounts, prune_empty_folders, remove_temporary_files, walk_folders, walk_values
+from .local_counts import FolderCounts
+from .local_tree import prune_empty_folders, remove_temporary_files, walk_folders, walk_values
 from .temporary import new_temporary_name
 
 try:
@@ -378,8 +379,8 @@ class LocalBackend(StorageBackend):
     def walk_folders(self, suffix: str) -> Iterator[tuple[str, list[str]]]:
         return walk_folders(self.anchor, self._root_names, suffix)
 
-    def count_keys(self, suffix: str, count_names: Callable[[str, list[str]], int]) -> int | None:
-        return self._counts.count(self.anchor, self._root_names, suffix, count_names)
+    def count_keys(self, suffix: str, count_names: Callable[[str, list[str]], int], counting: str) -> int | None:
+        return self._counts.count(self.anchor, self._root_names, suffix, count_names, counting)
 
     def remove_temporary_files(self, older_than: float) -> int:
         return remove_temporary_files(self.anchor, self._root_names, time.time() - older_than)

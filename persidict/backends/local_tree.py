@@ -11,8 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from .beneath import Folder, close_chain, is_link_error, open_chain, scan, subfolder
 from .temporary import is_temporary_name
@@ -22,13 +21,14 @@ try:
 except ImportError:  # pragma: no cover - Windows: no locks, gc goes by age alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["FolderCounts", "prune_empty_folders", "remove_temporary_files", "walk_folders", "walk_values"]
+__all__ = ["file_names", "open_root", "prune_empty_folders", "real_subfolder", "remove_temporary_files",
+           "subfolder_names", "walk_folders", "walk_values"]
 
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _PROBE_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK
 
 
-def _open_root(anchor: str, root_names: list[str]) -> list[Folder] | None:
+def open_root(anchor: str, root_names: list[str]) -> list[Folder] | None:
     """The chain down to the store's root, or None where there is no real folder to walk."""
     try:
         return open_chain(anchor, root_names)
@@ -47,8 +47,8 @@ def _folders(folder: Folder, relative: str) -> Iterator[tuple[Folder, str, list[
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return  # removed while we walked, or not ours to read
     yield folder, relative, entries
-    for name in _subfolder_names(entries):
-        child = _subfolder(folder, name)
+    for name in subfolder_names(entries):
+        child = real_subfolder(folder, name)
         if child is not None:
             try:
                 yield from _folders(child, relative + name + "/")
@@ -56,18 +56,22 @@ def _folders(folder: Folder, relative: str) -> Iterator[tuple[Folder, str, list[
                 close_chain([child])
 
 
-def _subfolder_names(entries: list[os.DirEntry[str]]) -> list[str]:
-    # is_dir answers from the listing's file types: a folder of files costs no call per file.
+def subfolder_names(entries: list[os.DirEntry[str]]) -> list[str]:
+    """The names of the real folders among ``entries`` (links to folders are not).
+
+    ``is_dir`` answers from the listing's file types: a folder of files costs no call per file."""
     return [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
 
 
-def _file_names(entries: list[os.DirEntry[str]], suffix: str) -> list[str]:
-    # is_file answers from the listing's file types too (no stat), and a file deleted meanwhile
-    # is no file to it (it raises no FileNotFoundError).
+def file_names(entries: list[os.DirEntry[str]], suffix: str) -> list[str]:
+    """The names of the regular files ending in ``suffix`` among ``entries``.
+
+    ``is_file`` answers from the listing's file types too (no stat), and a file deleted meanwhile
+    is no file to it (it raises no FileNotFoundError)."""
     return [entry.name for entry in entries if entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False)]
 
 
-def _subfolder(folder: Folder, name: str) -> Folder | None:
+def real_subfolder(folder: Folder, name: str) -> Folder | None:
     """The real folder ``name`` in ``folder``, opened without following links; None for anything else."""
     try:
         return subfolder(folder, name)
@@ -77,7 +81,7 @@ def _subfolder(folder: Folder, name: str) -> Folder | None:
 
 def walk_values(anchor: str, root_names: list[str], suffix: str, with_timestamps: bool) -> Iterator[tuple[str, float]]:
     """Root-relative paths of the regular files ending in ``suffix``, with their mtimes if asked."""
-    chain = _open_root(anchor, root_names)
+    chain = open_root(anchor, root_names)
     if chain is None:
         return
     try:
@@ -98,80 +102,21 @@ def walk_folders(anchor: str, root_names: list[str], suffix: str) -> Iterator[tu
     """Every real folder below the root (its path below the root, ``""`` for the root itself) with
     the names of its regular files that end in ``suffix``: one list per folder, no call per file
     (the root's first, then each folder's before its subfolders')."""
-    chain = _open_root(anchor, root_names)
+    chain = open_root(anchor, root_names)
     if chain is None:
         return
     try:
         for _folder, relative, entries in _folders(chain[-1], ""):
-            names = _file_names(entries, suffix)
+            names = file_names(entries, suffix)
             if names:
                 yield relative[:-1], names
     finally:
         close_chain(chain)
 
 
-CountNames = Callable[[str, list[str]], int]
-"""Counts the keys of a folder: given its path below the root and the names of its files."""
-
-
-class FolderCounts:
-    """What one count found in each folder, to count a folder again only once it has changed.
-
-    Adding, removing or renaming an entry changes its folder's mtime and ctime, so a folder
-    whose ``stat`` is as it was holds the same names.  A folder whose mtime is less than
-    ``SETTLE_SECONDS`` old is not remembered: timestamps may be a clock tick coarse, and a
-    change within the tick would leave them as they were (a later one moves them: never back
-    to a settled time, and an mtime set back by hand moves the ctime).
-    """
-
-    SETTLE_SECONDS = 2.0
-    LIMIT = 1 << 16  # folders remembered (emptied when full)
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[str, str], tuple[tuple[int, ...], int, list[str]]] = {}
-
-    def count(self, anchor: str, root_names: list[str], suffix: str, count_names: CountNames) -> int:
-        """How many names below the root ``count_names`` counts (it gets a folder's path below the
-        root and the names of its regular files ending in ``suffix``), folder by folder."""
-        chain = _open_root(anchor, root_names)
-        if chain is None:
-            return 0
-        settled_before = time.time_ns() - int(self.SETTLE_SECONDS * 1e9)
-        try:
-            return self._count_in(chain[-1], "", suffix, count_names, settled_before)
-        finally:
-            close_chain(chain)
-
-    def _count_in(self, folder: Folder, relative: str, suffix: str, count_names: CountNames,
-                  settled_before: int) -> int:
-        try:
-            st = os.stat(folder.path) if folder.fd is None else os.fstat(folder.fd)  # before listing: a change
-            signature = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)  # after it shows
-            known = self._known.get((suffix, relative))
-            if known is not None and known[0] == signature:
-                count, subfolders = known[1], known[2]
-            else:
-                entries = scan(folder)
-                count, subfolders = count_names(relative[:-1], _file_names(entries, suffix)), _subfolder_names(entries)
-                if st.st_mtime_ns < settled_before:
-                    if len(self._known) >= self.LIMIT:
-                        self._known.clear()
-                    self._known[suffix, relative] = (signature, count, subfolders)
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
-            return 0  # removed while we counted, or not ours to read
-        for name in subfolders:
-            child = _subfolder(folder, name)
-            if child is not None:
-                try:
-                    count += self._count_in(child, relative + name + "/", suffix, count_names, settled_before)
-                finally:
-                    close_chain([child])
-        return count
-
-
 def remove_temporary_files(anchor: str, root_names: list[str], deadline: float) -> int:
     """Delete the temporary files below the root last modified before ``deadline`` that no writer holds."""
-    chain = _open_root(anchor, root_names)
+    chain = open_root(anchor, root_names)
     if chain is None:
         return 0
     removed = 0
@@ -217,7 +162,7 @@ def _collect(folder: Folder, name: str, deadline: float) -> bool:
 
 def prune_empty_folders(anchor: str, root_names: list[str]) -> None:
     """Remove the empty folders below the root (never the root itself), deepest first."""
-    chain = _open_root(anchor, root_names)
+    chain = open_root(anchor, root_names)
     if chain is None:
         return
     try:
@@ -231,8 +176,8 @@ def _prune_below(folder: Folder) -> None:
         entries = scan(folder)
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return
-    for name in _subfolder_names(entries):
-        child = _subfolder(folder, name)
+    for name in subfolder_names(entries):
+        child = real_subfolder(folder, name)
         if child is None:
             continue
         try:

@@ -22,7 +22,7 @@ from typing import IO, Any, NoReturn
 from ..backends.base import ReplacedMidRead, StorageBackend
 from ..backends.credentials import credentials_advice, missing_credentials
 from ..codecs.registry import Codec
-from ..keys.digests import sign_component, signed_stems, stem_of, unsign_component
+from ..keys.digests import NAMING_RULES, sign_component, signed_stems, stem_of, unsign_component
 from ..keys.tuples import NonEmptySafeStrTuple, SafeStrTuple, forget_key, is_valid_component, keys_in_folder
 from ..protocol.exceptions import (
     BackendError,
@@ -480,7 +480,8 @@ class FsspecStore(Store):
         if known is not None:
             return known
         try:
-            counted = self.backend.count_keys(self._suffix, self._count_in)
+            counted = self.backend.count_keys(self._suffix, self._count_in,
+                                               f"keys, naming rules {NAMING_RULES}, digest_len {self._digest_len}")
         except Exception as exc:
             self._fail(exc, "list")
         return sum(1 for _ in self.list()) if counted is None else counted

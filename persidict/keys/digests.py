@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - an interpreter built without it
 _HEXDIGEST = type(md5(b"")).hexdigest  # the method itself: map() calls it with no Python frame
 
 __all__ = [
+    "NAMING_RULES",
     "sign_component",
     "sign_safe_str_tuple",
     "signed_stems",
@@ -30,6 +31,11 @@ __all__ = [
     "unsign_component",
     "unsign_safe_str_tuple",
 ]
+
+
+NAMING_RULES = 1
+"""The version of the rules that tell which file names are keys' (and whose): bump it when they change,
+so that counts remembered under the old rules (``backends/local_counts.py``) are not trusted."""
 
 
 def _check_digest_len(digest_len: object) -> int:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import pickle
 import time
 from typing import Any
 
 import pytest
 
-import persidict.backends.local_tree as local_tree
+import persidict.backends.local_counts as local_counts
 from persidict import FileDirDict
 from persidict.backends.temporary import new_temporary_name
 
@@ -95,15 +96,15 @@ def _settle(root: str) -> None:
 
 
 def _scanned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The folders listed from now on (local_tree's scan, watched)."""
+    """The folders listed by len() from now on (its scan, watched)."""
     seen: list[str] = []
-    original = local_tree.scan
+    original = local_counts.scan
 
     def watched(folder: Any) -> Any:
         seen.append(folder.path)
         return original(folder)
 
-    monkeypatch.setattr(local_tree, "scan", watched)
+    monkeypatch.setattr(local_counts, "scan", watched)
     return seen
 
 
