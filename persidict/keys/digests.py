@@ -124,23 +124,26 @@ def signed_stems(names: Sequence[str], digest_len: int, ending: str) -> Sequence
     cut = digest_len + 1 + len(ending) if digest_len else len(ending)
     named = [name for name in names if name[-cut:1 - cut] == "_"] if digest_len else names
     stems = [name[:-cut] for name in named]
-    if not _all_valid(stems):
+    joined = "/".join(stems)  # "/" is in no component: each one is between two
+    if not _all_valid(joined, stems):
         named = [name for name, stem in zip(named, stems, strict=True) if is_valid_component(stem)]
         stems = [name[:-cut] for name in named]
+        joined = "/".join(stems)
     if not digest_len or not stems:
         return stems
     start, stop = 1 - cut, -len(ending) or None  # where a name's digest suffix is, after its "_"
     suffixes = [name[start:stop] for name in named]
-    signed = _hex_checked(stems, suffixes, digest_len)
+    signed = _hex_checked(joined, stems, suffixes, digest_len)
     if signed is None:  # suffixes with characters no suffix has, or digests of odd lengths: one at a time
         signed = [stem for stem, suffix in zip(stems, suffixes, strict=True) if _suffix(stem, digest_len)[1:] == suffix]
-    if "_" in "".join(signed):  # a stem ending in its own suffix signs to itself, not to its file's name
-        signed = [stem for stem in signed if not _has_own_suffix(stem, digest_len)]
+    if "_" in (joined if signed is stems else "".join(signed)):  # a stem ending in its own suffix signs to
+        signed = [stem for stem in signed if not _has_own_suffix(stem, digest_len)]  # itself, not to its name
     return signed
 
 
-def _hex_checked(stems: list[str], suffixes: list[str], digest_len: int) -> list[str] | None:
-    """The ``stems`` whose ``suffixes`` are their digest suffixes; None where this way cannot tell.
+def _hex_checked(joined: str, stems: list[str], suffixes: list[str], digest_len: int) -> list[str] | None:
+    """The ``stems`` (``joined`` by "/") whose ``suffixes`` are their digest suffixes; None where this
+    way cannot tell.
 
     Every 4 base32 characters are 20 bits, 5 hex digits: the suffixes of a folder, read as one
     base32 number, are written in hex in C and compared at once with the start of each name's
@@ -151,7 +154,7 @@ def _hex_checked(stems: list[str], suffixes: list[str], digest_len: int) -> list
         return None
     width = digest_len * 5 // 4
     # Every md5 in hex (32 digits each), one after the other: no Python call per name.
-    digests = "".join(map(_HEXDIGEST, map(md5, "/".join(stems).encode().split(b"/"))))
+    digests = "".join(map(_HEXDIGEST, map(md5, joined.encode().split(b"/"))))
     written = format(int(text.translate(_B32_TO_INT_DIGITS), 32), "x").zfill(width * len(stems))
     # Digit j of every suffix against digit j of every md5, all names at once (strided slices, in C).
     if all(written[j::width] == digests[j::32] for j in range(width)):
@@ -160,9 +163,10 @@ def _hex_checked(stems: list[str], suffixes: list[str], digest_len: int) -> list
             if digests[32 * i:32 * i + width] == written[width * i:width * (i + 1)]]
 
 
-def _all_valid(stems: list[str]) -> bool:
-    """Whether every one of ``stems`` is a valid key component, checked at once in C (the usual case)."""
-    text = "/" + "/".join(stems) + "/"  # "/" is in no component: each one is between two
+def _all_valid(joined: str, stems: list[str]) -> bool:
+    """Whether every one of ``stems`` (``joined`` by "/") is a valid key component, checked at once in C
+    (the usual case)."""
+    text = "/" + joined + "/"  # each component between two "/"
     return (_SAFE_OR_SLASH.issuperset(text) and "//" not in text and "/./" not in text and "/../" not in text
             and (not stems or max(map(len, stems)) < SAFE_STRING_MAX_LENGTH))
 
