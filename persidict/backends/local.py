@@ -179,14 +179,49 @@ class LocalBackend(StorageBackend):
             if _in_the_way(exc):
                 raise _not_a_value(path) from None
             raise
+        return fd, _value_stat(fd, path)
+
+    def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes, Version] | None]:
+        """Versioned reads in order, ``None`` for a path with no value: the values of one folder are
+        opened through its descriptor, opened once for each run of paths in it (a listing's order)."""
+        if not AT_FUNCTIONS:
+            yield from super().read_many(paths)
+            return
+        head: str | None = None
+        folder: int | None = None  # the descriptor of ``head``; None where it holds no value
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise _not_a_value(path)
-        except BaseException:
-            os.close(fd)
+            for path in paths:
+                parent, _, name = path.rpartition("/")
+                if parent != head:
+                    _close_quietly(folder)
+                    head, folder = parent, self._open_folder(parent)
+                found = None if folder is None else self._retrying(_read_in, folder, path, name)
+                # Not in the folder as it was opened: it may have been removed and made again since.
+                yield found if found is not None else next(super().read_many([path]))
+        finally:
+            _close_quietly(folder)
+
+    def _open_folder(self, path: str) -> int | None:
+        """A descriptor of the folder at ``path`` (the anchor or a real folder below it, reached without
+        following a link); None where there is no such folder, so no value in it either."""
+        try:
+            if path == self.anchor:
+                return os.open(path, _LOOKUP_FLAGS & ~O_NOFOLLOW)  # the anchor may be a link: it is trusted
+            names = self._names(path + "/")[:-1]
+            fd = os.open(f"{self.anchor}/{names[0]}", _LOOKUP_FLAGS)
+            for name in names[1:]:
+                parent, fd = fd, -1
+                try:
+                    fd = os.open(name, _LOOKUP_FLAGS, dir_fd=parent)
+                finally:
+                    os.close(parent)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if _in_the_way(exc):
+                return None
             raise
-        return fd, st
+        return fd
 
     def _read(self, path: str) -> tuple[bytes, os.stat_result]:
         fd, st = self._open_value(path)
@@ -454,6 +489,44 @@ class _FdWriter(io.RawIOBase):
 
     def tell(self) -> int:
         return os.lseek(self._fd, 0, os.SEEK_CUR)
+
+
+def _value_stat(fd: int, path: str) -> os.stat_result:
+    """The stat of the value file ``fd`` opened at ``path``; closes it and raises if it is no regular file."""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_a_value(path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return st
+
+
+def _read_in(folder: int, path: str, name: str) -> tuple[str, bytes, Version] | None:
+    """The bytes and version of the value ``name`` in the folder open as ``folder`` (at ``path``); None if none."""
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=folder)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if _in_the_way(exc):
+            return None
+        raise
+    try:
+        st = _value_stat(fd, path)
+    except FileNotFoundError:
+        return None  # no regular file (_value_stat closed it)
+    try:
+        return path, _read_all(fd, st.st_size), Version(_etag(st), st.st_mtime)
+    finally:
+        os.close(fd)
+
+
+def _close_quietly(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _read_all(fd: int, size_hint: int) -> bytes:

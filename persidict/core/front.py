@@ -728,22 +728,17 @@ class StoreDict(PersiDict[ValueType]):
 
     def _generic_iter(self, result_type: set[str]) -> Iterator[Any]:
         labels = validate_iter_request(result_type)
-        listing = self._store.list(with_timestamps="timestamps" in labels)
         if "values" in labels:
-            return self._with_values(listing, labels)
+            return self._with_values(labels)
+        listing = self._store.list(with_timestamps="timestamps" in labels)
         if "timestamps" not in labels:
             return (key for key, _ in listing)
         if "keys" not in labels:
             return (timestamp for _, timestamp in listing)
         return listing
 
-    def _with_values(self, listing: Iterator[tuple[NonEmptySafeStrTuple, float]],
-                     labels: frozenset[str]) -> Iterator[Any]:
-        listed = [key for key, _ in listing]
-        for key, entry in zip(listed, self._store.read_many(listed), strict=True):
-            if entry is None:
-                continue  # deleted while we were listing
-            value, version = entry
+    def _with_values(self, labels: frozenset[str]) -> Iterator[Any]:
+        for key, value, version in self._store.read_all():  # a key deleted while listed is skipped
             row = tuple(item for label, item in (("keys", key), ("values", value), ("timestamps", version.timestamp))
                         if label in labels)
             yield row[0] if len(row) == 1 else row

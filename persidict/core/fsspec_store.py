@@ -449,6 +449,25 @@ class FsspecStore(Store):
         except Exception as exc:
             self._fail(exc, "list")
 
+    def read_all(self) -> Iterator[tuple[Key, Any, Version]]:
+        """Every item; a local folder's values are read folder by folder through the names listed
+        (no key's path computed again: past the path memo that would be an md5 per key)."""
+        folders = self.backend.walk_folders(self._suffix)
+        if folders is None:
+            yield from super().read_all()
+            return
+        try:
+            for head, names in folders:
+                keys = self._keys_in(head, names)
+                folder = self.backend.path_for(head + "/" if head else "")
+                paths = ([folder + name for name in names] if len(keys) == len(names)
+                         else [self.path(key) for key in keys])  # names that are no key's: skipped
+                for key, entry in zip(keys, self.backend.read_many(paths), strict=True):
+                    if entry is not None:  # deleted since it was listed
+                        yield key, self._decode(entry[1], key), entry[2]
+        except Exception as exc:
+            self._fail(exc, "read")
+
     def _keys_in(self, head: str, names: Sequence[str]) -> Sequence[Key]:
         """The keys whose files are ``names`` in folder ``head`` (below the root); names that are no
         key's file are skipped, exactly as ``key_of`` skips them."""

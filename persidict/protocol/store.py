@@ -148,6 +148,15 @@ class Store(ABC):
     def list(self, *, with_timestamps: bool = False) -> Iterator[tuple[Key, float]]:
         """Every key with its write time (0.0 unless ``with_timestamps``), in no particular order."""
 
+    def read_all(self) -> Iterator[tuple[Key, Any, Version]]:
+        """Every key with its value and version, in no particular order (a key deleted meanwhile is
+        skipped): ``list``, then ``read_many``.  A store may read each value through the file name
+        its listing found, instead of computing the key's path again."""
+        keys = [key for key, _ in self.list()]
+        for key, entry in zip(keys, self.read_many(keys), strict=True):
+            if entry is not None:
+                yield key, entry[0], entry[1]
+
     def count(self) -> int:
         """How many keys there are."""
         known = self.known_count()

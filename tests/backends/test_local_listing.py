@@ -194,3 +194,25 @@ def test_deleted_keys_leave_no_trace_in_the_listing_memo(tmp_path):
     for i in range(100):
         del d[f"folder{i % 4}", f"key{i}"]
     assert len(d._files._listed) == 0
+
+
+# --- values of one folder are read through its descriptor, opened once ---------------------------------
+def test_many_reads_see_a_folder_made_again_while_they_run(tmp_path):
+    d = FileDirDict(base_dir=str(tmp_path), fsync=False)
+    d["f", "a"], d["f", "b"] = 1, 2
+    reads = d._files.backend.read_many([d.key_to_path(("f", "a")), d.key_to_path(("f", "b"))])
+    assert pickle.loads(next(reads)[1]) == 1  # the folder is open now
+    del d["f", "a"], d["f", "b"]  # its last key gone, the folder goes
+    d["f", "b"] = 3  # and is made again
+    assert pickle.loads(next(reads)[1]) == 3
+
+
+def test_values_and_get_many_read_each_folder_as_it_is(tmp_path):
+    d = FileDirDict(base_dir=str(tmp_path), fsync=False)
+    expected = {(f"folder{i % 3}", f"key{i}"): i for i in range(30)} | {("top",): -1}
+    d.update(expected)
+    _write(os.path.join(os.path.dirname(d.key_to_path(("folder1", "x"))), "forged_aaaa.pkl"))
+    assert dict(d.items()) == expected
+    assert sorted(d.values()) == sorted(expected.values())
+    keys = [*expected, ("folder1", "absent"), ("nowhere", "absent")]
+    assert d.get_many(keys, "-") == [*expected.values(), "-", "-"]

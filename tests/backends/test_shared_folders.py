@@ -373,6 +373,7 @@ THROUGH_THE_FOLDER_LINK: dict[str, Callable[[Planted], None]] = {
     "transform_item": lambda p: _refused(lambda: p.store.transform_item(("link", "x"), transformer=lambda v: 1),
                                          p.dir_link),
     "get_subdict": lambda p: _refused(lambda: p.store.get_subdict("link"), p.dir_link),
+    "get_many": lambda p: _check(p.store.get_many([("link", "x"), "ordinary", ("link", "y")], "-") == ["-", "mine", "-"]),
 }
 IN_THE_ROOT: dict[str, Callable[[Planted], None]] = {
     "keys, len, values, items": lambda p: _check(
@@ -380,6 +381,7 @@ IN_THE_ROOT: dict[str, Callable[[Planted], None]] = {
         and dict(p.store.items()) == {("ordinary",): "mine"}),
     "timestamps": lambda p: _check([key for key, _ in p.store.keys_and_timestamps()] == [("ordinary",)]),
     "get the file link": lambda p: _raises(KeyError, lambda: p.store["innocent"]),
+    "get_many with the file link": lambda p: _check(p.store.get_many(["innocent", "ordinary"], "-") == ["-", "mine"]),
     "in the file link": lambda p: _check("innocent" not in p.store),
     "etag of the file link": lambda p: _raises(KeyError, lambda: p.store.etag("innocent")),
     "set the file link": lambda p: _refused(lambda: p.store.__setitem__("innocent", "x"), p.file_link),
