@@ -18,17 +18,16 @@ minute of directory entries, not gigabytes of writes (listings and reads see ord
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import random
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from bench_common import VALUE, Row, best, time_call
+from bench_common import VALUE, Row, best, machine_cache, time_call
 
 FOLDERS = 100
 REFERENCE_PYTHON = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venvs",
@@ -115,20 +114,6 @@ def _per_item_row(operation: str, count: int, seconds: float, raw_seconds: float
     return Row(section="bigstore", store="FileDirDict(fsync=False)", operation=f"{operation} @ {count:,} keys",
                rate=count / seconds, seconds_per_op=seconds / count, vs_raw=raw_seconds / seconds,
                target=target, meets=meets, note=note)
-
-
-@contextlib.contextmanager
-def machine_cache(folder: str) -> Iterator[None]:
-    """persidict's machine cache in ``folder`` (``""``: off) while the block runs."""
-    previous = os.environ.get("PERSIDICT_CACHE_DIR")
-    os.environ["PERSIDICT_CACHE_DIR"] = folder
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["PERSIDICT_CACHE_DIR"]
-        else:
-            os.environ["PERSIDICT_CACHE_DIR"] = previous
 
 
 def _fresh(d: Any) -> Any:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 __all__ = [
@@ -48,6 +50,21 @@ class Settings:
     s3_latency_s: float = 0.02
     big_mib: int = 256  # size of each big value (array, DataFrame)
     big_store_keys: int = 200_000  # keys in the big store
+
+
+@contextlib.contextmanager
+def machine_cache(folder: str) -> Iterator[None]:
+    """persidict's per-machine cache (memoize's code, len()'s counts) in ``folder`` (``""``: off) while
+    the block runs: never the user's own ``~/.cache``."""
+    previous = os.environ.get("PERSIDICT_CACHE_DIR")
+    os.environ["PERSIDICT_CACHE_DIR"] = folder
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["PERSIDICT_CACHE_DIR"]
+        else:
+            os.environ["PERSIDICT_CACHE_DIR"] = previous
 
 
 def time_call(function: Callable[[], object]) -> float:

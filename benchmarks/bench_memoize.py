@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_common import Row, Settings, best, render_table, time_call
+from bench_common import Row, Settings, best, machine_cache, render_table, time_call
 
 __all__ = ["run_memoize"]
 
@@ -181,27 +181,13 @@ def as_in_a_new_process() -> None:
     source._PARSED.clear()
 
 
-@contextmanager
-def code_cache_in(folder: str) -> Iterator[None]:
-    """memoize's per-machine code cache in ``folder`` (never the user's own ``~/.cache``)."""
-    previous = os.environ.get("PERSIDICT_CACHE_DIR")
-    os.environ["PERSIDICT_CACHE_DIR"] = folder
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["PERSIDICT_CACHE_DIR"]
-        else:
-            os.environ["PERSIDICT_CACHE_DIR"] = previous
-
-
 def run_fingerprint(settings: Settings) -> list[Row]:
     """The first fingerprint of a 200-line function (never seen; seen by an earlier process; a re-run cell),
     against ast.parse, normalizing alone and joblib; then the per-call check."""
     from persidict.pipelines.memoize.code import fingerprint
 
     repeats = max(5, settings.repeats * 4)
-    with temporary_root() as root, code_cache_in(os.path.join(root, "cache")):
+    with temporary_root() as root, machine_cache(os.path.join(root, "cache")):
         fresh = lambda **options: fresh_function(root, long_function_source(), **options)  # noqa: E731
 
         def never_seen() -> Any:

@@ -204,23 +204,18 @@ class LocalBackend(StorageBackend):
     def _open_folder(self, path: str) -> int | None:
         """A descriptor of the folder at ``path`` (the anchor or a real folder below it, reached without
         following a link); None where there is no such folder, so no value in it either."""
-        try:
-            if path == self.anchor:
-                return os.open(path, _LOOKUP_FLAGS & ~O_NOFOLLOW)  # the anchor may be a link: it is trusted
-            names = self._names(path + "/")[:-1]
-            fd = os.open(f"{self.anchor}/{names[0]}", _LOOKUP_FLAGS)
-            for name in names[1:]:
-                parent, fd = fd, -1
-                try:
-                    fd = os.open(name, _LOOKUP_FLAGS, dir_fd=parent)
-                finally:
-                    os.close(parent)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            if _in_the_way(exc):
+        if path == self.anchor:  # the anchor may be a link: it is trusted
+            return _unless_absent(os.open, path, _LOOKUP_FLAGS & ~O_NOFOLLOW)
+        names = self._names(path + "/")[:-1]
+        fd = _unless_absent(os.open, f"{self.anchor}/{names[0]}", _LOOKUP_FLAGS)
+        for name in names[1:]:
+            if fd is None:
                 return None
-            raise
+            parent = fd
+            try:
+                fd = _unless_absent(os.open, name, _LOOKUP_FLAGS, dir_fd=parent)
+            finally:
+                os.close(parent)
         return fd
 
     def _read(self, path: str) -> tuple[bytes, os.stat_result]:
@@ -505,14 +500,9 @@ def _value_stat(fd: int, path: str) -> os.stat_result:
 
 def _read_in(folder: int, path: str, name: str) -> tuple[str, bytes, Version] | None:
     """The bytes and version of the value ``name`` in the folder open as ``folder`` (at ``path``); None if none."""
-    try:
-        fd = os.open(name, _READ_FLAGS, dir_fd=folder)
-    except FileNotFoundError:
+    fd = _unless_absent(os.open, name, _READ_FLAGS, dir_fd=folder)
+    if fd is None:
         return None
-    except OSError as exc:
-        if _in_the_way(exc):
-            return None
-        raise
     try:
         st = _value_stat(fd, path)
     except FileNotFoundError:
@@ -521,6 +511,19 @@ def _read_in(folder: int, path: str, name: str) -> tuple[str, bytes, Version] | 
         return path, _read_all(fd, st.st_size), Version(_etag(st), st.st_mtime)
     finally:
         os.close(fd)
+
+
+def _unless_absent(function: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """``function(*args, **kwargs)`` on a path, or None where nothing of ours is there (missing, or a
+    link or a file or folder in the way)."""
+    try:
+        return function(*args, **kwargs)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if _in_the_way(exc):
+            return None
+        raise
 
 
 def _close_quietly(fd: int | None) -> None:

@@ -1,11 +1,13 @@
-"""The cloud emulators the backend tests run on, one of each per test module."""
+"""The cloud emulators the backend tests run on, one of each per test module; the folders len() lists."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+import persidict.backends.local_counts as local_counts
 from tests.servers.azurite import Azurite, running_azurite
 from tests.servers.fake_gcs import FakeGCS, running_fake_gcs
 
@@ -22,3 +24,17 @@ def gcs() -> Iterator[FakeGCS]:
     """fake-gcs-server behind the front that enforces GCS's conditions on resumable uploads."""
     with running_fake_gcs(front=True) as running:
         yield running
+
+
+@pytest.fixture
+def scanned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the folders a local store's len() lists from now on."""
+    seen: list[str] = []
+    original = local_counts.scan
+
+    def watched(folder: Any) -> Any:
+        seen.append(folder.path)
+        return original(folder)
+
+    monkeypatch.setattr(local_counts, "scan", watched)
+    return seen

@@ -37,20 +37,6 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture
-def scanned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The folders len() lists from now on."""
-    seen: list[str] = []
-    original = local_counts.scan
-
-    def watched(folder: Any) -> Any:
-        seen.append(folder.path)
-        return original(folder)
-
-    monkeypatch.setattr(local_counts, "scan", watched)
-    return seen
-
-
 def _store(root: Path, **params: Any) -> FileDirDict:
     return FileDirDict(base_dir=str(root), fsync=False, **params)
 

@@ -11,11 +11,9 @@ import hashlib
 import os
 import pickle
 import time
-from typing import Any
 
 import pytest
 
-import persidict.backends.local_counts as local_counts
 from persidict import FileDirDict
 from persidict.backends.temporary import new_temporary_name
 
@@ -95,19 +93,6 @@ def _settle(root: str) -> None:
         os.utime(folder, (past, past))
 
 
-def _scanned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The folders listed by len() from now on (its scan, watched)."""
-    seen: list[str] = []
-    original = local_counts.scan
-
-    def watched(folder: Any) -> Any:
-        seen.append(folder.path)
-        return original(folder)
-
-    monkeypatch.setattr(local_counts, "scan", watched)
-    return seen
-
-
 def test_len_follows_every_change_of_a_settled_store(tmp_path):
     d = FileDirDict(base_dir=str(tmp_path / "store"), fsync=False)
     for i in range(40):
@@ -146,13 +131,13 @@ def test_a_change_hidden_from_the_mtime_is_still_counted(tmp_path):
     assert len(d) == 2
 
 
-def test_a_settled_folder_is_not_listed_again_by_len(tmp_path, monkeypatch):
+def test_a_settled_folder_is_not_listed_again_by_len(tmp_path, scanned):
     d = FileDirDict(base_dir=str(tmp_path), fsync=False)
     for i in range(30):
         d[f"folder{i % 3}", f"key{i}"] = i
     _settle(d.base_dir)
     assert len(d) == 30
-    scanned = _scanned(monkeypatch)
+    scanned.clear()
     d["folder1", "new"] = 1
     assert len(d) == 31
     assert scanned == [os.path.dirname(d.key_to_path(("folder1", "new")))]  # only the changed folder

@@ -373,7 +373,8 @@ THROUGH_THE_FOLDER_LINK: dict[str, Callable[[Planted], None]] = {
     "transform_item": lambda p: _refused(lambda: p.store.transform_item(("link", "x"), transformer=lambda v: 1),
                                          p.dir_link),
     "get_subdict": lambda p: _refused(lambda: p.store.get_subdict("link"), p.dir_link),
-    "get_many": lambda p: _check(p.store.get_many([("link", "x"), "ordinary", ("link", "y")], "-") == ["-", "mine", "-"]),
+    "get_many": lambda p: _check(p.store.get_many([("link", "x"), "ordinary", ("link", "y")], "-")
+                                 == ["-", "mine", "-"]),
 }
 IN_THE_ROOT: dict[str, Callable[[Planted], None]] = {
     "keys, len, values, items": lambda p: _check(
