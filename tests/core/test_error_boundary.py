@@ -145,6 +145,7 @@ METHODS: dict[str, Callable[[Any, str], Any]] = {
     "ne": lambda d, e: d != {KEY: 1},
     "str": lambda d, e: str(d),
     "open": lambda d, e: d.open(KEY).close(),
+    "get_many": lambda d, e: d.get_many([KEY, MISSING]),
 }
 
 S3_METHODS = (
@@ -279,7 +280,9 @@ def test_an_os_error_from_a_primitive_is_a_backend_error(
 
 REACHED_BY: dict[str, str | tuple[str, ...]] = {
     "read": "getitem",
-    "read_versioned": ("get_with_etag", "values"),  # local folders: get_with_etag decodes from the file
+    # Local folders: get_with_etag decodes from the file, and values() reads each folder's values through
+    # it; a key not found there (MISSING) is looked up by its path.
+    "read_versioned": ("get_with_etag", "values", "get_many"),
     "read_if_changed": "get_item_if_unchanged",
     "read_decoded": "getitem",
     "open_read": "open",
