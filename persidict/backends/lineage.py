@@ -4,7 +4,8 @@ A conditional write whose answer was lost either happened or did not.  The
 object's metadata says which: every write stores a random write id, and the
 lineage of the version it replaced: the chain of versions before it, oldest
 first, each as ``write-id:etag``, as far as they fit in ``LINEAGE_BUDGET``
-characters (S3 allows 2 KB of metadata in all).  Two markers make the chain
+characters (S3 allows 2 KB of metadata in all; an MD5 ETag is written in
+base64url there, so 44 S3 versions fit).  Two markers make the chain
 say more than who wrote:
 
 - ``+`` is the absent state: the version after it was an insert-if-absent;
@@ -27,7 +28,9 @@ still show it: a busy process's readers see most versions go by.
 
 from __future__ import annotations
 
+import base64
 import enum
+import re
 import secrets
 import threading
 import weakref
@@ -38,7 +41,7 @@ from typing import Any
 __all__ = ["ABSENT_MARK", "LINEAGE_BUDGET", "EvidenceGone", "Lineages", "Verdict", "shared_lineages"]
 
 LINEAGE_BUDGET = 1600
-"""Characters of lineage a write carries: about 30 S3 versions, 45 GCS or Azure ones.
+"""Characters of lineage a write carries: 44 S3 versions, about 50 GCS or Azure ones.
 
 S3 limits an object's user metadata to 2 KB (names and values); this leaves
 room for the names and the write id.  The chain must outlast the writes that
@@ -86,15 +89,15 @@ class Lineages:
 
     @staticmethod
     def new_write_id() -> str:
-        """A random id for one write."""
-        return secrets.token_hex(8)
+        """A random id for one write: 64 bits in 11 characters (base64url), so a chain holds more versions."""
+        return secrets.token_urlsafe(8)
 
     def learn(self, name: str, etag: str, metadata: Mapping[str, str] | None) -> None:
         """Remember the chain that ends with a version we read (that version included)."""
         write_id = (metadata or {}).get(self.id_key)
         if not write_id:
             return  # not written by persidict: nothing to carry forward
-        chain = _extended((metadata or {}).get(self.lineage_key, ""), f"{write_id}:{etag}")
+        chain = _extended((metadata or {}).get(self.lineage_key, ""), f"{write_id}:{_compact(etag)}")
         with self._lock:
             self._learned += 1
             self._seen[name, etag] = (self._learned, chain)
@@ -113,7 +116,7 @@ class Lineages:
         elif replaced:
             with self._lock:
                 _, chain = self._seen.get((name, replaced), (0, ""))
-            metadata[self.lineage_key] = chain or f"{UNKNOWN_WRITER}:{replaced}"
+            metadata[self.lineage_key] = chain or f"{UNKNOWN_WRITER}:{_compact(replaced)}"
         return metadata
 
     def verdict(
@@ -219,7 +222,26 @@ def _chain(text: str) -> list[tuple[str, str]]:
 def _parsed(entry: str) -> tuple[str, str]:
     """``(write id, etag)`` of a chain entry; the absent marker is ``("+", "")``."""
     entry_id, _, entry_etag = entry.partition(":")
-    return entry_id, entry_etag
+    return entry_id, _expanded(entry_etag)
+
+
+_QUOTED_MD5 = re.compile(r'"[0-9a-f]{32}"')
+_COMPACT_MARK = "~"  # no ETag starts with it: S3's and Azure's are quoted, GCS's are generation numbers
+
+
+def _compact(etag: str) -> str:
+    """An ETag as a chain entry holds it: a quoted MD5 in hex (S3's ETag of a single PUT, 34 characters)
+    as ``~`` and its 16 bytes in unpadded base64url (23 characters); any other ETag as it is."""
+    if _QUOTED_MD5.fullmatch(etag):
+        return _COMPACT_MARK + base64.urlsafe_b64encode(bytes.fromhex(etag[1:-1])).decode().rstrip("=")
+    return etag
+
+
+def _expanded(text: str) -> str:
+    """The ETag a chain entry's ``_compact`` form stands for, exactly as the store gave it."""
+    if text.startswith(_COMPACT_MARK):
+        return '"' + base64.urlsafe_b64decode(text[1:] + "==").hex() + '"'
+    return text
 
 
 def _replaced_by_another(chain: list[tuple[str, str]], expected: str | None) -> bool:

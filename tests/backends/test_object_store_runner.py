@@ -15,6 +15,7 @@ faults are in ``test_lost_answer_sequences.py``.
 from __future__ import annotations
 
 import errno
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -563,6 +564,31 @@ def test_the_memory_of_lineages_is_bounded(lineages: Lineages, monkeypatch: pyte
     assert lineages.metadata_for("obj9", "e", "x") == {"id": "x", "lineage": "w9:e"}
     assert lineages.metadata_for("obj0", "e", "x") == {"id": "x", "lineage": "w0:e"}
     assert lineages.metadata_for("obj1", "e", "x") == {"id": "x", "lineage": "-:e"}
+
+
+def test_a_chain_of_s3_versions_holds_44_and_gives_every_etag_back_exactly(lineages: Lineages) -> None:
+    etags, ids, metadata = [], [], {}
+    for i in range(100):
+        write_id = Lineages.new_write_id()
+        metadata = lineages.metadata_for("obj", etags[-1] if etags else None, write_id, insert=not etags)
+        etags.append('"' + hashlib.md5(str(i).encode()).hexdigest() + '"')  # S3's ETag of a single PUT
+        ids.append(write_id)
+        lineages.learn("obj", etags[-1], {"id": write_id, **metadata})
+    chain = lineages.chain_of(etags[-1], {"id": ids[-1], **metadata})
+    assert len(metadata["lineage"]) <= LINEAGE_BUDGET and len(chain) >= 44
+    assert chain == list(zip(ids, etags, strict=True))[-len(chain):]
+    for back in (2, 30, 43):  # a lost answer that many writes ago: our ETag, exactly as S3 gave it
+        assert lineages.verdict(ids[-back], etags[-back - 1], etags[-1], {"id": ids[-1], **metadata}) == (
+            Verdict.APPLIED, etags[-back])
+
+
+def test_chains_written_before_etags_were_compacted_still_read(lineages: Lineages) -> None:
+    md5, multipart = '"' + "0123456789abcdef" * 2 + '"', '"' + "f" * 32 + '-3"'
+    old = {"id": "theirs", "lineage": f"+ 00112233aabbccdd:{md5} mine:{multipart}"}
+    assert lineages.verdict("00112233aabbccdd", None, '"x"', old, insert=True) == (Verdict.APPLIED, md5)
+    assert lineages.verdict("mine", md5, '"x"', old) == (Verdict.APPLIED, multipart)
+    lineages.learn("obj", multipart, {"id": "w", "lineage": f"a:{md5}"})
+    assert lineages.metadata_for("obj", multipart, "x")["lineage"].split()[-1] == f"w:{multipart}"  # as it is
 
 
 def test_write_ids_are_random_and_distinct() -> None:
