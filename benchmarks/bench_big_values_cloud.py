@@ -11,7 +11,7 @@ and its peak resident memory beyond the value, measured as in
 - ``GCS dict`` / ``Azure dict``: ``d[k] = array`` and ``d[k]``, streamed: the
   array is pickled into the chunks of a resumable upload (GCS) or staged
   blocks (Azure) as they fill past ``part_threshold`` (64 MiB), and unpickled
-  from the first answer and concurrent ranges (``part_streams``).
+  from the first answer and concurrent ranges (``part_reads``).
 
 Emulators on one shared machine: the ratios matter, not the MB/s.
 """

@@ -27,7 +27,7 @@ Request sizes, from the azure-storage-blob SDK (12.x):
   own retries, and committed with the condition and the write's metadata.
 - Streams (``streams_values``): a set pickles into the blocks as they fill, a
   get unpickles from the first GET's bytes and ranges pinned by ``If-Match``
-  (``part_streams``' sink and reader, ``azure_blocks``' hooks).
+  (``part_uploads``' sink, ``part_reads``' reader, ``azure_blocks``' hooks).
 """
 
 from __future__ import annotations
@@ -52,10 +52,10 @@ from azure.core.exceptions import (
 )
 
 from ..protocol.versions import ABSENT, ANY, Expected, Version
-from . import azure_blocks, part_streams
+from . import azure_blocks, part_uploads
 from .base import Payload, ReplacedMidRead
 from .object_store import Commit, Metadata, Outcome, forbid_hidden_resends, http_date
-from .part_streams import FirstRange, RangeReadingBackend
+from .part_reads import FirstRange, RangeReadingBackend
 
 __all__ = ["AzureBackend"]
 
@@ -214,7 +214,7 @@ class AzureBackend(RangeReadingBackend):
 
     def _staging(self, path: str, expected: Expected, write: Callable[[IO[bytes]], object], size: int | None = None,
                  before_parts: Callable[[], object] | None = None) -> str:
-        """A write of what ``write`` writes, in blocks past the threshold (``part_streams.staged_from_writes``).
+        """A write of what ``write`` writes, in blocks past the threshold (``part_uploads.staged_from_writes``).
 
         Another writer's commit discards the blocks we staged (Azure keeps no
         uncommitted blocks past a commit): a conditional write is then refused
@@ -223,7 +223,7 @@ class AzureBackend(RangeReadingBackend):
 
         def stage(metadata: dict[str, str]) -> AbstractContextManager[bytes | Commit]:
             upload = azure_blocks.StagedBlocks(self, path, metadata)
-            return part_streams.staged_from_writes(upload, self.transfers.part_threshold, path, write, size,
+            return part_uploads.staged_from_writes(upload, self.transfers.part_threshold, path, write, size,
                                                    before_parts)
 
         discarded: OSError | None = None

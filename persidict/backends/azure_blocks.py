@@ -23,7 +23,7 @@ bytes in the first GET and the rest in ``part_size`` ranges, ``parts_in_flight``
 at once, each pinned to the first answer's ETag (``If-Match``) by the SDK,
 written straight into one buffer.  Values decoded from a file (``d[k]``) read
 the same ranges through ``AzureRanges``, into the decoder's own buffers; the
-blocks of any write are cut by ``part_streams.PartSink`` (``StagedBlocks``).
+blocks of any write are cut by ``part_uploads.PartSink`` (``StagedBlocks``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from azure.core.exceptions import HttpResponseError
 from ..protocol.versions import ABSENT, Expected
 from .base import ReplacedMidRead
 from .object_store import Commit, Outcome
-from .part_streams import VersionRanges
+from .part_reads import VersionRanges
 from .s3_parts import ViewFile
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def block_id_of(prefix: str, number: int) -> str:
 
 
 class StagedBlocks:
-    """Blocks staged under random ids, then one commit, as a ``part_streams.Upload``: ``parts_in_flight``
+    """Blocks staged under random ids, then one commit, as a ``part_uploads.Upload``: ``parts_in_flight``
     blocks at a time.  Nothing to start (a block needs no upload id) and nothing to abort (see the module)."""
 
     max_parts = MAX_BLOCKS
@@ -203,7 +203,7 @@ class ViewsWriter(io.RawIOBase):
 
 
 class AzureRanges(VersionRanges["AzureBackend"]):
-    """Ranged GETs of one version of a blob (``part_streams.Ranges``), pinned by ``If-Match``, each with its
+    """Ranged GETs of one version of a blob (``part_reads.Ranges``), pinned by ``If-Match``, each with its
     own retries; the SDK takes each range ``part_size`` bytes per request, so a range holds one part at most."""
 
     def fetch(self, views: list[memoryview], offset: int) -> None:

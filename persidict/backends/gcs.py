@@ -16,7 +16,7 @@ cache (retries, deadlines and the reconciling of lost answers are
   (``gcs_parts``), and is read back in concurrent ranges;
 - values stream (``streams_values``): a set pickles into the session's chunks
   and a get unpickles from the first answer's open body and pinned ranges,
-  through ``part_streams``' sink and reader;
+  through ``part_uploads``' sink and ``part_reads``' reader;
 - a delete is one DELETE, with ``ifGenerationMatch`` when a version is expected.
 
 Timestamps are the object's ``updated`` time (millisecond resolution), as
@@ -39,11 +39,11 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from ..protocol.versions import ANY, Expected, Version
-from . import gcs_parts, part_streams
+from . import gcs_parts, part_uploads
 from .base import Payload
 from .gcs_parts import GCSResponseError, is_generation
 from .object_store import Commit, Metadata, Outcome, forbid_hidden_resends, http_date
-from .part_streams import READ_CHUNK, FirstRange, RangeReadingBackend
+from .part_reads import READ_CHUNK, FirstRange, RangeReadingBackend
 
 __all__ = ["GCSBackend", "GCSResponseError"]
 
@@ -250,9 +250,9 @@ class GCSBackend(RangeReadingBackend):
     def _streamed(self, path: str, expected: Expected, metadata: dict[str, str],
                   write: Callable[[IO[bytes]], object], size: int | None = None,
                   before_parts: Callable[[], object] | None = None) -> AbstractContextManager[bytes | Commit]:
-        """``part_streams.staged_from_writes`` into a resumable session carrying ``expected`` and ``metadata``."""
+        """``part_uploads.staged_from_writes`` into a resumable session carrying ``expected`` and ``metadata``."""
         upload = gcs_parts.ResumableUpload(self, path, expected, metadata)
-        return part_streams.staged_from_writes(upload, self.transfers.part_threshold, path, write, size,
+        return part_uploads.staged_from_writes(upload, self.transfers.part_threshold, path, write, size,
                                                before_parts)
 
     async def _put_object(self, name: str, data: bytes, expected: Expected, metadata: dict[str, str]) -> str:

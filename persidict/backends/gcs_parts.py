@@ -22,7 +22,7 @@ Reads of an object over ``part_threshold`` bytes take the first part from the
 first answer and fetch the other ranges concurrently into one buffer, each
 pinned to the first answer's generation (``generation`` and
 ``ifGenerationMatch``), so a value replaced mid-read is read again, never mixed.
-The chunks of any write are cut by ``part_streams.PartSink`` (``ResumableUpload``),
+The chunks of any write are cut by ``part_uploads.PartSink`` (``ResumableUpload``),
 and values decoded from a file read ranges through ``GCSRanges``.
 """
 
@@ -41,7 +41,7 @@ from fsspec.asyn import sync
 from ..protocol.versions import ABSENT, ANY, Expected, PreconditionFailed
 from .base import ReplacedMidRead
 from .object_store import Commit, Outcome, within
-from .part_streams import READ_CHUNK, VersionRanges
+from .part_reads import READ_CHUNK, VersionRanges
 from .transfers import MAX_PARTS, Transfers
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def condition(name: str, expected: Expected) -> dict[str, Any]:
 
 
 class ResumableUpload:
-    """A resumable upload session as a ``part_streams.Upload``: chunks one after another, in order (the
+    """A resumable upload session as a ``part_uploads.Upload``: chunks one after another, in order (the
     protocol takes a session's bytes in order), the last one sent by the commit."""
 
     in_flight = 1
@@ -260,7 +260,7 @@ async def fetch_range(backend: GCSBackend, name: str, generation: str, views: li
 
 
 class GCSRanges(VersionRanges["GCSBackend"]):
-    """Ranged GETs of one generation of a GCS object, each with its own retries (``part_streams.Ranges``)."""
+    """Ranged GETs of one generation of a GCS object, each with its own retries (``part_reads.Ranges``)."""
 
     def fetch(self, views: list[memoryview], offset: int) -> None:
         name = self.backend._name(self.path)

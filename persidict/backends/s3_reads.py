@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, cast
 from fsspec.asyn import sync
 
 from ..protocol.versions import Version
-from . import part_streams
+from . import part_reads
 from .base import ReplacedMidRead
 from .object_store import Outcome, within
-from .part_streams import READ_CHUNK, VersionRanges
+from .part_reads import READ_CHUNK, VersionRanges
 
 if TYPE_CHECKING:
     from .s3 import S3Backend
@@ -109,12 +109,12 @@ def read_open_body(backend: S3Backend, path: str, etag: str, body: Any, into: me
 def fill(backend: S3Backend, path: str, etag: str, into: memoryview, offset: int, body: Any = None,
          from_body: int = 0) -> None:
     """Fill ``into`` with the bytes of version ``etag`` from ``offset`` on: its first ``from_body`` bytes from
-    the open ``body``, the rest in concurrent ranges (``part_streams.fill``)."""
-    part_streams.fill(S3Ranges(backend, path, etag), into, offset, body, from_body)
+    the open ``body``, the rest in concurrent ranges (``part_reads.fill``)."""
+    part_reads.fill(S3Ranges(backend, path, etag), into, offset, body, from_body)
 
 
 class S3Ranges(VersionRanges["S3Backend"]):
-    """Ranged GETs of one version of an S3 object (``part_streams.Ranges``), pinned by ``If-Match``."""
+    """Ranged GETs of one version of an S3 object (``part_reads.Ranges``), pinned by ``If-Match``."""
 
     def fetch(self, views: list[memoryview], offset: int) -> None:
         _fetch(self.backend, self.path, self.etag, views, offset)

@@ -2,10 +2,10 @@
 
 The bytes of a whole value never exist at once:
 
-- ``part_streams.PartSink`` is the file a codec dumps into (shared with GCS
+- ``part_uploads.PartSink`` is the file a codec dumps into (shared with GCS
   and Azure); here its upload is a ``MultipartUpload``: parts ``parts_in_flight``
   at a time, completed (with its precondition) or aborted as in ``s3_parts``.
-- ``part_streams.RangedReader`` is the file a codec loads from (``s3_reads`` makes the
+- ``part_reads.RangedReader`` is the file a codec loads from (``s3_reads`` makes the
   requests).  It reads on from the open body of the read's first answer; a
   large ``readinto`` (a pickle's array buffer, say) is filled in place by that
   body and concurrent ranged GETs, all pinned to the version first read
@@ -23,7 +23,7 @@ import io
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from . import part_streams, s3_parts, s3_reads
+from . import part_reads, part_uploads, s3_parts, s3_reads
 from .object_store import Commit
 from .s3_reads import FirstAnswer
 from .transfers import MAX_PARTS
@@ -39,16 +39,16 @@ def staged_from_writes(
     backend: S3Backend, path: str, write: Callable[[IO[bytes]], object], metadata: dict[str, str],
     size: int | None = None, before_parts: Callable[[], object] | None = None,
 ) -> Iterator[bytes | Commit]:
-    """``write`` into a ``part_streams.PartSink`` of a multipart upload; yield the one body of a small value
-    or the completion of the upload (see ``part_streams.staged_from_writes``)."""
+    """``write`` into a ``part_uploads.PartSink`` of a multipart upload; yield the one body of a small value
+    or the completion of the upload (see ``part_uploads.staged_from_writes``)."""
     upload = MultipartUpload(backend, path, metadata)
-    with part_streams.staged_from_writes(upload, backend.transfers.part_threshold, path, write, size,
+    with part_uploads.staged_from_writes(upload, backend.transfers.part_threshold, path, write, size,
                                          before_parts) as staged:
         yield staged
 
 
 class MultipartUpload:
-    """An S3 multipart upload as a ``part_streams.Upload``: parts ``parts_in_flight`` at once."""
+    """An S3 multipart upload as a ``part_uploads.Upload``: parts ``parts_in_flight`` at once."""
 
     max_parts = MAX_PARTS
     tail_in_commit = False
@@ -78,9 +78,9 @@ class MultipartUpload:
 
 def ranged_file(backend: S3Backend, path: str, first: FirstAnswer, *, restartable: bool) -> IO[bytes]:
     """A file of the object whose first answer is ``first``: its bytes if they came whole, else a
-    ``part_streams.RangedReader`` reading on from the open body (``restartable``: see there)."""
+    ``part_reads.RangedReader`` reading on from the open body (``restartable``: see there)."""
     if first.head is not None:
         return io.BytesIO(first.head)
     ranges = s3_reads.S3Ranges(backend, path, first.version.etag)
-    return part_streams.ranged_file(ranges, path, first.size, restartable=restartable, body=first.body,
+    return part_reads.ranged_file(ranges, path, first.size, restartable=restartable, body=first.body,
                                     covered=first.covered)
