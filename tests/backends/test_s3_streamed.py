@@ -9,12 +9,7 @@ says what happened), and no request is bounded by the size of the whole value.
 
 from __future__ import annotations
 
-import json
-import os
 import pickle
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +21,7 @@ from persidict.backends.base import ReplacedMidRead
 
 from ..servers.faulty_s3 import FaultyS3
 from ..servers.moto_s3 import MotoS3
+from .memory_probe import MEASURABLE, check_streamed
 from .racing import Pickled, ReplacedWhileRead
 
 MiB = 1024**2
@@ -139,11 +135,17 @@ def faulty() -> Iterator[FaultyS3]:
         yield server
 
 
-def test_a_range_whose_answer_is_lost_is_asked_again_alone(faulty: FaultyS3) -> None:
+def _stored_big(faulty: FaultyS3) -> tuple[FsspecDict[Any], bytes]:
+    """A store on the fault-injecting server holding a 24 MiB value at "big", and that value."""
     d: FsspecDict[Any] = FsspecDict(f"s3://{faulty.new_bucket_name()}/root", storage_options=faulty.storage_options(),
                                     transfers=SMALL, create_root=True)
     value = bytes(range(256)) * (24 * MiB // 256)
     d["big"] = value
+    return d, value
+
+
+def test_a_range_whose_answer_is_lost_is_asked_again_alone(faulty: FaultyS3) -> None:
+    d, value = _stored_big(faulty)
     start = len(faulty.requests)
     with faulty.script("drop_before", methods=("GET",), conditional_only=True, path_contains="big") as plan:
         assert d["big"] == value  # the ranges carry If-Match: the first one is cut off
@@ -156,50 +158,11 @@ def test_a_range_whose_answer_is_lost_is_asked_again_alone(faulty: FaultyS3) -> 
 
 STREAMED = 96 * MiB
 
-_CHILD = textwrap.dedent("""
-    import json, sys
-    from persidict import FsspecDict, Transfers
-
-    def status(field):
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
-
-    options = {"endpoint_url": sys.argv[1], "key": "testing", "secret": "testing"}
-    transfers = Transfers(part_threshold=6 * 2**20, part_size=5 * 2**20, parts_in_flight=2)
-    warm = FsspecDict(sys.argv[2], storage_options=options, transfers=transfers)
-    warm["warm"] = bytes(8 * 2**20)  # imports, the client, connections, threads
-    assert len(warm["warm"]) == 8 * 2**20
-    d = FsspecDict(sys.argv[3], storage_options=options, transfers=transfers)  # its bucket may not exist yet
-    size = int(sys.argv[4])
-    value = bytes(range(256)) * (size // 256) if sys.argv[5] == "set" else None
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # VmHWM := VmRSS
-    before = status("VmRSS")
-    if sys.argv[5] == "set":
-        d["big"] = value
-    else:
-        value = d["big"]
-    peak = status("VmHWM") - before
-    assert value == bytes(range(256)) * (size // 256)  # after measuring: the comparison copies it
-    print(json.dumps({"peak": peak}))
-""")
-
-
-def _peak_of(s3: MotoS3, warm_url: str, url: str, operation: str) -> int:
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}  # a freed block leaves the process at once
-    done = subprocess.run([sys.executable, "-c", _CHILD, s3.url, warm_url, url, str(STREAMED), operation], env=env,
-                          capture_output=True, text=True, timeout=300, check=True)
-    return int(json.loads(done.stdout.strip().splitlines()[-1])["peak"])
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc")
+@pytest.mark.skipif(not MEASURABLE, reason="needs Linux's /proc")
 def test_a_store_sets_and_gets_a_big_value_within_half_its_size_beyond_it(s3: MotoS3) -> None:
     warm_url = f"s3://{s3.new_bucket_name()}/warm"
     url = f"s3://{s3.new_bucket_name()}/root"  # missing: the measured set creates it
-    set_peak = _peak_of(s3, warm_url, url, "set")  # the value exists before: all of this is beyond it
-    get_peak = _peak_of(s3, warm_url, url, "get") - STREAMED  # the value itself is made by the read
-    assert set_peak <= STREAMED // 2, f"d[k] = v held {set_peak / MiB:.1f} MiB beyond a {STREAMED // MiB} MiB value"
-    assert get_peak <= STREAMED // 2, f"d[k] held {get_peak / MiB:.1f} MiB beyond a {STREAMED // MiB} MiB value"
+    check_streamed(warm_url, url, s3.storage_options(), STREAMED)
 
 
 def test_copying_a_big_value_out_costs_a_request_per_part_not_per_chunk(s3: MotoS3, tmp_path: Any) -> None:
@@ -215,10 +178,7 @@ def test_copying_a_big_value_out_costs_a_request_per_part_not_per_chunk(s3: Moto
 
 
 def test_a_first_answer_cut_mid_body_is_read_on_from_pinned_ranges(faulty: FaultyS3) -> None:
-    d: FsspecDict[Any] = FsspecDict(f"s3://{faulty.new_bucket_name()}/root", storage_options=faulty.storage_options(),
-                                    transfers=SMALL, create_root=True)
-    value = bytes(range(256)) * (24 * MiB // 256)
-    d["big"] = value
+    d, value = _stored_big(faulty)
     start = len(faulty.requests)
     with faulty.script("cut_body", methods=("GET",), conditional_only=False, path_contains="big") as plan:
         assert d["big"] == value  # the first answer's body stops halfway: its bytes come again as ranges
