@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .gcs import GCSBackend
 
 __all__ = ["CHUNK_UNIT", "GCSRanges", "GCSResponseError", "ResumableUpload", "SessionGone", "chunk_size_for",
-           "condition", "fetch_range", "fill_ranges", "is_generation", "read_rest"]
+           "condition", "fetch_range", "fill_ranges", "is_generation", "kept_bytes", "read_rest"]
 
 CHUNK_UNIT = 256 * 1024
 """GCS takes the chunks of a resumable upload (all but the last) in multiples of 256 KiB."""
@@ -161,12 +161,19 @@ async def _advance(backend: GCSBackend, session: str, chunk: memoryview, offset:
         status, headers, body = await _send_chunk(backend, session, chunk[start:], offset + start, total)
         if status != 308:
             return body
-        persisted = int(str(headers.get("Range") or "bytes=0--1").rpartition("-")[2]) + 1 - offset
+        persisted = kept_bytes(headers) - offset
         if persisted >= len(chunk):
             return body
         if persisted <= start:
             raise ConnectionError(f"the session kept none of bytes {offset + start}-{offset + len(chunk) - 1}")
         start = persisted
+
+
+def kept_bytes(headers: Any) -> int:
+    """How many bytes of the value a resumable session holds, from its 308 answer's ``Range`` (``bytes=0-N``:
+    N + 1); none without one (GCS sends no ``Range`` until it has kept a byte)."""
+    kept = headers.get("Range")
+    return int(str(kept).rpartition("-")[2]) + 1 if kept else 0
 
 
 async def _send_chunk(backend: GCSBackend, session: str, chunk: memoryview, offset: int,

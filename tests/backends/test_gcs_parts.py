@@ -21,7 +21,7 @@ import pytest
 
 from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, FsspecDict, Transfers
 from persidict.backends.gcs import GCSBackend
-from persidict.backends.gcs_parts import CHUNK_UNIT, chunk_size_for
+from persidict.backends.gcs_parts import CHUNK_UNIT, chunk_size_for, kept_bytes
 from persidict.protocol.versions import ABSENT, PreconditionFailed
 from tests.backends.racing import race_an_insert
 from tests.servers.fake_gcs import FakeGCS, Request, running_fake_gcs
@@ -273,3 +273,11 @@ def test_a_session_that_vanished_mid_upload_is_a_failure_not_a_refusal(server: F
         backend.put(path, _value(1), ABSENT)
     assert not isinstance(raised.value, PreconditionFailed)
     assert not backend.exists(path)
+
+
+def test_a_session_answer_says_how_many_bytes_it_kept() -> None:
+    # GCS answers 308 with "Range: bytes=0-N" once it holds N + 1 bytes, and with no Range before it holds one:
+    # then nothing is kept, and the chunk goes again from its first byte (never from byte 2).
+    assert kept_bytes({"Range": "bytes=0-262143"}) == 262144
+    assert kept_bytes({"Range": "bytes=0-0"}) == 1
+    assert kept_bytes({}) == 0
