@@ -155,18 +155,23 @@ class LocalBackend(StorageBackend):
         if not AT_FUNCTIONS:
             close_chain(chain := open_chain(self.anchor, names[:-1]))
             return function(chain[-1].at(names[-1]), *args, **kwargs)
-        fd = os.open(f"{self.anchor}/{names[0]}", _LOOKUP_FLAGS)
+        fd = self._descend(names[:-1])
         try:
-            for name in names[1:-1]:
-                parent, fd = fd, -1
-                try:
-                    fd = os.open(name, _LOOKUP_FLAGS, dir_fd=parent)
-                finally:
-                    os.close(parent)
             return function(names[-1], *args, dir_fd=fd, **kwargs)
         finally:
-            if fd >= 0:
-                os.close(fd)
+            os.close(fd)
+
+    def _descend(self, names: list[str]) -> int:
+        """A descriptor of the folder ``names`` below the anchor, each opened in the one before without
+        following a link (raising as ``os.open`` does: a link or a file in the way is an ``OSError``)."""
+        fd = os.open(f"{self.anchor}/{names[0]}", _LOOKUP_FLAGS)
+        for name in names[1:]:
+            parent, fd = fd, -1
+            try:
+                fd = os.open(name, _LOOKUP_FLAGS, dir_fd=parent)
+            finally:
+                os.close(parent)
+        return fd
 
     def _open_value(self, path: str) -> tuple[int, os.stat_result]:
         """An open descriptor of the value file at ``path`` and its stat (the caller closes it)."""
@@ -194,7 +199,8 @@ class LocalBackend(StorageBackend):
                 parent, _, name = path.rpartition("/")
                 if parent != head:
                     _close_quietly(folder)
-                    head, folder = parent, self._open_folder(parent)
+                    folder = None  # closed: never closed again, even if opening the next one fails
+                    head, folder = parent, self._retrying(self._open_folder, parent)
                 found = None if folder is None else self._retrying(_read_in, folder, path, name)
                 # Not in the folder as it was opened: it may have been removed and made again since.
                 yield found if found is not None else next(super().read_many([path]))
@@ -203,20 +209,10 @@ class LocalBackend(StorageBackend):
 
     def _open_folder(self, path: str) -> int | None:
         """A descriptor of the folder at ``path`` (the anchor or a real folder below it, reached without
-        following a link); None where there is no such folder, so no value in it either."""
+        following a link); None where there is no such folder (its values are then looked up by path)."""
         if path == self.anchor:  # the anchor may be a link: it is trusted
             return _unless_absent(os.open, path, _LOOKUP_FLAGS & ~O_NOFOLLOW)
-        names = self._names(path + "/")[:-1]
-        fd = _unless_absent(os.open, f"{self.anchor}/{names[0]}", _LOOKUP_FLAGS)
-        for name in names[1:]:
-            if fd is None:
-                return None
-            parent = fd
-            try:
-                fd = _unless_absent(os.open, name, _LOOKUP_FLAGS, dir_fd=parent)
-            finally:
-                os.close(parent)
-        return fd
+        return _unless_absent(self._descend, self._names(path + "/")[:-1])
 
     def _read(self, path: str) -> tuple[bytes, os.stat_result]:
         fd, st = self._open_value(path)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import os
 import pickle
@@ -14,6 +15,7 @@ import time
 
 import pytest
 
+import persidict.backends.local as local_backend
 from persidict import FileDirDict
 from persidict.backends.temporary import new_temporary_name
 
@@ -201,3 +203,23 @@ def test_values_and_get_many_read_each_folder_as_it_is(tmp_path):
     assert sorted(d.values()) == sorted(expected.values())
     keys = [*expected, ("folder1", "absent"), ("nowhere", "absent")]
     assert d.get_many(keys, "-") == [*expected.values(), "-", "-"]
+
+
+def test_a_folder_that_fails_to_open_mid_read_closes_each_descriptor_once(tmp_path, monkeypatch):
+    d = FileDirDict(base_dir=str(tmp_path), fsync=False)
+    d["f", "a"], d["g", "b"] = 1, 2
+    backend = d._files.backend
+    opened = backend._open_folder
+
+    def failing_second(path: str) -> int | None:
+        if path.endswith(os.path.dirname(d.key_to_path(("g", "b")))):
+            raise OSError(errno.EIO, "the disk failed", path)
+        return opened(path)
+
+    closed: list[int] = []
+    real_close = os.close
+    monkeypatch.setattr(backend, "_open_folder", failing_second)
+    monkeypatch.setattr(local_backend.os, "close", lambda fd: closed.append(fd) or real_close(fd))
+    with pytest.raises(OSError, match="the disk failed"):
+        list(backend.read_many([d.key_to_path(("f", "a")), d.key_to_path(("g", "b"))]))
+    assert len(closed) == len(set(closed))  # a number closed twice may be another thread's file by then
