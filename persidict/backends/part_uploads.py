@@ -87,6 +87,7 @@ class PartSink(io.RawIOBase):
         self._parts: list[Future[Any]] = []
         self._room = threading.BoundedSemaphore(upload.in_flight)
         self._pool: ThreadPoolExecutor | None = None
+        self._failed: Future[Any] | None = None  # the first part that failed for good, if one did
 
     def writable(self) -> bool:
         return True
@@ -133,16 +134,21 @@ class PartSink(io.RawIOBase):
         if number > self._upload.max_parts:
             raise ValueError(f"write {self._path}: a streamed value over {self._upload.max_parts} parts of "
                              f"{self._step} bytes; raise Transfers.part_size")
-        for part in self._parts:
-            if part.done() and part.exception() is not None:
-                part.result()  # a part failed for good: stop writing now
+        if self._failed is not None:
+            self._failed.result()  # a part failed for good: stop writing now
         self._room.acquire()
         assert self._pool is not None
         future = self._pool.submit(self._upload.send, number, offset, memoryview(body))
-        future.add_done_callback(lambda _: self._room.release())
+        future.add_done_callback(self._part_done)
         self._parts.append(future)
         self._sent += len(body)
         return future
+
+    def _part_done(self, part: Future[Any]) -> None:
+        """A part is sent, or failed for good: room for the next one (and a failure the next send raises)."""
+        if self._failed is None and not part.cancelled() and part.exception() is not None:
+            self._failed = part
+        self._room.release()
 
     def finish(self) -> bytes | Commit:
         """The body of a small value, or, once every part is sent, the request that commits the upload."""
