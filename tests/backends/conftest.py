@@ -8,14 +8,16 @@ from typing import Any
 import pytest
 
 import persidict.backends.local_counts as local_counts
+from persidict import FsspecDict
 from tests.servers.azurite import Azurite, running_azurite
 from tests.servers.fake_gcs import FakeGCS, running_fake_gcs
 
 
 @pytest.fixture(scope="module")
 def azurite() -> Iterator[Azurite]:
-    """An Azurite of this module's own."""
+    """An Azurite of this module's own, its shared container made (a test run alone must not need another's writes)."""
     with running_azurite() as server:
+        FsspecDict(f"az://{server.container}", storage_options=server.storage_options(), create_root=True)
         yield server
 
 

@@ -45,7 +45,7 @@ class Azurite:
         self.port = port
         self.blob_endpoint = f"http://127.0.0.1:{port}/{ACCOUNT_NAME}"
         self.container = "persidict-tests"
-        """The container ``make_azure_dict`` puts stores in (created on first use)."""
+        """The container ``make_azure_dict`` puts stores in (the ``azurite`` fixture creates it)."""
         self.connection_string = (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
             f"BlobEndpoint={self.blob_endpoint};"
