@@ -20,6 +20,7 @@ and checks every name (one md5 each: only names that are keys count).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import socket
@@ -59,8 +60,7 @@ class FolderCounts:
         chain = open_root(anchor, root_names)
         if chain is None:
             return 0
-        root = chain[-1].path
-        record = _Record(root, suffix, counting)
+        record = _record(chain[-1].path, suffix, counting)
         known = self._known.get((suffix, counting))
         if known is None:
             known = record.read()
@@ -106,6 +106,12 @@ class _Walk:
 
     def __init__(self, known: dict[str, Counted], found: dict[str, Counted], settled_before: int) -> None:
         self.known, self.found, self.settled_before = known, found, settled_before
+
+
+@functools.lru_cache(maxsize=256)
+def _record(root: str, suffix: str, counting: str) -> _Record:
+    """The record of one store folder's counts (its name hashed once per process, not per count)."""
+    return _Record(root, suffix, counting)
 
 
 class _Record:
