@@ -107,7 +107,7 @@ class RangedReader(io.RawIOBase):
 
     Read from the start, it reads on from the first answer's open body (S3:
     the first ``part_threshold`` bytes, no second request for them) or its
-    first bytes (``head``: GCS and Azure ask for 1 MiB first); a large
+    first bytes (``head``: GCS and Azure ask for ``part_threshold`` bytes first); a large
     read past it (a pickle's array buffer) is filled in place by concurrent
     ranges; smaller reads past it (a copy's chunks, reads after a seek) are
     served from a window of ``parts_in_flight`` parts fetched at once.
@@ -222,7 +222,7 @@ class RangedReader(io.RawIOBase):
 
 @dataclass
 class FirstRange:
-    """The answer to a read's first request, a range of ``READ_CHUNK`` bytes: the object's first bytes, its
+    """The answer to a read's first request, a range of up to ``part_threshold`` bytes: the object's first bytes, its
     size, version and custom metadata."""
 
     head: bytes
@@ -236,8 +236,8 @@ class FirstRange:
 
 class RangeReadingBackend(ObjectStoreBackend):
     """An object store whose values are decoded from ``RangedReader`` files (GCS, Azure): the first request
-    asks for ``READ_CHUNK`` bytes, so a small value is one request and is decoded from its bytes; a larger
-    one's file reads on in ranges pinned to the version of that first answer."""
+    asks for the first bytes (``_first_range``), so a value the answer holds whole is one request and is
+    decoded from its bytes; a larger one's file reads on in ranges pinned to the version of that answer."""
 
     async def _first_range(self, name: str) -> FirstRange:
         """The first request of a read of object ``name``."""
@@ -261,7 +261,7 @@ class RangeReadingBackend(ObjectStoreBackend):
                                           covered=first.covered, head=first.head), None
 
     def read_decoded(self, path: str, decoder: Decoder, *, versioned: bool = True) -> tuple[Any, Version | None]:
-        """``decoder`` of the object: a value up to ``READ_CHUNK`` from its bytes, a larger one from a file of
+        """``decoder`` of the object: a value the first answer holds whole from its bytes, a larger one from a file of
         ranges (a large read filled in place); started again if the value is replaced mid-read."""
 
         def attempt() -> tuple[Any, Version]:
@@ -276,7 +276,8 @@ class RangeReadingBackend(ObjectStoreBackend):
         """A file of the object at ``path``, read in ranges as it is read, and its version.
 
         Its ranges are pinned to that version: if another writer replaces it meanwhile, a read raises
-        ``ValueReplacedError`` (the bytes handed out cannot be taken back).
+        ``ValueReplacedError`` (the bytes handed out cannot be taken back).  Replaced while it is opened
+        (an empty blob filled between its first answer and its properties), it is opened again.
         """
-        version, file, _ = self._opened(path, restartable=False, learn=True)
+        version, file, _ = self._restarting(path, lambda: self._opened(path, restartable=False, learn=True))
         return file, version

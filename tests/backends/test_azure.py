@@ -7,6 +7,7 @@ every request the pipeline sends (retries included).
 
 from __future__ import annotations
 
+import pickle
 import threading
 import uuid
 from typing import Any
@@ -35,7 +36,7 @@ from persidict import (
 from persidict.backends import ABSENT, PreconditionFailed, object_store
 from persidict.backends import azure as azure_backend
 from persidict.backends.azure import AzureBackend
-from persidict.backends.base import StorageBackend
+from persidict.backends.base import ReplacedMidRead, StorageBackend
 from persidict.backends.object_store import Outcome
 from persidict.protocol.retry import RetryConfig
 from tests.servers.azurite import ACCOUNT_KEY, Azurite, make_azure_dict
@@ -569,3 +570,24 @@ def test_read_if_changed_reports_the_timestamp_on_304(d: FsspecDict[Any]) -> Non
     data, version = backend.read_if_changed(path, etag)
     assert data is None
     assert version == backend.stat(path)
+
+
+def test_open_starts_again_when_the_value_is_replaced_as_it_is_opened(azurite: Azurite, monkeypatch) -> None:
+    # An empty blob filled between its 416 and its properties raises ReplacedMidRead from the first request: no
+    # byte was handed out yet, so d.open() opens the new value, as d[k] reads it.
+    d = make_azure_dict(azurite, _name())
+    d["k"] = "filled"
+    backend = _backend(d)
+    first_range = backend._first_range
+    calls: list[str] = []
+
+    async def replaced_once(name: str) -> Any:
+        calls.append(name)
+        if len(calls) == 1:
+            raise ReplacedMidRead(f"{name} was filled while it was read")
+        return await first_range(name)
+
+    monkeypatch.setattr(backend, "_first_range", replaced_once)
+    with d.open("k") as file:
+        assert pickle.loads(file.read()) == "filled"
+    assert len(calls) == 2
