@@ -82,7 +82,7 @@ class StorageBackend(ABC):
     """Whether ``FsspecDict`` leaves the root (a bucket) to its first write instead of creating it at open."""
     streams_values: bool = False
     """Whether stores write values through ``put_stream`` and read them through ``read_decoded`` (local
-    folders, S3); else they pass whole bytes to ``put`` and from ``read``."""
+    folders, S3, GCS, Azure); else they pass whole bytes to ``put`` and from ``read``."""
     timeout: float = DEFAULT_TIMEOUT
     """Seconds one call may take, retries included, where the backend can bound it (remote stores)."""
     retry: RetryConfig = DEFAULT_RETRY

@@ -5,7 +5,7 @@ A record is kept under a ``kind`` (``"code"``: memoize's normalized functions;
 ``$PERSIDICT_CACHE_DIR/<kind>``, else ``$XDG_CACHE_HOME/persidict/<kind>``, else
 ``~/.cache/persidict/<kind>``; ``PERSIDICT_CACHE_DIR=""`` turns the cache off.
 
-Records are private (folders 0700, files 0600) and written to a temporary file
+Records are private (each kind's folders 0700, files 0600) and written to a temporary file
 renamed into place, so a reader sees a whole record or none.  A record that is
 missing, unreadable or malformed is computed again, and a folder that cannot be
 written is skipped: the cache only ever saves time, it never decides a result.

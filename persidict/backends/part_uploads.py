@@ -153,7 +153,7 @@ class PartSink(io.RawIOBase):
     def finish(self) -> bytes | Commit:
         """The body of a small value, or, once every part is sent, the request that commits the upload."""
         if not self._started:
-            return cast(bytes, self._buffer)  # the SDKs send a bytearray as it is
+            return cast(bytes, self._buffer)  # s3fs and gcsfs send a bytearray as it is (Azure's put copies it)
         tail = memoryview(b"")
         if self._upload.tail_in_commit:
             tail = memoryview(self._buffer)

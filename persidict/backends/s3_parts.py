@@ -14,7 +14,7 @@ An upload in parts keeps everything a single conditional PUT promises:
   to ``remove_temporary_files`` (``persidict gc``), which aborts the
   incomplete uploads under the store's prefix older than its threshold.
 
-The parts themselves are cut and sent by ``s3_streams.PartSink``, whether the
+The parts themselves are cut and sent by ``part_uploads.PartSink``, whether the
 value comes whole (bytes) or as a stream.  Reads in ranges are ``s3_reads``'.
 """
 
