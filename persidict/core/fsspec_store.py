@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import repeat
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, TypeVar
 
 from ..backends.base import ReplacedMidRead, StorageBackend
 from ..backends.credentials import credentials_advice, missing_credentials
@@ -49,6 +49,8 @@ _UNKNOWN: Any = object()
 
 LIVE_WRITE_SECONDS = 60.0
 """A temporary file younger than this may belong to a write in progress: ``clear`` leaves it."""
+
+T = TypeVar("T")
 
 
 class FsspecStore(Store):
@@ -456,17 +458,21 @@ class FsspecStore(Store):
         if folders is None:
             yield from super().read_all()
             return
+        for head, names in self._failing_as("list", folders):  # a listing's failure is the listing's, as in list()
+            keys = self._keys_in(head, names)
+            folder = self.backend.path_for(head + "/" if head else "")
+            paths = ([folder + name for name in names] if len(keys) == len(names)
+                     else [self.path(key) for key in keys])  # names that are no key's: skipped
+            for key, entry in zip(keys, self._failing_as("read", self.backend.read_many(paths)), strict=True):
+                if entry is not None:  # deleted since it was listed
+                    yield key, self._decode(entry[1], key), entry[2]
+
+    def _failing_as(self, operation: str, items: Iterator[T]) -> Iterator[T]:
+        """``items``, a failure while they are produced raised as a failure of ``operation`` (``_fail``)."""
         try:
-            for head, names in folders:
-                keys = self._keys_in(head, names)
-                folder = self.backend.path_for(head + "/" if head else "")
-                paths = ([folder + name for name in names] if len(keys) == len(names)
-                         else [self.path(key) for key in keys])  # names that are no key's: skipped
-                for key, entry in zip(keys, self.backend.read_many(paths), strict=True):
-                    if entry is not None:  # deleted since it was listed
-                        yield key, self._decode(entry[1], key), entry[2]
+            yield from items
         except Exception as exc:
-            self._fail(exc, "read")
+            self._fail(exc, operation)
 
     def _keys_in(self, head: str, names: Sequence[str]) -> Sequence[Key]:
         """The keys whose files are ``names`` in folder ``head`` (below the root); names that are no

@@ -12,12 +12,13 @@ import hashlib
 import os
 import pickle
 import time
+from collections.abc import Iterator
 
 import pytest
 
 import persidict.backends.local as local_backend
 import persidict.backends.local_counts as local_counts
-from persidict import FileDirDict
+from persidict import BackendError, FileDirDict
 from persidict.backends.temporary import new_temporary_name
 
 KEYS = [("a",), ("run_1",), ("x.y",), ("f", "b"), ("f", "g", "c"), ("F", "b")]
@@ -225,3 +226,18 @@ def test_a_folder_that_fails_to_open_mid_read_closes_each_descriptor_once(tmp_pa
     with pytest.raises(OSError, match="the disk failed"):
         list(backend.read_many([d.key_to_path(("f", "a")), d.key_to_path(("g", "b"))]))
     assert len(closed) == len(set(closed))  # a number closed twice may be another thread's file by then
+
+
+@pytest.mark.parametrize(("primitive", "operation"), [("walk_folders", "list"), ("read_many", "read")])
+def test_values_name_what_failed_the_listing_or_the_read(tmp_path, monkeypatch, primitive, operation):
+    d = FileDirDict(base_dir=str(tmp_path), fsync=False)
+    d["f", "a"] = 1
+
+    def failing(*args: object) -> Iterator[object]:
+        raise OSError(errno.EIO, "the disk failed")
+        yield  # a generator, as the primitive is
+
+    monkeypatch.setattr(d._files.backend, primitive, failing)
+    with pytest.raises(BackendError) as info:
+        list(d.values())
+    assert info.value.operation == operation
